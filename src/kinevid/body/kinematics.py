@@ -1,0 +1,143 @@
+"""Batched forward and inverse kinematics for any `Skeleton`.
+
+Conventions: `local_rotations[..., j]` rotates joint j's frame relative to its parent's (the
+root's is the global orientation); joint j sits at `offsets[j]` in its parent's frame; the
+root sits at `translation + offsets[0]`, so the root rotation pivots about the root joint as
+in SMPL.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from ..errors import InvalidInputError
+from .rotations import rotation_between
+from .skeleton import Skeleton
+
+
+@functools.lru_cache(maxsize=32)
+def _level_indices(skeleton: Skeleton) -> list[tuple[list[int], list[int]]]:
+    return [(level, [skeleton.parents[j] for j in level]) for level in skeleton.depth_levels[1:]]
+
+
+def forward_kinematics(
+    local_rotations: torch.Tensor,
+    translation: torch.Tensor,
+    offsets: torch.Tensor,
+    skeleton: Skeleton,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Global joint positions and orientations.
+
+    Joints of one tree depth are computed together, so the Python loop runs once per level
+    (9 for SMPL-24) rather than once per joint.
+
+    Args:
+        local_rotations (`torch.Tensor` of shape `(..., J, 3, 3)`): local rotation matrices.
+        translation (`torch.Tensor` of shape `(..., 3)`): root translation.
+        offsets (`torch.Tensor` of shape `(J, 3)` or `(..., J, 3)`): rest offsets from each parent.
+        skeleton (`Skeleton`): the tree, with `J` joints.
+
+    Returns:
+        `(positions, orientations)` of shapes `(..., J, 3)` and `(..., J, 3, 3)`, in the dtype of
+        `local_rotations`.
+    """
+    num_joints = skeleton.num_joints
+    if local_rotations.shape[-3:] != (num_joints, 3, 3):
+        raise InvalidInputError(
+            f"`local_rotations` must have shape (..., {num_joints}, 3, 3), got {tuple(local_rotations.shape)}."
+        )
+    if offsets.shape[-2:] != (num_joints, 3):
+        raise InvalidInputError(f"`offsets` must have shape (..., {num_joints}, 3), got {tuple(offsets.shape)}.")
+    batch_shape = local_rotations.shape[:-3]
+    offsets = offsets.to(local_rotations).expand(*batch_shape, num_joints, 3)
+
+    orientations = torch.empty_like(local_rotations)
+    positions = local_rotations.new_empty(*batch_shape, num_joints, 3)
+    orientations[..., 0, :, :] = local_rotations[..., 0, :, :]
+    positions[..., 0, :] = translation.to(local_rotations) + offsets[..., 0, :]
+    for joints, parents in _level_indices(skeleton):
+        parent_orientation = orientations[..., parents, :, :]  # (..., n, 3, 3)
+        orientations[..., joints, :, :] = parent_orientation @ local_rotations[..., joints, :, :]
+        positions[..., joints, :] = positions[..., parents, :] + (
+            parent_orientation @ offsets[..., joints, :, None]
+        ).squeeze(-1)
+    return positions, orientations
+
+
+def _fit_rotation(rest: torch.Tensor, observed: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Rotation R minimising sum_i w_i |R rest_i - observed_i|^2 (Kabsch).
+
+    Args:
+        rest (`torch.Tensor` of shape `(..., n, 3)`): vectors in the joint's rest frame.
+        observed (`torch.Tensor` of shape `(..., n, 3)`): the same vectors as observed.
+        weights (`torch.Tensor` of shape `(n,)`): non-negative weight per vector.
+
+    Returns:
+        `torch.Tensor` of shape `(..., 3, 3)`.
+    """
+    covariance = (observed * weights[:, None]).transpose(-1, -2) @ rest  # (..., 3, 3)
+    u, _, vh = torch.linalg.svd(covariance)
+    sign = torch.sign(torch.linalg.det(u @ vh))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    correction = torch.ones(*sign.shape, 3, dtype=rest.dtype, device=rest.device)
+    correction[..., 2] = sign
+    return u @ torch.diag_embed(correction) @ vh
+
+
+def inverse_kinematics(
+    positions: torch.Tensor,
+    offsets: torch.Tensor,
+    skeleton: Skeleton,
+    joint_weights: dict[str, float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Local rotations and root translation that place `skeleton` (with `offsets`) on `positions`.
+
+    Joints are solved from the root outwards. A joint with one child gets the smallest rotation,
+    in its parent's frame, that points the rest bone along the observed bone (no twist about the
+    bone, as HumanML3D's IK); a joint with several children gets the rotation that best aligns
+    all its rest bones with the observed ones (Kabsch); a leaf keeps the identity. When the
+    positions come from this skeleton (constant bone lengths, rigid sibling geometry), forward
+    kinematics of the result reproduces them exactly; otherwise the error equals the data's own
+    departure from a rigid skeleton.
+
+    Args:
+        positions (`torch.Tensor` of shape `(..., J, 3)`): global joint positions.
+        offsets (`torch.Tensor` of shape `(J, 3)`): rest offsets of the skeleton to fit.
+        skeleton (`Skeleton`): the tree.
+        joint_weights (`dict[str, float]`, *optional*): weight of a joint's bone where its parent has
+            several children (default 1). Lower it for a child that does not move rigidly with its
+            siblings, so that the error stays on that child instead of tilting the whole parent.
+
+    Returns:
+        `(local_rotations, translation)` of shapes `(..., J, 3, 3)` and `(..., 3)`.
+    """
+    num_joints = skeleton.num_joints
+    if positions.shape[-2:] != (num_joints, 3):
+        raise InvalidInputError(f"`positions` must have shape (..., {num_joints}, 3), got {tuple(positions.shape)}.")
+    offsets = offsets.to(positions)
+    batch_shape = positions.shape[:-2]
+    weights = positions.new_ones(num_joints)
+    for name, weight in (joint_weights or {}).items():
+        weights[skeleton.index(name)] = weight
+    eye = torch.eye(3, dtype=positions.dtype, device=positions.device)
+    local_rotations = eye.expand(*batch_shape, num_joints, 3, 3).clone()
+    orientations = local_rotations.clone()
+    for joint in range(num_joints):
+        parent = skeleton.parents[joint]
+        parent_orientation = orientations[..., parent, :, :] if parent >= 0 else eye.expand(*batch_shape, 3, 3)
+        children = [c for c in skeleton.children(joint) if offsets[c].norm() > 1e-8]
+        if children:
+            # Observed bones expressed in the parent's frame: local rotation maps rest bones onto them.
+            observed = positions[..., children, :] - positions[..., joint : joint + 1, :]
+            observed = (parent_orientation.transpose(-1, -2)[..., None, :, :] @ observed[..., None]).squeeze(-1)
+            rest = offsets[children].expand_as(observed)
+            if len(children) == 1:
+                local = rotation_between(rest[..., 0, :], observed[..., 0, :])
+            else:
+                local = _fit_rotation(rest, observed, weights[children])
+            local_rotations[..., joint, :, :] = local
+        orientations[..., joint, :, :] = parent_orientation @ local_rotations[..., joint, :, :]
+    translation = positions[..., 0, :] - offsets[0]
+    return local_rotations, translation

@@ -1,0 +1,6 @@
+"""The `Motion` sequence type, its file formats, codecs, retargeting, contacts and physical metrics."""
+
+from .motion import Motion, bone_lengths, heading_angle, offsets_from_joints
+from .retarget import retarget_cmu20_to_smpl24
+
+__all__ = ["Motion", "bone_lengths", "heading_angle", "offsets_from_joints", "retarget_cmu20_to_smpl24"]
