@@ -24,3 +24,7 @@ class UnknownJointError(KinevidError, KeyError):
 
 class MissingWeightsError(KinevidError, FileNotFoundError):
     """A checkpoint directory or weight file is missing."""
+
+
+class MissingDataError(KinevidError, FileNotFoundError):
+    """A dataset (directory or file) cannot be found where it was looked for."""

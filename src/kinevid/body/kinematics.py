@@ -104,7 +104,8 @@ def inverse_kinematics(
 
     Args:
         positions (`torch.Tensor` of shape `(..., J, 3)`): global joint positions.
-        offsets (`torch.Tensor` of shape `(J, 3)`): rest offsets of the skeleton to fit.
+        offsets (`torch.Tensor` of shape `(J, 3)` or `(..., J, 3)`): rest offsets of the skeleton to fit,
+            shared or per batch element (so that sequences of different bodies can be solved together).
         skeleton (`Skeleton`): the tree.
         joint_weights (`dict[str, float]`, *optional*): weight of a joint's bone where its parent has
             several children (default 1). Lower it for a child that does not move rigidly with its
@@ -116,6 +117,8 @@ def inverse_kinematics(
     num_joints = skeleton.num_joints
     if positions.shape[-2:] != (num_joints, 3):
         raise InvalidInputError(f"`positions` must have shape (..., {num_joints}, 3), got {tuple(positions.shape)}.")
+    if offsets.shape[-2:] != (num_joints, 3):
+        raise InvalidInputError(f"`offsets` must have shape (..., {num_joints}, 3), got {tuple(offsets.shape)}.")
     offsets = offsets.to(positions)
     batch_shape = positions.shape[:-2]
     weights = positions.new_ones(num_joints)
@@ -127,17 +130,17 @@ def inverse_kinematics(
     for joint in range(num_joints):
         parent = skeleton.parents[joint]
         parent_orientation = orientations[..., parent, :, :] if parent >= 0 else eye.expand(*batch_shape, 3, 3)
-        children = [c for c in skeleton.children(joint) if offsets[c].norm() > 1e-8]
+        children = [c for c in skeleton.children(joint) if offsets[..., c, :].norm(dim=-1).amax() > 1e-8]
         if children:
             # Observed bones expressed in the parent's frame: local rotation maps rest bones onto them.
             observed = positions[..., children, :] - positions[..., joint : joint + 1, :]
             observed = (parent_orientation.transpose(-1, -2)[..., None, :, :] @ observed[..., None]).squeeze(-1)
-            rest = offsets[children].expand_as(observed)
+            rest = offsets[..., children, :].expand_as(observed)
             if len(children) == 1:
                 local = rotation_between(rest[..., 0, :], observed[..., 0, :])
             else:
                 local = _fit_rotation(rest, observed, weights[children])
             local_rotations[..., joint, :, :] = local
         orientations[..., joint, :, :] = parent_orientation @ local_rotations[..., joint, :, :]
-    translation = positions[..., 0, :] - offsets[0]
+    translation = positions[..., 0, :] - offsets[..., 0, :]
     return local_rotations, translation
