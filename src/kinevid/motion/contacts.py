@@ -1,0 +1,108 @@
+"""Foot contact labels from joint positions, as HumanML3D labels them.
+
+HumanML3D (`motion_representation.py`, `foot_detect`) marks a foot joint as in contact between
+frames t and t + 1 when its squared 3D displacement over that frame is below 0.002 m^2 at 20 fps,
+for the left ankle and toe (SMPL joints 7, 10) and the right ankle and toe (8, 11). Its code also
+defines height factors (3.0, 2.0) but leaves the height test commented out, so its labels ignore
+height entirely; `height_threshold` below adds one when wanted and defaults to off, as there.
+
+We express the displacement threshold as a speed so that labels do not depend on the frame rate:
+0.002 m^2 per frame at 20 fps is a speed of sqrt(0.002) * 20 ~= 0.894 m/s. At 20 fps the test is
+exactly HumanML3D's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import InvalidInputError
+
+FOOT_JOINTS = (7, 10, 8, 11)
+"""SMPL joints labelled, in output order: left ankle, left foot (toe), right ankle, right foot (toe)."""
+
+HUMANML3D_FPS = 20.0
+HUMANML3D_CONTACT_THRESHOLD = 0.002
+"""HumanML3D's bound on the squared per-frame displacement (m^2) at 20 fps."""
+CONTACT_SPEED_THRESHOLD = math.sqrt(HUMANML3D_CONTACT_THRESHOLD) * HUMANML3D_FPS
+"""The same bound as a speed, m/s."""
+
+
+def check_joints(joints: torch.Tensor, fps: float | None = None, min_joints: int = 22, min_frames: int = 1) -> None:
+    """Raise `InvalidInputError` unless `joints` is a finite `(..., T, J, 3)` tensor with `J >= min_joints`.
+
+    Args:
+        joints (`torch.Tensor` of shape `(..., T, J, 3)`): joint positions in metres, SMPL order.
+        fps (`float`, *optional*): checked to be a positive finite number when given.
+        min_joints (`int`): fewest joints accepted (SMPL order, so 22 covers the body without hands).
+        min_frames (`int`): fewest frames accepted.
+    """
+    if not isinstance(joints, torch.Tensor):
+        raise InvalidInputError(
+            f"`joints` must be a torch.Tensor of shape (..., T, J, 3), got {type(joints).__name__}."
+        )
+    if joints.ndim < 3 or joints.shape[-1] != 3 or joints.shape[-2] < min_joints:
+        raise InvalidInputError(
+            f"`joints` must have shape (..., T, J, 3) with J >= {min_joints} (SMPL order), got {tuple(joints.shape)}."
+        )
+    if joints.shape[-3] < min_frames:
+        raise InvalidInputError(f"`joints` needs at least {min_frames} frames, got {joints.shape[-3]}.")
+    if not torch.isfinite(joints).all():
+        raise InvalidInputError("`joints` contains NaN or infinite values.")
+    if fps is not None and not (fps > 0 and math.isfinite(fps)):
+        raise InvalidInputError(f"`fps` must be a positive number, got {fps}.")
+
+
+def foot_contact_transitions(
+    joints: torch.Tensor,
+    fps: float,
+    speed_threshold: float = CONTACT_SPEED_THRESHOLD,
+    height_threshold: float | None = None,
+) -> torch.Tensor:
+    """Contact label per frame transition t -> t + 1, exactly HumanML3D's at 20 fps.
+
+    Args:
+        joints (`torch.Tensor` of shape `(..., T, J, 3)`): joint positions in metres, Y up, SMPL order
+            (`J >= 12`).
+        fps (`float`): frames per second of `joints`.
+        speed_threshold (`float`, defaults to ~0.894 m/s): a foot joint is in contact while its 3D speed
+            over the transition is below this (HumanML3D's 0.002 m^2 per frame at 20 fps).
+        height_threshold (`float`, *optional*): if given, the joint's height at frame t must also be
+            below this (metres above y = 0).
+
+    Returns:
+        `torch.Tensor` of shape `(..., T - 1, 4)`, bool: left ankle, left toe, right ankle, right toe.
+    """
+    check_joints(joints, fps, min_joints=12, min_frames=2)
+    feet = joints[..., list(FOOT_JOINTS), :]  # (..., T, 4, 3)
+    squared_displacement = (feet[..., 1:, :, :] - feet[..., :-1, :, :]).square().sum(-1)  # (..., T - 1, 4)
+    contact = squared_displacement < (speed_threshold / fps) ** 2
+    if height_threshold is not None:
+        contact = contact & (feet[..., :-1, :, 1] < height_threshold)
+    return contact
+
+
+def foot_contacts(
+    joints: torch.Tensor,
+    fps: float,
+    speed_threshold: float = CONTACT_SPEED_THRESHOLD,
+    height_threshold: float | None = None,
+) -> torch.Tensor:
+    """Contact label per frame: the label of the transition leaving each frame, the last frame
+    repeating the one before (a single frame counts as in contact).
+
+    Args:
+        joints (`torch.Tensor` of shape `(..., T, J, 3)`): joint positions in metres, Y up, SMPL order.
+        fps (`float`): frames per second of `joints`.
+        speed_threshold (`float`): see `foot_contact_transitions`.
+        height_threshold (`float`, *optional*): see `foot_contact_transitions`.
+
+    Returns:
+        `torch.Tensor` of shape `(..., T, 4)`, bool: left ankle, left toe, right ankle, right toe.
+    """
+    check_joints(joints, fps, min_joints=12)
+    if joints.shape[-3] == 1:
+        return torch.ones(*joints.shape[:-3], 1, len(FOOT_JOINTS), dtype=torch.bool, device=joints.device)
+    transitions = foot_contact_transitions(joints, fps, speed_threshold, height_threshold)
+    return torch.cat([transitions, transitions[..., -1:, :]], dim=-2)
