@@ -1,6 +1,16 @@
 """The `Motion` sequence type, its file formats, codecs, retargeting, contacts and physical metrics."""
 
+from .contacts import foot_contacts
+from .metrics import physical_metrics
 from .motion import Motion, bone_lengths, heading_angle, offsets_from_joints
 from .retarget import retarget_cmu20_to_smpl24
 
-__all__ = ["Motion", "bone_lengths", "heading_angle", "offsets_from_joints", "retarget_cmu20_to_smpl24"]
+__all__ = [
+    "Motion",
+    "bone_lengths",
+    "foot_contacts",
+    "heading_angle",
+    "offsets_from_joints",
+    "physical_metrics",
+    "retarget_cmu20_to_smpl24",
+]
