@@ -1,0 +1,284 @@
+"""HumanML3D's 263-dim frame feature (Guo et al. 2022), encode and decode.
+
+Layout per frame t (20 fps, SMPL joints 0..21, Y up, metres):
+
+| dims | content |
+|---|---|
+| 0 | root rotation velocity: half the heading change from t to t + 1, about +Y (radians) |
+| 1:3 | root XZ displacement from t to t + 1 in the heading frame of t + 1 (metres per frame) |
+| 3 | root height at t |
+| 4:67 | joints 1..21 at t relative to the root's XZ, in the heading frame of t (21 x 3) |
+| 67:193 | rotations of joints 1..21 in 6D, two matrix COLUMNS (21 x 6), see below |
+| 193:259 | displacement of all 22 joints from t to t + 1 in the heading frame of t (22 x 3) |
+| 259:263 | foot contacts of joints 7, 10 (left) and 8, 11 (right), `kinevid.motion.contacts` |
+
+A clip of T frames gives T - 1 rows. Decoding (`decode_humanml3d_joints`) uses dims 0:67 and
+returns one joint frame per row, as HumanML3D's `recover_from_ric`: a_0 = 0,
+a_t = sum_{s<t} f[s, 0]; the heading-to-world rotation of frame t is the rotation by -2 a_t about
++Y; root XZ is the running sum of the rotated displacements, root height is f[t, 3], joints 1..21
+are the rotated f[t, 4:67] plus the root XZ.
+
+What we reproduce from HumanML3D's own code (`motion_representation.py`, `common/skeleton.py`):
+
+- The heading of frame t is the direction `cross(+Y, across)` with `across = (joint 1 - joint 2) +
+  (joint 17 - joint 16)`, Gaussian-smoothed over time (sigma 20 frames, edge mode "nearest").
+  The hip term has the sign swapped relative to the shoulder term: HumanML3D's
+  `inverse_kinematics_np` unpacks its face-joint list in the wrong order (EricGuo5513/HumanML3D
+  issues #55, #107, #112, #131; kept there because all released data use it). We keep it, so
+  features match the released data and the models trained on them.
+- The root rotation of frame t is the yaw taking that heading to +Z (world to heading frame).
+- 6D rotations are the first two matrix columns (`quaternion_to_cont6d`), not rows as in the rest
+  of kinevid.
+- Contacts: squared per-frame 3D displacement below 0.002 m^2; the height test in `foot_detect`
+  is commented out, so none is applied.
+
+Where we depart, and why:
+
+- Turning to face +Z: HumanML3D turns each clip by the *instantaneous* hips-and-shoulders heading
+  of frame 0, then measures root rotations with the *smoothed* heading; its decoder assumes the
+  latter is the identity at frame 0, so its decoded joints (`new_joints`) are its clip turned by
+  the small yaw between the two. We turn by the smoothed heading itself. The 263 numbers are
+  unchanged (they are invariant to a constant yaw, except the rotation channels, see below), and
+  decoding reproduces the joints we encoded exactly (`humanml3d_joints`), which are HumanML3D's
+  `new_joints` for the same input.
+- Dim 0 is half the heading change wrapped to (-pi, pi]. HumanML3D takes arcsin of the
+  quaternion's y without fixing its sign, which flips the sign of dim 0 on the frame where the
+  heading crosses +-180 degrees; elsewhere the values are identical.
+- Rotation channels 67:193: HumanML3D fills them from its own swing-only IK on a fixed
+  skeleton. We fill them from our `Motion`'s rotations, in HumanML3D's meaning: slot j holds
+  the rotation of the bone ending at joint j relative to the previous bone of its kinematic chain
+  (the chain's first bone relative to the root rotation), such that the rotated HumanML3D rest
+  direction of the bone (`t2m_raw_offsets`) points along the bone. HumanML3D's
+  `recover_from_rot` therefore rebuilds our joints from them (given our bone lengths). Unlike
+  HumanML3D's they carry the twist about each bone from our rotations, so the values differ
+  from HumanML3D's for the same pose even though the joints agree. Decoding ignores them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter1d
+
+from ...body.kinematics import forward_kinematics, inverse_kinematics
+from ...body.rotations import rotation_between, yaw_matrix
+from ...body.skeleton import SMPL24, default_offsets
+from ...errors import InvalidInputError
+from ..contacts import HUMANML3D_FPS, foot_contact_transitions
+from ..motion import Motion, offsets_from_joints
+
+NUM_JOINTS = 22
+HUMANML3D_FEATURE_DIM = 263
+HEADING_SMOOTHING_SIGMA = 20.0  # frames at 20 fps
+
+ROOT_ROTATION_VELOCITY = slice(0, 1)
+ROOT_LINEAR_VELOCITY = slice(1, 3)
+ROOT_HEIGHT = slice(3, 4)
+RELATIVE_POSITIONS = slice(4, 4 + (NUM_JOINTS - 1) * 3)  # 4:67
+ROTATIONS = slice(67, 67 + (NUM_JOINTS - 1) * 6)  # 67:193
+VELOCITIES = slice(193, 193 + NUM_JOINTS * 3)  # 193:259
+FOOT_CONTACTS = slice(259, 263)
+
+# HumanML3D's rest direction of the bone ending at each joint (`paramUtil.t2m_raw_offsets`) and its
+# kinematic chains (`t2m_kinematic_chain`); each chain's first bone is measured from the root rotation.
+T2M_RAW_DIRECTIONS = (
+    (0, 0, 0), (1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, -1, 0), (0, 1, 0), (0, -1, 0),
+    (0, -1, 0), (0, 1, 0), (0, 0, 1), (0, 0, 1), (0, 1, 0), (1, 0, 0), (-1, 0, 0), (0, 0, 1),
+    (0, -1, 0), (0, -1, 0), (0, -1, 0), (0, -1, 0), (0, -1, 0), (0, -1, 0),
+)  # fmt: skip
+T2M_KINEMATIC_CHAINS = (
+    (0, 2, 5, 8, 11),
+    (0, 1, 4, 7, 10),
+    (0, 3, 6, 9, 12, 15),
+    (9, 14, 17, 19, 21),
+    (9, 13, 16, 18, 20),
+)
+
+
+def _wrap_angle(angle: torch.Tensor) -> torch.Tensor:
+    """Angles to (-pi, pi]."""
+    return torch.atan2(torch.sin(angle), torch.cos(angle))
+
+
+def _smoothed_heading(joints: torch.Tensor, sigma: float) -> torch.Tensor:
+    """HumanML3D's heading angle per frame (radians about +Y, 0 facing +Z): `(T, J, 3)` -> `(T,)`."""
+    across = (joints[:, 1] - joints[:, 2]) + (joints[:, 17] - joints[:, 16])  # hip term sign as HumanML3D's IK
+    across = torch.nn.functional.normalize(across, dim=-1)
+    forward = torch.stack([across[:, 2], torch.zeros_like(across[:, 0]), -across[:, 0]], dim=-1)  # +Y x across
+    if sigma > 0:
+        smoothed = gaussian_filter1d(forward.detach().cpu().double().numpy(), sigma, axis=0, mode="nearest")
+        forward = torch.from_numpy(np.ascontiguousarray(smoothed)).to(joints)
+    return torch.atan2(forward[:, 0], forward[:, 2])
+
+
+def _canonical_pose(motion: Motion, sigma: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Resample to 20 fps, floor, move to the origin and turn to face +Z.
+
+    Returns:
+        `(joints, orientations, heading)`: `(T, 24, 3)` positions, `(T, 24, 3, 3)` global joint
+        orientations and `(T,)` heading angles, all after the turn.
+    """
+    if motion.fps != HUMANML3D_FPS:
+        motion = motion.resample(HUMANML3D_FPS)
+    joints, orientations = forward_kinematics(motion.rotations, motion.translation, motion.offsets, motion.skeleton)
+    floor = joints[:, :NUM_JOINTS, 1].amin()
+    shift = torch.stack([-joints[0, 0, 0], -floor, -joints[0, 0, 2]])
+    joints = joints + shift
+    heading = _smoothed_heading(joints, sigma)
+    turn = yaw_matrix(-heading[0])
+    joints = joints @ turn.transpose(-1, -2)
+    orientations = turn @ orientations
+    return joints, orientations, _wrap_angle(heading - heading[0])
+
+
+def humanml3d_joints(motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA) -> torch.Tensor:
+    """The joints the HumanML3D features of `motion` describe: 20 fps, floored, at the origin, facing +Z.
+
+    `decode_humanml3d_joints(encode_humanml3d(motion))` returns these without the last frame.
+
+    Args:
+        motion (`Motion`): any frame rate.
+        heading_smoothing (`float`, defaults to 20): Gaussian sigma (frames) of the heading.
+
+    Returns:
+        `torch.Tensor` of shape `(T, 22, 3)`, `T` the frame count at 20 fps.
+    """
+    return _canonical_pose(motion, heading_smoothing)[0][:, :NUM_JOINTS]
+
+
+def _rotation_channels(orientations: torch.Tensor, heading: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """HumanML3D-style bone rotations of joints 1..21 in column 6D: `(T, 21, 6)`."""
+    raw = torch.tensor(T2M_RAW_DIRECTIONS, dtype=orientations.dtype, device=orientations.device)
+    # Rotation taking HumanML3D's rest direction of each bone onto our rest offset of that bone.
+    rest_alignment = rotation_between(raw[1:], offsets[1:NUM_JOINTS].to(orientations))  # (21, 3, 3)
+    root_rotation = yaw_matrix(-heading)  # world -> heading frame, HumanML3D's root rotation
+    parents = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
+    channels = orientations.new_zeros(orientations.shape[0], NUM_JOINTS - 1, 3, 3)
+    for chain in T2M_KINEMATIC_CHAINS:
+        previous = root_rotation
+        for joint in chain[1:]:
+            bone = orientations[:, parents[joint]] @ rest_alignment[joint - 1]  # bone's global rotation
+            channels[:, joint - 1] = previous.transpose(-1, -2) @ bone
+            previous = bone
+    return torch.cat([channels[..., :, 0], channels[..., :, 1]], dim=-1)
+
+
+def encode_humanml3d(motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA) -> torch.Tensor:
+    """HumanML3D features of `motion` (resampled to 20 fps, joints 0..21).
+
+    Args:
+        motion (`Motion`): any frame rate; at least two frames at 20 fps are needed.
+        heading_smoothing (`float`, defaults to 20): Gaussian sigma (frames) of the heading, as
+            HumanML3D; 0 uses each frame's own heading.
+
+    Returns:
+        `torch.Tensor` of shape `(T - 1, 263)`, `T` the frame count at 20 fps, in the dtype of `motion`.
+    """
+    joints, orientations, heading = _canonical_pose(motion, heading_smoothing)
+    num_frames = joints.shape[0]
+    if num_frames < 2:
+        raise InvalidInputError(
+            "HumanML3D features need at least 2 frames at 20 fps; "
+            f"the motion has {motion.num_frames} at {motion.fps} fps."
+        )
+    joints = joints[:, :NUM_JOINTS]
+    to_heading = yaw_matrix(-heading)  # (T, 3, 3)
+    root = joints[:, 0]
+
+    rotation_velocity = -_wrap_angle(heading[1:] - heading[:-1]) / 2
+    root_step = ((to_heading[1:] @ (root[1:] - root[:-1])[..., None]).squeeze(-1))[:, [0, 2]]
+    relative = joints[:, 1:] - torch.stack([root[:, 0], torch.zeros_like(root[:, 0]), root[:, 2]], dim=-1)[:, None]
+    relative = relative @ to_heading.transpose(-1, -2)  # row vectors turned into each frame's heading frame
+    velocities = (joints[1:] - joints[:-1]) @ to_heading[:-1].transpose(-1, -2)
+    rotations = _rotation_channels(orientations, heading, motion.offsets)
+    contacts = foot_contact_transitions(joints, HUMANML3D_FPS).to(joints.dtype)
+    return torch.cat(
+        [
+            rotation_velocity[:, None],
+            root_step,
+            root[:-1, 1:2],
+            relative[:-1].reshape(num_frames - 1, -1),
+            rotations[:-1].reshape(num_frames - 1, -1),
+            velocities.reshape(num_frames - 1, -1),
+            contacts,
+        ],
+        dim=-1,
+    )
+
+
+def _check_features(features: torch.Tensor) -> None:
+    if not isinstance(features, torch.Tensor) or features.ndim < 2 or features.shape[-1] != HUMANML3D_FEATURE_DIM:
+        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
+        raise InvalidInputError(f"HumanML3D `features` must have shape (..., T, 263), got {shape}.")
+    if not torch.isfinite(features).all():
+        raise InvalidInputError("HumanML3D `features` contain NaN or infinite values.")
+
+
+def decode_humanml3d_joints(features: torch.Tensor) -> torch.Tensor:
+    """Joint positions from the first 67 dims, as HumanML3D's `recover_from_ric`.
+
+    Args:
+        features (`torch.Tensor` of shape `(..., T, 263)`): denormalised HumanML3D features.
+
+    Returns:
+        `torch.Tensor` of shape `(..., T, 22, 3)`: joints 0..21, metres, frame 0 facing +Z.
+    """
+    _check_features(features)
+    half_angle = torch.zeros_like(features[..., 0])
+    half_angle[..., 1:] = features[..., :-1, 0].cumsum(dim=-1)
+    to_world = yaw_matrix(-2 * half_angle)  # (..., T, 3, 3): heading frame -> world
+    step = torch.zeros_like(features[..., :3])
+    step[..., 1:, 0] = features[..., :-1, 1]
+    step[..., 1:, 2] = features[..., :-1, 2]
+    root = (to_world @ step[..., None]).squeeze(-1).cumsum(dim=-2)
+    root[..., 1] = features[..., 3]
+    relative = features[..., RELATIVE_POSITIONS].unflatten(-1, (NUM_JOINTS - 1, 3))
+    others = relative @ to_world.transpose(-1, -2)
+    others = others + torch.stack([root[..., 0], torch.zeros_like(root[..., 0]), root[..., 2]], dim=-1)[..., None, :]
+    return torch.cat([root[..., None, :], others], dim=-2)
+
+
+def _fit_offsets(joints: torch.Tensor) -> torch.Tensor:
+    """Rest offsets `(24, 3)` for SMPL-24 `joints` `(T, 24, 3)` of unknown body.
+
+    Bone lengths come from `offsets_from_joints` (T-pose directions); the children of joints with
+    several children (pelvis, spine3) are then placed where the data holds them in their parent's
+    fitted frame, averaged over frames, so that a rigid body is fitted exactly.
+    """
+    offsets = offsets_from_joints(joints)
+    rotations, translation = inverse_kinematics(joints, offsets, SMPL24)
+    _, orientations = forward_kinematics(rotations, translation, offsets, SMPL24)
+    for parent in range(SMPL24.num_joints):
+        children = SMPL24.children(parent)
+        if len(children) > 1:
+            vectors = joints[:, children] - joints[:, parent : parent + 1]  # (T, n, 3) world
+            local = vectors @ orientations[:, parent]  # rows: R^T v
+            offsets[children] = local.mean(dim=0)
+    return offsets
+
+
+def decode_humanml3d(features: torch.Tensor, offsets: torch.Tensor | None = None) -> Motion:
+    """`Motion` at 20 fps from HumanML3D features, by inverse kinematics of the decoded joints.
+
+    HumanML3D has no hand joints (22, 23): they continue each forearm by the hand length of
+    `offsets` (or of the default body), so the wrists keep their parent's orientation.
+
+    Args:
+        features (`torch.Tensor` of shape `(T, 263)`): denormalised features of one clip.
+        offsets (`torch.Tensor` of shape `(24, 3)`, *optional*): the body to fit; by default measured
+            from the decoded joints (exact for joints of a rigid body, such as encoded motions).
+
+    Returns:
+        `Motion` with `T` frames at 20 fps.
+    """
+    if features.ndim != 2:
+        raise InvalidInputError(f"`features` must have shape (T, 263) for one clip, got {tuple(features.shape)}.")
+    joints = decode_humanml3d_joints(features)
+    hand_source = default_offsets(dtype=joints.dtype, device=joints.device) if offsets is None else offsets.to(joints)
+    hands = []
+    for wrist, elbow, hand in ((20, 18, 22), (21, 19, 23)):
+        forearm = torch.nn.functional.normalize(joints[:, wrist] - joints[:, elbow], dim=-1)
+        hands.append(joints[:, wrist] + forearm * hand_source[hand].norm())
+    joints = torch.cat([joints, torch.stack(hands, dim=1)], dim=1)
+    offsets = _fit_offsets(joints) if offsets is None else offsets.to(joints)
+    return Motion.from_joints(joints, fps=HUMANML3D_FPS, offsets=offsets)
