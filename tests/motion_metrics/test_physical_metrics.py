@@ -110,6 +110,15 @@ def test_skate_distances_for_a_known_slide(fps):
     assert float(physdiff_skate(sliding(speed, fps, lift=0.06))) == 0.0
 
 
+def test_dart_skate_uses_3d_displacement_and_the_higher_frame():
+    fps = 30.0
+    joints = sliding(0.0, fps, seconds=1.0)
+    joints[1::2, :, 1] += 0.015  # bounce 1.5 cm every other frame, no horizontal motion
+    # Every transition moves the toes 1.5 cm vertically with the higher frame at 1.5 cm: weight 2 - 2^0.5.
+    assert float(dart_skate(joints, fps)) == pytest.approx(0.015 * fps * (2 - math.sqrt(2)))
+    assert float(physdiff_skate(joints)) == 0.0  # PhysDiff's skate is horizontal only
+
+
 def test_jerk_of_polynomial_and_constant_velocity_motions():
     for fps in (20.0, 50.0):
         time = torch.arange(30, dtype=torch.float64) / fps

@@ -24,10 +24,10 @@ Definitions (sources in brackets):
   the sole) in both frames (0 when none); mean over transitions. As in PhysDiff this is a distance
   per frame, so it scales with 1 / fps; `dart_skate` is its frame-rate-free counterpart.
 - `phys_err` [PhysDiff Phys-Err]: penetration + floating + skate.
-- `dart_skate` [DART]: per transition and toe joint, horizontal displacement x
-  (2 - 2^clamp(h / 0.03, 0, 1)) x fps with h the toe's height at the later frame, i.e. the foot's
-  horizontal speed weighted 1 on the floor, fading to 0 at 3 cm; mean over transitions and toes
-  (m/s).
+- `dart_skate` [DART, `calc_skate` in its evaluation code]: per transition and toe joint (10, 11),
+  3D displacement x (2 - 2^clamp(h / 0.03, 0, 1)) x fps with h the higher of the toe's heights at
+  the two frames, i.e. the toe's speed weighted 1 on the floor, fading to 0 at 3 cm; mean over
+  transitions and toes (m/s).
 - `jerk` [DART, FlowMDM]: mean over frames and joints of the norm of the third time derivative of
   position (third finite difference x fps^3, m/s^3).
 - `bone_length_drift`: the largest change of any bone's length over the sequence (max - min over
@@ -153,8 +153,9 @@ def phys_err(joints: torch.Tensor) -> torch.Tensor:
 def dart_skate(joints: torch.Tensor, fps: float, floor_threshold: float = DART_FLOOR_THRESHOLD) -> torch.Tensor:
     """DART's foot skating: toe speed weighted by closeness to the floor, m/s.
 
-    Each toe's horizontal displacement over a transition is multiplied by
-    `2 - 2 ** clamp(h / floor_threshold, 0, 1)` (h its height at the later frame) and by `fps`.
+    Each toe's 3D displacement over a transition is multiplied by
+    `2 - 2 ** clamp(h / floor_threshold, 0, 1)` (h the higher of its heights at the two frames)
+    and by `fps`.
 
     Args:
         joints (`torch.Tensor` of shape `(..., T, J, 3)`): joint positions, metres, Y up.
@@ -167,9 +168,11 @@ def dart_skate(joints: torch.Tensor, fps: float, floor_threshold: float = DART_F
     check_joints(joints, fps)
     if joints.shape[-3] < 2:
         return _nan(joints)
-    heights, horizontal = _toe_heights_and_horizontal_steps(joints)
-    weight = 2.0 - torch.pow(2.0, (heights[..., 1:, :] / floor_threshold).clamp(0.0, 1.0))
-    return (horizontal * weight * fps).mean(dim=(-2, -1))
+    toes = joints[..., list(TOE_JOINTS), :]  # (..., T, 2, 3)
+    displacement = (toes[..., 1:, :, :] - toes[..., :-1, :, :]).norm(dim=-1)  # (..., T - 1, 2)
+    height = torch.maximum(toes[..., :-1, :, 1], toes[..., 1:, :, 1])
+    weight = 2.0 - torch.pow(2.0, (height / floor_threshold).clamp(0.0, 1.0))
+    return (displacement * weight * fps).mean(dim=(-2, -1))
 
 
 def jerk(joints: torch.Tensor, fps: float) -> torch.Tensor:
