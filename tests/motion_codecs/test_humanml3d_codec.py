@@ -148,6 +148,22 @@ def test_canonical_joints_are_the_motion_at_20_fps_floored_and_turned(cmu_motion
     assert (rotated - centred).abs().max() < 1e-9
 
 
+def test_retargeting_onto_a_reference_body(cmu_motions):
+    motion = cmu_motions["07_01"]
+    # A body 10% larger in every bone: joints scale by 1.1 about the floor/origin, so do positions.
+    larger = motion.offsets * 1.1
+    assert torch.allclose(humanml3d_joints(motion, offsets=larger), 1.1 * humanml3d_joints(motion), atol=1e-9)
+    features = encode_humanml3d(motion, offsets=larger)
+    assert torch.allclose(features[:, 4:67], 1.1 * encode_humanml3d(motion)[:, 4:67], atol=1e-9)
+    # Another body shape: the rotation channels rebuild its joints with its bone lengths.
+    other = Motion.rest(1).offsets.double()
+    expected = humanml3d_joints(motion, offsets=other).numpy()[:-1]
+    rebuilt = reference_recover_from_rot(encode_humanml3d(motion, offsets=other).numpy(), other.norm(dim=-1).numpy())
+    assert np.abs(rebuilt - expected).max() < 1e-5
+    with pytest.raises(InvalidInputError, match=r"\(24, 3\)"):
+        encode_humanml3d(motion, offsets=torch.zeros(22, 3))
+
+
 def test_decoder_matches_a_literal_quaternion_implementation(cmu_motions):
     features = encode_humanml3d(cmu_motions["09_01"])
     assert np.abs(decode_humanml3d_joints(features).numpy() - reference_decode(features.numpy())).max() < 1e-9

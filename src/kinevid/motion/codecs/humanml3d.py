@@ -34,6 +34,10 @@ What we reproduce from HumanML3D's own code (`motion_representation.py`, `common
 
 Where we depart, and why:
 
+- Skeleton: HumanML3D first retargets every clip onto one reference body (`uniform_skeleton`,
+  built from SMPL model files we cannot ship). Clips keep their own body unless `offsets` is
+  given to `encode_humanml3d`, which then retargets the same way (`retarget_to_body`).
+
 - Turning to face +Z: HumanML3D turns each clip by the *instantaneous* hips-and-shoulders heading
   of frame 0, then measures root rotations with the *smoothed* heading; its decoder assumes the
   latter is the identity at frame 0, so its decoded joints (`new_joints`) are its clip turned by
@@ -111,13 +115,44 @@ def _smoothed_heading(joints: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.atan2(forward[:, 0], forward[:, 2])
 
 
-def _canonical_pose(motion: Motion, sigma: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Resample to 20 fps, floor, move to the origin and turn to face +Z.
+def retarget_to_body(motion: Motion, offsets: torch.Tensor) -> Motion:
+    """The same rotations on another body, as HumanML3D's `uniform_skeleton`.
+
+    The root translation is scaled by the ratio of leg lengths (thigh + shin of the right leg),
+    so that stride matches the new legs.
+
+    Args:
+        motion (`Motion`): the source motion.
+        offsets (`torch.Tensor` of shape `(24, 3)`): rest offsets of the target body, in the same
+            rest pose convention (T-pose facing +Z).
+
+    Returns:
+        `Motion` with `offsets` and scaled root translation.
+    """
+    if not isinstance(offsets, torch.Tensor) or tuple(offsets.shape) != (24, 3):
+        shape = tuple(offsets.shape) if isinstance(offsets, torch.Tensor) else type(offsets).__name__
+        raise InvalidInputError(f"`offsets` must have shape (24, 3), got {shape}.")
+    offsets = offsets.to(motion.rotations)
+
+    def leg_length(body: torch.Tensor) -> torch.Tensor:
+        return body[5].norm() + body[8].norm()  # right thigh + right shin
+
+    scale = leg_length(offsets) / leg_length(motion.offsets.to(offsets))
+    pelvis = motion.translation + motion.offsets[0]
+    return Motion(motion.rotations, pelvis * scale - offsets[0], motion.fps, offsets=offsets, betas=motion.betas)
+
+
+def _canonical_pose(
+    motion: Motion, sigma: float, offsets: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Retarget (if `offsets`), resample to 20 fps, floor, move to the origin and turn to face +Z.
 
     Returns:
         `(joints, orientations, heading)`: `(T, 24, 3)` positions, `(T, 24, 3, 3)` global joint
         orientations and `(T,)` heading angles, all after the turn.
     """
+    if offsets is not None:
+        motion = retarget_to_body(motion, offsets)
     if motion.fps != HUMANML3D_FPS:
         motion = motion.resample(HUMANML3D_FPS)
     joints, orientations = forward_kinematics(motion.rotations, motion.translation, motion.offsets, motion.skeleton)
@@ -131,7 +166,9 @@ def _canonical_pose(motion: Motion, sigma: float) -> tuple[torch.Tensor, torch.T
     return joints, orientations, _wrap_angle(heading - heading[0])
 
 
-def humanml3d_joints(motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA) -> torch.Tensor:
+def humanml3d_joints(
+    motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA, offsets: torch.Tensor | None = None
+) -> torch.Tensor:
     """The joints the HumanML3D features of `motion` describe: 20 fps, floored, at the origin, facing +Z.
 
     `decode_humanml3d_joints(encode_humanml3d(motion))` returns these without the last frame.
@@ -139,11 +176,12 @@ def humanml3d_joints(motion: Motion, heading_smoothing: float = HEADING_SMOOTHIN
     Args:
         motion (`Motion`): any frame rate.
         heading_smoothing (`float`, defaults to 20): Gaussian sigma (frames) of the heading.
+        offsets (`torch.Tensor` of shape `(24, 3)`, *optional*): see `encode_humanml3d`.
 
     Returns:
         `torch.Tensor` of shape `(T, 22, 3)`, `T` the frame count at 20 fps.
     """
-    return _canonical_pose(motion, heading_smoothing)[0][:, :NUM_JOINTS]
+    return _canonical_pose(motion, heading_smoothing, offsets)[0][:, :NUM_JOINTS]
 
 
 def _rotation_channels(orientations: torch.Tensor, heading: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
@@ -163,18 +201,25 @@ def _rotation_channels(orientations: torch.Tensor, heading: torch.Tensor, offset
     return torch.cat([channels[..., :, 0], channels[..., :, 1]], dim=-1)
 
 
-def encode_humanml3d(motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA) -> torch.Tensor:
+def encode_humanml3d(
+    motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA, offsets: torch.Tensor | None = None
+) -> torch.Tensor:
     """HumanML3D features of `motion` (resampled to 20 fps, joints 0..21).
 
     Args:
         motion (`Motion`): any frame rate; at least two frames at 20 fps are needed.
         heading_smoothing (`float`, defaults to 20): Gaussian sigma (frames) of the heading, as
             HumanML3D; 0 uses each frame's own heading.
+        offsets (`torch.Tensor` of shape `(24, 3)`, *optional*): a body to retarget onto first, as
+            HumanML3D retargets every clip onto one reference skeleton (`retarget_to_body`); by
+            default the motion keeps its own body. HumanML3D's reference body comes from SMPL model
+            files and is not shipped; pass it (or any common body) for features comparable across
+            subjects.
 
     Returns:
         `torch.Tensor` of shape `(T - 1, 263)`, `T` the frame count at 20 fps, in the dtype of `motion`.
     """
-    joints, orientations, heading = _canonical_pose(motion, heading_smoothing)
+    joints, orientations, heading = _canonical_pose(motion, heading_smoothing, offsets)
     num_frames = joints.shape[0]
     if num_frames < 2:
         raise InvalidInputError(
@@ -190,7 +235,7 @@ def encode_humanml3d(motion: Motion, heading_smoothing: float = HEADING_SMOOTHIN
     relative = joints[:, 1:] - torch.stack([root[:, 0], torch.zeros_like(root[:, 0]), root[:, 2]], dim=-1)[:, None]
     relative = relative @ to_heading.transpose(-1, -2)  # row vectors turned into each frame's heading frame
     velocities = (joints[1:] - joints[:-1]) @ to_heading[:-1].transpose(-1, -2)
-    rotations = _rotation_channels(orientations, heading, motion.offsets)
+    rotations = _rotation_channels(orientations, heading, motion.offsets if offsets is None else offsets)
     contacts = foot_contact_transitions(joints, HUMANML3D_FPS).to(joints.dtype)
     return torch.cat(
         [
