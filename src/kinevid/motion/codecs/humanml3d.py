@@ -190,12 +190,11 @@ def _rotation_channels(orientations: torch.Tensor, heading: torch.Tensor, offset
     # Rotation taking HumanML3D's rest direction of each bone onto our rest offset of that bone.
     rest_alignment = rotation_between(raw[1:], offsets[1:NUM_JOINTS].to(orientations))  # (21, 3, 3)
     root_rotation = yaw_matrix(-heading)  # world -> heading frame, HumanML3D's root rotation
-    parents = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19)
     channels = orientations.new_zeros(orientations.shape[0], NUM_JOINTS - 1, 3, 3)
     for chain in T2M_KINEMATIC_CHAINS:
         previous = root_rotation
         for joint in chain[1:]:
-            bone = orientations[:, parents[joint]] @ rest_alignment[joint - 1]  # bone's global rotation
+            bone = orientations[:, SMPL24.parents[joint]] @ rest_alignment[joint - 1]  # bone's global rotation
             channels[:, joint - 1] = previous.transpose(-1, -2) @ bone
             previous = bone
     return torch.cat([channels[..., :, 0], channels[..., :, 1]], dim=-1)
