@@ -18,6 +18,7 @@ import torch
 from diffusers.configuration_utils import register_to_config
 from diffusers.models.attention import FeedForward
 from diffusers.models.attention_dispatch import dispatch_attention_fn
+from diffusers.models.modeling_utils import ModelMixin  # noqa: F401 - see below
 from diffusers.models.normalization import FP32LayerNorm
 from diffusers.models.transformers.transformer_wan import (
     WanAttention,
@@ -34,6 +35,9 @@ from ...motion.codecs.echomotion import MOTION_FEATURE_DIM, TOKENS_PER_FRAME
 from ...motion.codecs.normalizer import MotionNormalizer
 from ..rope import apply_rotary_emb, mvs_motion_positions, rotary_embedding_3d
 from .motion_embedding import EchoMotionMotionEmbedding, EchoMotionMotionHead
+
+# `DiffusionPipeline.from_pretrained` resolves a custom component's loader by looking its base classes
+# (`ModelMixin`, ...) up in the component's own module, hence the import of `ModelMixin` above.
 
 ECHOMOTION_TASKS = ("joint", "m2v", "v2m")
 """Task ids of the task embedding: 0 joint generation, 1 motion-to-video, 2 video-to-motion."""

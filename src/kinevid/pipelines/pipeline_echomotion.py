@@ -1,0 +1,460 @@
+"""`EchoMotionPipeline`: text -> video + motion, motion -> video and video -> motion with one DiT.
+
+Stages of `__call__`: 1. check inputs, 2. encode the prompts (T5/umT5 like `WanPipeline`), 3. prepare
+the conditioning modality (m2v: the `Motion` as normalised EchoMotion features; v2m: the video as
+normalised VAE latents), 4. prepare noise for the generated modalities, 5. denoise with in-context
+CFG (`kinevid.diffusion.guidance`), each modality with its own copy of the scheduler, 6. decode:
+latents through the VAE, motion features through the codec into `Motion`s.
+
+Guidance per mode (`u(video, motion, text)`, 0 = dropped):
+
+- `t2vm`: `u(0) + w (u(y) - u(0))` on both modalities (w = `guidance_scale`).
+- `m2v`: `u(x,0,0) + w1 (u(x,m,y) - u(x,m,0)) + w2 (u(x,m,0) - u(x,0,0))` (w1 = `guidance_scale`,
+  w2 = `motion_guidance_scale`); the motion is clean (timestep 0) and `u(x,0,0)` is the video-only model.
+- `v2m`: text is always the negative prompt; `u(m,0) + w (u(m,x) - u(m,0))`, the video clean.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+from diffusers.utils.torch_utils import randn_tensor
+from diffusers.video_processor import VideoProcessor
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ..diffusion.guidance import classifier_free_guidance, motion_to_video_guidance
+from ..errors import InvalidInputError
+from ..models.appearance.transformer_echomotion import ECHOMOTION_TASKS, EchoMotionTransformer3DModel
+from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, decode_echomotion, encode_echomotion
+from ..motion.motion import Motion
+from .pipeline_output import KinevidPipelineOutput
+
+ECHOMOTION_MODES = ("t2vm", "m2v", "v2m")
+"""text -> video + motion, motion -> video, video -> motion."""
+
+
+class EchoMotionPipeline(DiffusionPipeline):
+    r"""Joint human video and SMPL motion generation with an `EchoMotionTransformer3DModel`.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): tokenizer of the text encoder (umT5 for Wan2.1).
+        text_encoder (`PreTrainedModel`): T5-style encoder whose `last_hidden_state` has
+            `transformer.config.text_dim` channels (umT5-XXL for Wan2.1).
+        transformer (`EchoMotionTransformer3DModel`): the dual-modality DiT; its config holds the motion
+            normalisation statistics.
+        vae (`AutoencoderKLWan`): Wan's video VAE.
+        scheduler (`FlowMatchEulerDiscreteScheduler` or `UniPCMultistepScheduler`): a flow-matching
+            scheduler (UniPC with `prediction_type="flow_prediction"`, `use_flow_sigmas=True`).
+    """
+
+    model_cpu_offload_seq = "text_encoder->transformer->vae"
+    _callback_tensor_inputs = ("latents", "motion_latents", "prompt_embeds", "negative_prompt_embeds")
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        text_encoder: PreTrainedModel,
+        transformer: EchoMotionTransformer3DModel,
+        vae: AutoencoderKLWan,
+        scheduler: FlowMatchEulerDiscreteScheduler | UniPCMultistepScheduler,
+    ) -> None:
+        super().__init__()
+        self.register_modules(
+            tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, vae=vae, scheduler=scheduler
+        )
+        self.vae_scale_factor_temporal = self.vae.config.scale_factor_temporal
+        self.vae_scale_factor_spatial = self.vae.config.scale_factor_spatial
+        self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
+        if transformer.config.vae_temporal_compression != self.vae_scale_factor_temporal:
+            raise InvalidInputError(
+                f"transformer.config.vae_temporal_compression ({transformer.config.vae_temporal_compression}) must "
+                f"equal the VAE's temporal scale factor ({self.vae_scale_factor_temporal})"
+            )
+
+    # ------------------------------------------------------------------ 2. prompts
+    def encode_prompt(
+        self,
+        prompt: str | list[str],
+        num_videos_per_prompt: int = 1,
+        max_sequence_length: int = 512,
+        device: torch.device | None = None,
+    ) -> torch.Tensor:
+        """Text embeddings as `WanPipeline` feeds them: padding positions set to zero.
+
+        Args:
+            prompt (`str` or `list[str]`): `B` prompts.
+            num_videos_per_prompt (`int`): repeats per prompt.
+            max_sequence_length (`int`): tokens per prompt `L` (padded / truncated).
+
+        Returns:
+            `torch.Tensor` of shape `(B * num_videos_per_prompt, L, text_dim)`.
+        """
+        device = device or self._execution_device
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        tokens = self.tokenizer(
+            [" ".join(p.split()) for p in prompts],
+            padding="max_length",
+            max_length=max_sequence_length,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        encoder_device = self.text_encoder.device
+        mask = tokens.attention_mask.to(encoder_device)
+        embeds = self.text_encoder(tokens.input_ids.to(encoder_device), mask).last_hidden_state
+        embeds = embeds * mask[..., None].to(embeds.dtype)  # (B, L, D), zeros after the last real token
+        return embeds.to(device).repeat_interleave(num_videos_per_prompt, dim=0)
+
+    # ------------------------------------------------------------------ 1. checks
+    def check_inputs(
+        self,
+        mode: str,
+        prompt: str | list[str] | None,
+        prompt_embeds: torch.Tensor | None,
+        height: int,
+        width: int,
+        num_frames: int,
+        motion: Motion | list[Motion] | None,
+        video: torch.Tensor | None,
+        callback_on_step_end_tensor_inputs: list[str] | None,
+    ) -> None:
+        if mode not in ECHOMOTION_MODES:
+            raise InvalidInputError(f"`mode` must be one of {ECHOMOTION_MODES}; got {mode!r}")
+        if (prompt is None) == (prompt_embeds is None):
+            raise InvalidInputError("give exactly one of `prompt` and `prompt_embeds`")
+        if prompt is not None and not (
+            isinstance(prompt, str) or (isinstance(prompt, list) and all(isinstance(p, str) for p in prompt))
+        ):
+            raise InvalidInputError(f"`prompt` must be a string or a list of strings; got {type(prompt).__name__}")
+        multiple = self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
+        if height % multiple or width % multiple:
+            raise InvalidInputError(f"`height` and `width` must be multiples of {multiple}; got {height}x{width}")
+        r = self.vae_scale_factor_temporal
+        if num_frames < 1 or (num_frames - 1) % r:
+            raise InvalidInputError(f"`num_frames` must be {r}k + 1 (e.g. 81) for the VAE; got {num_frames}")
+        if mode == "m2v" and motion is None:
+            raise InvalidInputError('mode="m2v" needs `motion` (a kinevid Motion or a list of them)')
+        if mode == "v2m" and video is None:
+            raise InvalidInputError('mode="v2m" needs `video`, a tensor (B, 3, T, H, W) in [-1, 1]')
+        if mode != "m2v" and motion is not None:
+            raise InvalidInputError(f"`motion` is only used in mode 'm2v'; got it with mode {mode!r}")
+        if mode != "v2m" and video is not None:
+            raise InvalidInputError(f"`video` is only used in mode 'v2m'; got it with mode {mode!r}")
+        unknown = set(callback_on_step_end_tensor_inputs or ()) - set(self._callback_tensor_inputs)
+        if unknown:
+            raise InvalidInputError(
+                f"`callback_on_step_end_tensor_inputs` must be among {self._callback_tensor_inputs}; "
+                f"got {sorted(unknown)}"
+            )
+
+    # ------------------------------------------------------------------ 3. conditions
+    def prepare_motion_condition(
+        self, motion: Motion | list[Motion], batch_size: int, num_frames: int, fps: float, device: torch.device
+    ) -> torch.Tensor:
+        """`Motion`(s) -> normalised features `(B, T, 235)`, resampled to `fps`, one per sample."""
+        if not isinstance(motion, Motion | list | tuple):
+            raise InvalidInputError(f"`motion` must be a kinevid Motion or a list of them; got {type(motion).__name__}")
+        motions = [motion] if isinstance(motion, Motion) else list(motion)
+        if len(motions) not in (1, batch_size):
+            raise InvalidInputError(f"give one `motion` or one per sample ({batch_size}); got {len(motions)}")
+        features = []
+        for index, item in enumerate(motions):
+            if not isinstance(item, Motion):
+                raise InvalidInputError(f"`motion[{index}]` must be a kinevid Motion; got {type(item).__name__}")
+            if abs(item.fps - fps) > 1e-6:
+                item = item.resample(fps)
+            if item.num_frames != num_frames:
+                raise InvalidInputError(
+                    f"`motion[{index}]` has {item.num_frames} frames at {fps:g} fps but `num_frames` is {num_frames}; "
+                    f"slice it (Motion.slice) to {num_frames} frames ({self.vae_scale_factor_temporal}k + 1)"
+                )
+            features.append(encode_echomotion(item.to(dtype=torch.float32)))
+        features = torch.stack(features).expand(batch_size, -1, -1) if len(features) == 1 else torch.stack(features)
+        normalizer = self.transformer.motion_normalizer().to(device)
+        return normalizer.normalize(features.to(device))
+
+    def prepare_video_condition(
+        self, video: torch.Tensor, batch_size: int, num_frames: int, height: int, width: int, device: torch.device
+    ) -> torch.Tensor:
+        """A video `(B, 3, T, H, W)` in [-1, 1] -> normalised VAE latents `(B, C, F, H/8, W/8)`."""
+        if not isinstance(video, torch.Tensor) or not video.is_floating_point():
+            raise InvalidInputError("`video` must be a float tensor of shape (B, 3, T, H, W) in [-1, 1]")
+        if video.ndim == 4:
+            video = video[None]
+        expected = (3, num_frames, height, width)
+        if video.ndim != 5 or tuple(video.shape[1:]) != expected or video.shape[0] not in (1, batch_size):
+            raise InvalidInputError(
+                f"`video` must have shape (B, 3, T, H, W) = (B, {', '.join(map(str, expected))}) with B 1 or "
+                f"{batch_size}; got {tuple(video.shape)}"
+            )
+        if not torch.isfinite(video).all() or video.min() < -1 - 1e-3 or video.max() > 1 + 1e-3:
+            raise InvalidInputError("`video` values must be finite and in [-1, 1]")
+        video = video.to(device=device, dtype=self.vae.dtype).expand(batch_size, -1, -1, -1, -1)
+        latents = self.vae.encode(video).latent_dist.mode()
+        return self._normalize_latents(latents)
+
+    def _latent_statistics(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, self.vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(self.vae.config.latents_mean).view(shape).to(latents)
+        std = torch.tensor(self.vae.config.latents_std).view(shape).to(latents)
+        return mean, std
+
+    def _normalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        mean, std = self._latent_statistics(latents)
+        return (latents - mean) / std
+
+    def _denormalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        mean, std = self._latent_statistics(latents)
+        return latents * std + mean
+
+    # ------------------------------------------------------------------ 4. noise
+    def prepare_latents(
+        self,
+        batch_size: int,
+        height: int,
+        width: int,
+        num_frames: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+        device: torch.device,
+        latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Gaussian video latents `(B, C, (T - 1) / r + 1, H / 8, W / 8)`, float32."""
+        shape = (
+            batch_size,
+            self.transformer.config.in_channels,
+            (num_frames - 1) // self.vae_scale_factor_temporal + 1,
+            height // self.vae_scale_factor_spatial,
+            width // self.vae_scale_factor_spatial,
+        )
+        if latents is not None:
+            if tuple(latents.shape) != shape:
+                raise InvalidInputError(f"`latents` must have shape {shape}; got {tuple(latents.shape)}")
+            return latents.to(device=device, dtype=torch.float32)
+        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+
+    def prepare_motion_latents(
+        self,
+        batch_size: int,
+        num_frames: int,
+        generator: torch.Generator | list[torch.Generator] | None,
+        device: torch.device,
+        motion_latents: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Gaussian motion features `(B, T, 235)`, float32."""
+        shape = (batch_size, num_frames, MOTION_FEATURE_DIM)
+        if motion_latents is not None:
+            if tuple(motion_latents.shape) != shape:
+                raise InvalidInputError(f"`motion_latents` must have shape {shape}; got {tuple(motion_latents.shape)}")
+            return motion_latents.to(device=device, dtype=torch.float32)
+        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+
+    # ------------------------------------------------------------------ 5. one guided prediction
+    def _predict(
+        self,
+        mode: str,
+        latents: torch.Tensor,
+        motion_latents: torch.Tensor,
+        timestep: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        negative_prompt_embeds: torch.Tensor,
+        guidance_scale: float,
+        motion_guidance_scale: float,
+        attention_kwargs: dict | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Guided velocities `(video, motion)` at `timestep`; the clean conditioning modality gets None."""
+        model = self.transformer
+        dtype = model.dtype
+        batch_size = latents.shape[0]
+        task = torch.full(
+            (batch_size,), ECHOMOTION_TASKS.index("joint" if mode == "t2vm" else mode), device=latents.device
+        )
+        noisy = timestep.expand(batch_size)
+        clean = torch.zeros_like(noisy)
+        video_in, motion_in = latents.to(dtype), motion_latents.to(dtype)
+
+        def call(video, video_t, motion, motion_t, text):
+            return model(
+                video,
+                video_t,
+                text.to(dtype),
+                motion_hidden_states=motion,
+                motion_timestep=motion_t,
+                task=task,
+                attention_kwargs=attention_kwargs,
+            )
+
+        if mode == "t2vm":
+            cond = call(video_in, noisy, motion_in, noisy, prompt_embeds)
+            if guidance_scale == 1.0:
+                return cond.sample.float(), cond.motion_sample.float()
+            uncond = call(video_in, noisy, motion_in, noisy, negative_prompt_embeds)
+            return (
+                classifier_free_guidance(cond.sample.float(), uncond.sample.float(), guidance_scale),
+                classifier_free_guidance(cond.motion_sample.float(), uncond.motion_sample.float(), guidance_scale),
+            )
+        if mode == "m2v":
+            full = call(video_in, noisy, motion_in, clean, prompt_embeds).sample.float()
+            if guidance_scale == 1.0 and motion_guidance_scale == 1.0:
+                return full, None
+            motion_only = call(video_in, noisy, motion_in, clean, negative_prompt_embeds).sample.float()
+            unconditional = model(
+                video_in, noisy, negative_prompt_embeds.to(dtype), attention_kwargs=attention_kwargs
+            ).sample.float()
+            return motion_to_video_guidance(
+                full, motion_only, unconditional, guidance_scale, motion_guidance_scale
+            ), None
+        # v2m: the text is always dropped; guidance on the video condition
+        with_video = call(video_in, clean, motion_in, noisy, negative_prompt_embeds).motion_sample.float()
+        if guidance_scale == 1.0:
+            return None, with_video
+        without_video = call(None, None, motion_in, noisy, negative_prompt_embeds).motion_sample.float()
+        return None, classifier_free_guidance(with_video, without_video, guidance_scale)
+
+    # ------------------------------------------------------------------ __call__
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str] | None = None,
+        mode: str = "t2vm",
+        motion: Motion | list[Motion] | None = None,
+        video: torch.Tensor | None = None,
+        negative_prompt: str | list[str] = "",
+        height: int = 480,
+        width: int = 832,
+        num_frames: int = 81,
+        fps: float = 16.0,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 6.0,
+        motion_guidance_scale: float = 1.0,
+        num_videos_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        motion_latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        attention_kwargs: dict | None = None,
+        callback_on_step_end: Callable[[DiffusionPipeline, int, int, dict], dict]
+        | PipelineCallback
+        | MultiPipelineCallbacks
+        | None = None,
+        callback_on_step_end_tensor_inputs: list[str] | None = None,
+        max_sequence_length: int = 512,
+    ) -> KinevidPipelineOutput | tuple:
+        r"""Generate.
+
+        Args:
+            prompt (`str` or `list[str]`): what happens (ignored by the model in `v2m`, where the
+                text is always dropped, but it sets the batch size).
+            mode (`str`, defaults to `"t2vm"`): `"t2vm"` (video + motion), `"m2v"` (video from
+                `motion`) or `"v2m"` (motion from `video`).
+            motion (`Motion` or `list[Motion]`, *optional*): the m2v condition; resampled to `fps` and
+                it must have `num_frames` frames.
+            video (`torch.Tensor` of shape `(B, 3, T, H, W)` in [-1, 1], *optional*): the v2m condition.
+            negative_prompt (`str` or `list[str]`, defaults to `""`): the dropped-text prompt.
+            height (`int`, defaults to 480), width (`int`, defaults to 832): multiples of 16.
+            num_frames (`int`, defaults to 81): `4k + 1` video frames = motion frames.
+            fps (`float`, defaults to 16.0): frame rate of video and motion.
+            num_inference_steps (`int`, defaults to 50): denoising steps.
+            guidance_scale (`float`, defaults to 6.0): text scale (t2vm, m2v `w1`) or video scale (v2m).
+            motion_guidance_scale (`float`, defaults to 1.0): m2v motion scale `w2`.
+            num_videos_per_prompt (`int`, defaults to 1): samples per prompt.
+            generator (`torch.Generator`, *optional*): makes generation deterministic.
+            latents (`torch.Tensor`, *optional*), motion_latents (`torch.Tensor`, *optional*): initial noise.
+            prompt_embeds, negative_prompt_embeds (`torch.Tensor` of shape `(B, L, text_dim)`, *optional*):
+                precomputed text embeddings.
+            output_type (`str`, defaults to `"np"`): `"np"`, `"pt"` or `"latent"` for the video.
+            return_dict (`bool`, defaults to True): return a `KinevidPipelineOutput` (else a tuple).
+            attention_kwargs (`dict`, *optional*): passed to the transformer.
+            callback_on_step_end: called after every step with the tensors named in
+                `callback_on_step_end_tensor_inputs`; may return replacements.
+            max_sequence_length (`int`, defaults to 512): text tokens.
+
+        Returns:
+            `KinevidPipelineOutput` with `frames` (None in v2m), `motion` (`list[Motion]`, in m2v the
+            conditioning motion as used) and `motion_features` `(B, T, 235)`.
+        """
+        if isinstance(callback_on_step_end, PipelineCallback | MultiPipelineCallbacks):
+            callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
+        callback_on_step_end_tensor_inputs = list(callback_on_step_end_tensor_inputs or ["latents", "motion_latents"])
+        # 1. Check inputs
+        self.check_inputs(
+            mode, prompt, prompt_embeds, height, width, num_frames, motion, video, callback_on_step_end_tensor_inputs
+        )
+        device = self._execution_device
+
+        # 2. Encode prompts
+        if prompt_embeds is None:
+            prompt_embeds = self.encode_prompt(prompt, num_videos_per_prompt, max_sequence_length, device)
+        batch_size = prompt_embeds.shape[0]
+        if negative_prompt_embeds is None:
+            negative = [negative_prompt] * batch_size if isinstance(negative_prompt, str) else list(negative_prompt)
+            if len(negative) not in (1, batch_size):
+                raise InvalidInputError(f"`negative_prompt` must be one string or {batch_size}; got {len(negative)}")
+            negative_prompt_embeds = self.encode_prompt(negative, 1, prompt_embeds.shape[1], device)
+        negative_prompt_embeds = negative_prompt_embeds.to(device).expand(batch_size, -1, -1)
+
+        # 3. Conditioning modality, clean
+        if mode == "m2v":
+            motion_latents = self.prepare_motion_condition(motion, batch_size, num_frames, fps, device)
+        if mode == "v2m":
+            latents = self.prepare_video_condition(video, batch_size, num_frames, height, width, device)
+
+        # 4. Noise for the generated modalities
+        if mode != "v2m":
+            latents = self.prepare_latents(batch_size, height, width, num_frames, generator, device, latents)
+        if mode != "m2v":
+            motion_latents = self.prepare_motion_latents(batch_size, num_frames, generator, device, motion_latents)
+
+        # 5. Denoise; each generated modality steps its own copy of the scheduler
+        video_scheduler, motion_scheduler = copy.deepcopy(self.scheduler), copy.deepcopy(self.scheduler)
+        for scheduler in (video_scheduler, motion_scheduler):
+            scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = video_scheduler.timesteps
+        self._num_timesteps = len(timesteps)
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for i, t in enumerate(timesteps):
+                video_velocity, motion_velocity = self._predict(
+                    mode,
+                    latents,
+                    motion_latents,
+                    t.to(device),
+                    prompt_embeds,
+                    negative_prompt_embeds,
+                    guidance_scale,
+                    motion_guidance_scale,
+                    attention_kwargs,
+                )
+                if video_velocity is not None:
+                    latents = video_scheduler.step(video_velocity, t, latents, return_dict=False)[0]
+                if motion_velocity is not None:
+                    motion_latents = motion_scheduler.step(motion_velocity, t, motion_latents, return_dict=False)[0]
+                if callback_on_step_end is not None:
+                    tensors = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    replaced = callback_on_step_end(self, i, t, tensors) or {}
+                    latents = replaced.get("latents", latents)
+                    motion_latents = replaced.get("motion_latents", motion_latents)
+                progress_bar.update()
+
+        # 6. Decode
+        frames = None
+        if mode != "v2m":
+            if output_type == "latent":
+                frames = latents
+            else:
+                decoded = self.vae.decode(self._denormalize_latents(latents.to(self.vae.dtype)), return_dict=False)[0]
+                frames = self.video_processor.postprocess_video(decoded, output_type=output_type)
+        normalizer = self.transformer.motion_normalizer().to(device)
+        motion_features = normalizer.denormalize(motion_latents.float()).cpu()
+        motions = [decode_echomotion(features, fps) for features in motion_features]
+        self.maybe_free_model_hooks()
+
+        if not return_dict:
+            return (frames, motions, motion_features)
+        return KinevidPipelineOutput(frames=frames, motion=motions, motion_features=motion_features)
