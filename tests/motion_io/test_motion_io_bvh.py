@@ -110,6 +110,39 @@ def test_daz_rig_is_retargeted_through_placed_joints(bvh_builders, write_text):
     assert np.linalg.norm(hand - expected["lMid1"] * 0.01, axis=-1).max() < 1e-3
 
 
+def test_missing_joints_are_placed(bvh_builders, write_text):
+    # Mixamo rig with two spine joints and no toe joints: chest at the shoulders' branch point.
+    specs = [s for s in bvh_builders.mixamo_specs("") if s.name not in ("Spine2", "LeftToeBase", "RightToeBase")]
+    for spec in specs:
+        if spec.parent == "Spine2":
+            spec.parent = "Spine1"
+        if spec.name.endswith("Foot"):
+            spec.end_site = (0.0, -6.0, 15.0)
+    frames = bvh_builders.random_frames(specs, 20, seed=8)
+    path = write_text("mixamo_short.bvh", bvh_builders.bvh_text(specs, frames, 1 / 30))
+    expected = bvh_builders.reference_positions(specs, frames)
+    motion = load_motion(path)
+    names = {k: v for k, v in MIXAMO_TO_SMPL.items() if "ToeBase" not in k and k not in ("Hips", "Spine1", "Spine2")}
+    names.update({"Spine1": "spine3", "LeftFoot_End": "left_foot", "RightFoot_End": "right_foot"})
+    assert _max_error(motion, expected, names, 0.01) < 1e-3
+    joints = motion.joints.double().numpy()
+    spine1, spine2, spine3 = (joints[:, SMPL24.index(n)] for n in ("spine1", "spine2", "spine3"))
+    assert (
+        np.linalg.norm(spine2 - spine1, axis=-1).min() > 0.02 and np.linalg.norm(spine3 - spine2, axis=-1).min() > 0.02
+    )
+
+    # Daz rig whose fingers the rules do not name: the hand is the mean of the finger roots.
+    specs = bvh_builders.daz_specs()
+    for spec in specs:
+        spec.name = spec.name.replace("Mid1", "Middle1")
+    frames = bvh_builders.random_frames(specs, 10, seed=9)
+    path = write_text("daz_fingers.bvh", bvh_builders.bvh_text(specs, frames, 1 / 30))
+    expected = bvh_builders.reference_positions(specs, frames)
+    hand = load_motion(path).joints[:, SMPL24.index("right_hand")].double().numpy()
+    fingers = 0.5 * (expected["rIndex1"] + expected["rMiddle1"]) * 0.01
+    assert np.linalg.norm(hand - fingers, axis=-1).max() < 1e-3
+
+
 def test_scale_override(bvh_builders, write_text):
     specs = bvh_builders.daz_specs()
     frames = bvh_builders.random_frames(specs, 5, seed=4)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ...errors import InvalidInputError
+from ...motion import Motion
 from ...motion.io import load_motion, save_motion
 
 
@@ -27,11 +28,28 @@ def read_joint_map(path: Path) -> dict[str, str]:
     return joint_map
 
 
-def run_convert(args: argparse.Namespace) -> int:
+def add_bvh_input_options(parser: argparse.ArgumentParser) -> None:
+    """`--joint-map JSON_FILE` and `--scale S` for commands that read BVH files."""
+    parser.add_argument(
+        "--joint-map", type=Path, default=None, metavar="JSON_FILE",
+        help='BVH input: JSON object {"bvh_joint": "smpl_joint"} overriding the joint-name rules',
+    )  # fmt: skip
+    parser.add_argument(
+        "--scale", type=float, default=None,
+        help="BVH input: metres per file unit (default: detected from the skeleton's size; 0.01 for cm)",
+    )  # fmt: skip
+
+
+def load_motion_with_options(path: Path, args: argparse.Namespace) -> Motion:
+    """`load_motion(path)` with the `add_bvh_input_options` of `args`."""
     joint_map = read_joint_map(args.joint_map) if args.joint_map is not None else None
-    if (joint_map is not None or args.scale is not None) and args.input.suffix.lower() != ".bvh":
+    if (joint_map is not None or args.scale is not None) and path.suffix.lower() != ".bvh":
         raise InvalidInputError("--joint-map and --scale apply to BVH input only.")
-    motion = load_motion(args.input, joint_map=joint_map, scale=args.scale)
+    return load_motion(path, joint_map=joint_map, scale=args.scale)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    motion = load_motion_with_options(args.input, args)
     if args.fps is not None:
         motion = motion.resample(args.fps)
     save_motion(motion, args.output)
@@ -49,12 +67,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("input", type=Path, metavar="IN", help="input .bvh or .npz")
     parser.add_argument("output", type=Path, metavar="OUT", help="output .bvh or .npz (written atomically)")
     parser.add_argument("--fps", type=float, default=None, help="resample to this frame rate")
-    parser.add_argument(
-        "--joint-map", type=Path, default=None, metavar="JSON_FILE",
-        help='BVH input: JSON object {"bvh_joint": "smpl_joint"} overriding the joint-name rules',
-    )  # fmt: skip
-    parser.add_argument(
-        "--scale", type=float, default=None,
-        help="BVH input: metres per file unit (default: detected from the skeleton's size; 0.01 for cm)",
-    )  # fmt: skip
+    add_bvh_input_options(parser)
     parser.set_defaults(func=run_convert)

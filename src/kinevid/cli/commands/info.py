@@ -10,9 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ...motion import Motion
-from ...motion.io import load_motion
 from ...motion.metrics import physical_metrics
-from .convert import read_joint_map
+from .convert import add_bvh_input_options, load_motion_with_options
 
 
 def motion_summary_table(motion: Motion, title: str) -> Table:
@@ -34,8 +33,7 @@ def motion_summary_table(motion: Motion, title: str) -> Table:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    joint_map = read_joint_map(args.joint_map) if args.joint_map is not None else None
-    motion = load_motion(args.file, joint_map=joint_map, scale=args.scale)
+    motion = load_motion_with_options(args.file, args)
     Console().print(motion_summary_table(motion, title=str(args.file)))
     return 0
 
@@ -48,6 +46,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the floor at y = 0 as the file stores it.",
     )
     parser.add_argument("file", type=Path, metavar="FILE", help=".bvh or .npz motion file")
-    parser.add_argument("--joint-map", type=Path, default=None, metavar="JSON_FILE", help="BVH: joint-name overrides")
-    parser.add_argument("--scale", type=float, default=None, help="BVH: metres per file unit (default: detected)")
+    add_bvh_input_options(parser)
     parser.set_defaults(func=run_info)

@@ -353,7 +353,7 @@ def write_bvh(bvh: BvhFile, path: str | os.PathLike[str], precision: int = 6) ->
         out.append(f"{indent}}}")
 
     emit(0, 0)
-    out.extend(["MOTION", f"Frames: {bvh.num_frames}", f"Frame Time: {bvh.frame_time:.8f}"])
+    out.extend(["MOTION", f"Frames: {bvh.num_frames}", f"Frame Time: {bvh.frame_time:.12g}"])
     out.extend(" ".join(number(v) for v in frame) for frame in bvh.frames)
     with atomic_write(path) as tmp:
         tmp.write_text("\n".join(out) + "\n", encoding="utf-8")

@@ -26,7 +26,8 @@ Import (`bvh_to_motion`) works for any hierarchy:
      joints, Mixamo's `Hips` about 7 cm above, CMU's ASF root 10 cm above); SMPL's pelvis is
      placed above the hip joints' midpoint by the default body's pelvis height per hip width
      (about 11 cm for a 18 cm hip width), fixed in the frame of the root joint;
-   - spine3 (chest): the branching point of the shoulders (their deepest common ancestor);
+   - spine3 (chest): the branching point of the shoulders (their deepest common ancestor; when
+     that joint is named as spine1 or spine2, it is taken as the chest instead);
    - neck: the first BVH joint between chest and head, else their midpoint; head: the mean of the
      neck's children (End Site);
    - spine1, spine2: along the chain between the nearest placed joints below and above, at the
@@ -189,10 +190,15 @@ def _smpl_placements(bvh: BvhFile, counterparts: dict[str, int], rest: torch.Ten
     left, right = rest_position("left_hip"), rest_position("right_hip")
     lift = float(-default_hip[1] / default_hip[0].abs()) * 0.5 * (left - right).norm()
     place("pelvis", counterparts["pelvis"], 0.5 * (left + right) + lift * rest.new_tensor([0.0, 1.0, 0.0]))
-    # Chest: where the arms branch off (deepest common ancestor of the shoulders) unless named.
+    # Chest: where the arms branch off (deepest common ancestor of the shoulders) unless named. A
+    # rig with fewer spine joints (Mixamo's Spine, Spine1 without Spine2) branches at a joint the
+    # names call spine1 or spine2: it becomes the chest, and the joints below it are placed.
     if "spine3" not in placements:
         right_chain = set(_ancestors(bvh, counterparts["right_shoulder"]))
         branch = next(i for i in _ancestors(bvh, counterparts["left_shoulder"]) if i in right_chain)
+        for name in ("spine1", "spine2"):
+            if placements.get(name, (None,))[0] == branch:
+                del placements[name]
         place("spine3", branch, rest[branch])
     if "head" not in placements:
         place("head", *_children_mean(bvh, placements["neck"][0], rest, "head"))
