@@ -261,3 +261,36 @@ def test_causal_lm_garbage_falls_back(tmp_path: Path, chat_template, caplog: pyt
 def test_causal_lm_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(MissingWeightsError, match=rf"{tmp_path / 'nope'}.*config\.json"):
         CausalLMMotionPromptExtractor(tmp_path / "nope")
+
+
+def test_causal_lm_answer_is_used(tmp_path: Path) -> None:
+    """A hand-wired GPT-2 whose greedy continuation of ":" is "a person walks forward": the answer is taken."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = ["<|endoftext|>", "<unk>", ":", "a", "person", "walks", "forward"]
+    vocab = {word: index for index, word in enumerate(words)}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<|endoftext|>", unk_token="<unk>")
+    size = len(words)
+    config = GPT2Config(
+        vocab_size=size, n_positions=2048, n_embd=size, n_layer=1, n_head=1, tie_word_embeddings=False, eos_token_id=0
+    )
+    model = GPT2LMHeadModel(config)
+    with torch.no_grad():
+        # the block adds nothing (zero projections), so logits depend on the current token only:
+        # one-hot embeddings and a head that maps each token to its successor (else end of text)
+        for parameter in model.parameters():
+            parameter.zero_()
+        for norm in (model.transformer.h[0].ln_1, model.transformer.h[0].ln_2, model.transformer.ln_f):
+            norm.weight.fill_(1.0)
+        model.transformer.wte.weight.copy_(torch.eye(size) * 10.0)
+        for current, successor in {":": "a", "a": "person", "person": "walks", "walks": "forward"}.items():
+            model.lm_head.weight[vocab[successor], vocab[current]] = 10.0
+    fast.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path)
+
+    prompt = "A man strolls forward in a park"
+    assert RuleBasedMotionPromptExtractor()(prompt) == "a person strolls forward"
+    assert extract_motion_prompt(prompt, backend="transformers", model_dir=tmp_path) == "a person walks forward"

@@ -96,9 +96,21 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def run_in_batches(
     model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_size: int
 ) -> torch.Tensor:
-    """`model(input_ids, attention_mask).last_hidden_state` over chunks of `batch_size` rows -> (B, L, D)."""
-    outputs = []
+    """`model(input_ids, attention_mask).last_hidden_state` in chunks of `batch_size` rows -> (B, L, D).
+
+    Rows are grouped by length (longest first) and each chunk is cut to its longest row, so short
+    prompts do not pay for the padding of long ones (T5 pads every prompt to 512 tokens). Padding
+    is masked out of attention, so real tokens come out the same as in one full-width call;
+    padded positions of the result are zero.
+    """
+    lengths = attention_mask.sum(dim=1)
+    order = torch.argsort(lengths, descending=True, stable=True)
+    hidden_states = None
     for start in range(0, input_ids.shape[0], batch_size):
-        chunk = slice(start, start + batch_size)
-        outputs.append(model(input_ids=input_ids[chunk], attention_mask=attention_mask[chunk]).last_hidden_state)
-    return torch.cat(outputs, dim=0)
+        rows = order[start : start + batch_size]
+        width = max(int(lengths[rows].max()), 1)
+        chunk = model(input_ids=input_ids[rows, :width], attention_mask=attention_mask[rows, :width]).last_hidden_state
+        if hidden_states is None:
+            hidden_states = chunk.new_zeros(input_ids.shape[0], input_ids.shape[1], chunk.shape[-1])
+        hidden_states[rows, :width] = chunk
+    return hidden_states
