@@ -143,6 +143,77 @@ def test_missing_joints_are_placed(bvh_builders, write_text):
     assert np.linalg.norm(hand - fingers, axis=-1).max() < 1e-3
 
 
+def _asf_specs(bvh_builders) -> list:
+    spec = bvh_builders.JointSpec
+    six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation")
+    specs = [
+        spec("root", None, (0.0, 0.0, 0.0), six),
+        spec("lowerback", "root", (0.0, 2.0, 0.0)),
+        spec("upperback", "lowerback", (0.0, 10.0, -0.5)),
+        spec("thorax", "upperback", (0.0, 10.0, 0.0)),
+        spec("lowerneck", "thorax", (0.0, 10.0, -1.0)),
+        spec("upperneck", "lowerneck", (0.0, 5.0, 0.5), ()),
+        spec("head", "upperneck", (0.0, 5.0, 0.0), end_site=(0.0, 10.0, 0.0)),
+    ]
+    for s, sign in (("l", 1.0), ("r", -1.0)):
+        specs += [
+            spec(f"{s}clavicle", "thorax", (0.0, 6.0, 0.0)),
+            spec(f"{s}humerus", f"{s}clavicle", (sign * 16.0, 2.0, -1.0)),
+            spec(f"{s}radius", f"{s}humerus", (sign * 28.0, 0.0, 0.0)),
+            spec(f"{s}wrist", f"{s}radius", (sign * 24.0, 0.0, 0.0)),
+            spec(f"{s}hand", f"{s}wrist", (sign * 5.0, 0.0, 0.0), end_site=(sign * 8.0, 0.0, 0.0)),
+            spec(f"{s}hipjoint", "root", (0.0, 0.0, 0.0), ()),
+            spec(f"{s}femur", f"{s}hipjoint", (sign * 9.0, -9.0, 0.0)),
+            spec(f"{s}tibia", f"{s}femur", (0.0, -42.0, 0.0)),
+            spec(f"{s}foot", f"{s}tibia", (0.0, -41.0, 0.0)),
+            spec(f"{s}toes", f"{s}foot", (0.0, -4.0, 12.0), end_site=(0.0, 0.0, 5.0)),
+        ]
+    return specs
+
+
+def test_cmu_asf_rig(bvh_builders, write_text):
+    specs = _asf_specs(bvh_builders)
+    frames = bvh_builders.random_frames(specs, 15, seed=10)
+    path = write_text("asf.bvh", bvh_builders.bvh_text(specs, frames, 1 / 120))
+    expected = bvh_builders.reference_positions(specs, frames)
+    names = {
+        "lowerback": "spine1", "upperback": "spine2", "thorax": "spine3", "lowerneck": "neck", "head": "head",
+        **{f"{s}{bvh}": f"{side}_{smpl}" for s, side in (("l", "left"), ("r", "right")) for bvh, smpl in {
+            "clavicle": "collar", "humerus": "shoulder", "radius": "elbow", "wrist": "wrist", "hand": "hand",
+            "femur": "hip", "tibia": "knee", "foot": "ankle", "toes": "foot"}.items()},
+    }  # fmt: skip
+    assert _max_error(load_motion(path), expected, names, 0.01) < 1e-3
+
+
+def test_smpl_named_rig_keeps_its_pelvis_on_the_fitted_path(bvh_builders, write_text):
+    # Spine2 missing: not SMPL's tree, so the joints are fitted; the SMPL-named pelvis stays put.
+    spec = bvh_builders.JointSpec
+    six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
+    specs = [
+        spec("Pelvis", None, (0.0, 0.0, 0.0), six),
+        spec("Spine1", "Pelvis", (0.0, 0.1, 0.0)),
+        spec("Spine3", "Spine1", (0.0, 0.25, 0.0)),
+        spec("Neck", "Spine3", (0.0, 0.2, 0.0)),
+        spec("Head", "Neck", (0.0, 0.1, 0.0), end_site=(0.0, 0.1, 0.0)),
+    ]  # fmt: skip
+    for s, sign in (("L", 1.0), ("R", -1.0)):
+        specs += [
+            spec(f"{s}_Collar", "Spine3", (sign * 0.07, 0.1, 0.0)),
+            spec(f"{s}_Shoulder", f"{s}_Collar", (sign * 0.1, 0.0, 0.0)),
+            spec(f"{s}_Elbow", f"{s}_Shoulder", (sign * 0.28, 0.0, 0.0)),
+            spec(f"{s}_Wrist", f"{s}_Elbow", (sign * 0.25, 0.0, 0.0), end_site=(sign * 0.1, 0.0, 0.0)),
+            spec(f"{s}_Hip", "Pelvis", (sign * 0.09, -0.1, 0.0)),
+            spec(f"{s}_Knee", f"{s}_Hip", (0.0, -0.4, 0.0)),
+            spec(f"{s}_Ankle", f"{s}_Knee", (0.0, -0.42, 0.0), end_site=(0.0, -0.05, 0.15)),
+        ]
+    frames = bvh_builders.random_frames(specs, 10, seed=11, root_position=(0.0, 0.95, 0.0))
+    path = write_text("smpl_partial.bvh", bvh_builders.bvh_text(specs, frames, 1 / 30))
+    expected = bvh_builders.reference_positions(specs, frames)
+    names = {spec.name: n for spec, n in zip(specs, ("pelvis", "spine1", "spine3", "neck", "head"), strict=False)}
+    names.update({"L_Knee": "left_knee", "R_Wrist": "right_wrist", "L_Ankle_End": "left_foot"})
+    assert _max_error(load_motion(path), expected, names, 1.0) < 1e-3
+
+
 def test_scale_override(bvh_builders, write_text):
     specs = bvh_builders.daz_specs()
     frames = bvh_builders.random_frames(specs, 5, seed=4)

@@ -25,7 +25,8 @@ Import (`bvh_to_motion`) works for any hierarchy:
    - pelvis: rigs put their root anywhere around the hips (Daz's `hip` 3 cm below the hip
      joints, Mixamo's `Hips` about 7 cm above, CMU's ASF root 10 cm above); SMPL's pelvis is
      placed above the hip joints' midpoint by the default body's pelvis height per hip width
-     (about 11 cm for a 18 cm hip width), fixed in the frame of the root joint;
+     (about 11 cm for a 18 cm hip width), fixed in the frame of the root joint (SMPL-named files
+     and a pelvis given in `joint_map` keep their own);
    - spine3 (chest): the branching point of the shoulders (their deepest common ancestor; when
      that joint is named as spine1 or spine2, it is taken as the chest instead);
    - neck: the first BVH joint between chest and head, else their midpoint; head: the mean of the
@@ -101,8 +102,11 @@ def detect_scale(bvh: BvhFile) -> float:
     return min(_UNIT_SCALES.values(), key=lambda s: abs(math.log(extent * s / _TYPICAL_EXTENT_M)))
 
 
-def _smpl_counterparts(bvh: BvhFile, joint_map: Mapping[str, str] | None, source: str) -> dict[str, int]:
-    """`{smpl_name: bvh_index}` for every SMPL joint with a counterpart; raises when required ones are missing."""
+def _smpl_counterparts(
+    bvh: BvhFile, joint_map: Mapping[str, str] | None, source: str
+) -> tuple[dict[str, int], str | None]:
+    """`{smpl_name: bvh_index}` for every SMPL joint with a counterpart, and the naming convention;
+    raises when required joints are missing."""
     names = [joint.name for joint in bvh.joints if not joint.is_end_site]
     name_to_index = {joint.name: index for index, joint in enumerate(bvh.joints)}
     mapping, convention = map_joint_names(names, joint_map)
@@ -123,7 +127,7 @@ def _smpl_counterparts(bvh: BvhFile, joint_map: Mapping[str, str] | None, source
             f"SMPL joints missing: {missing}. BVH joints not mapped: {unmapped}. Pass a `joint_map` "
             f"{{bvh_name: smpl_name}} (CLI: --joint-map FILE.json) for the missing ones."
         )
-    return counterparts
+    return counterparts, convention
 
 
 def _has_smpl_hierarchy(bvh: BvhFile, counterparts: dict[str, int], translations: torch.Tensor) -> bool:
@@ -164,7 +168,9 @@ def _spine_fractions() -> dict[str, float]:
     return {name: sum(lengths[: i + 1]) / total for i, name in enumerate(("spine1", "spine2", "spine3"))}
 
 
-def _smpl_placements(bvh: BvhFile, counterparts: dict[str, int], rest: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
+def _smpl_placements(
+    bvh: BvhFile, counterparts: dict[str, int], rest: torch.Tensor, keep_pelvis: bool
+) -> list[tuple[int, torch.Tensor]]:
     """Where each SMPL-24 joint sits: `(anchor, point)` = a BVH joint and a point fixed in its frame.
 
     The joint's position in any frame is `p[anchor] + R[anchor] @ point`; at rest (identity
@@ -173,6 +179,8 @@ def _smpl_placements(bvh: BvhFile, counterparts: dict[str, int], rest: torch.Ten
 
     Args:
         rest (`torch.Tensor` of shape `(J, 3)`): BVH rest-pose joint positions, metres.
+        keep_pelvis (`bool`): take the pelvis's counterpart as it is (SMPL-named files, explicit
+            `joint_map`) instead of placing SMPL's pelvis above the hip joints.
     """
     placements: dict[str, tuple[int, torch.Tensor]] = {
         name: (index, rest.new_zeros(3)) for name, index in counterparts.items()
@@ -185,11 +193,12 @@ def _smpl_placements(bvh: BvhFile, counterparts: dict[str, int], rest: torch.Ten
     def place(name: str, anchor: int, rest_point: torch.Tensor) -> None:
         placements[name] = (anchor, rest_point - rest[anchor])  # rest orientations are the identity
 
-    # Pelvis: above the hips' midpoint by the default body's pelvis height per hip width.
-    default_hip = default_offsets(dtype=rest.dtype)[SMPL24.index("left_hip")]
-    left, right = rest_position("left_hip"), rest_position("right_hip")
-    lift = float(-default_hip[1] / default_hip[0].abs()) * 0.5 * (left - right).norm()
-    place("pelvis", counterparts["pelvis"], 0.5 * (left + right) + lift * rest.new_tensor([0.0, 1.0, 0.0]))
+    if not keep_pelvis:
+        # Above the hips' midpoint by the default body's pelvis height per hip width.
+        default_hip = default_offsets(dtype=rest.dtype)[SMPL24.index("left_hip")]
+        left, right = rest_position("left_hip"), rest_position("right_hip")
+        lift = float(-default_hip[1] / default_hip[0].abs()) * 0.5 * (left - right).norm()
+        place("pelvis", counterparts["pelvis"], 0.5 * (left + right) + lift * rest.new_tensor([0.0, 1.0, 0.0]))
     # Chest: where the arms branch off (deepest common ancestor of the shoulders) unless named. A
     # rig with fewer spine joints (Mixamo's Spine, Spine1 without Spine2) branches at a joint the
     # names call spine1 or spine2: it becomes the chest, and the joints below it are placed.
@@ -263,7 +272,7 @@ def bvh_to_motion(
         `UnknownJointError`: required SMPL joints have no counterpart; the message lists them and the
             BVH joints that were not mapped.
     """
-    counterparts = _smpl_counterparts(bvh, joint_map, str(source))
+    counterparts, convention = _smpl_counterparts(bvh, joint_map, str(source))
     scale = detect_scale(bvh) if scale is None else float(scale)
     rotations, translations = bvh.local_transforms(torch.float64)
     translations = translations * scale
@@ -283,7 +292,8 @@ def bvh_to_motion(
         rotations, translations.new_zeros(bvh.num_frames, 3), translations, skeleton
     )
     rest = _rest_positions(torch.as_tensor(bvh.rest_offsets(), dtype=torch.float64) * scale, skeleton)
-    placements = _smpl_placements(bvh, counterparts, rest)
+    keep_pelvis = convention == "smpl" or "pelvis" in (joint_map or {}).values()
+    placements = _smpl_placements(bvh, counterparts, rest, keep_pelvis)
     anchors = [anchor for anchor, _ in placements]
     points = torch.stack([point for _, point in placements])  # (24, 3)
     smpl_positions = positions[:, anchors] + (orientations[:, anchors] @ points[:, :, None]).squeeze(-1)
