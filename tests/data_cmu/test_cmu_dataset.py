@@ -154,7 +154,7 @@ def test_items_reproduce_the_cmu_joints(cmu_root, raw_joints):
         assert motion.fps == 12.0 and motion.num_frames == raw.shape[0]
         joints = motion.joints.double()[:, CMU_IN_SMPL]
         error = (joints - raw).norm(dim=-1)  # (T, 20)
-        assert error.mean() < 0.005, trial.trial_id
+        assert error.mean() < 0.002, trial.trial_id
         assert error[:, [CMU20.index(n) for n in ("pelvis", "left_knee", "right_knee")]].max() < 0.002
         assert trial.subject == trial.trial_id.split("_")[0]
 

@@ -95,12 +95,15 @@ def inverse_kinematics(
     """Local rotations and root translation that place `skeleton` (with `offsets`) on `positions`.
 
     Joints are solved from the root outwards. A joint with one child gets the smallest rotation,
-    in its parent's frame, that points the rest bone along the observed bone (no twist about the
+    in its parent's frame, that points the rest bone at the observed child (no twist about the
     bone, as HumanML3D's IK); a joint with several children gets the rotation that best aligns
-    all its rest bones with the observed ones (Kabsch); a leaf keeps the identity. When the
-    positions come from this skeleton (constant bone lengths, rigid sibling geometry), forward
-    kinematics of the result reproduces them exactly; otherwise the error equals the data's own
-    departure from a rigid skeleton.
+    all its rest bones with the observed ones (Kabsch); a leaf keeps the identity. Bones aim from
+    where the solved skeleton has placed the joint, not from the joint's observed position, so an
+    unavoidable misfit of one joint (a bone whose length varies in the data, siblings that do not
+    move rigidly) is not handed down to its descendants. When the positions come from this
+    skeleton (constant bone lengths, rigid sibling geometry), forward kinematics of the result
+    reproduces them exactly; otherwise each joint's error is about its own bone's departure from
+    a rigid skeleton.
 
     Args:
         positions (`torch.Tensor` of shape `(..., J, 3)`): global joint positions.
@@ -127,13 +130,20 @@ def inverse_kinematics(
     eye = torch.eye(3, dtype=positions.dtype, device=positions.device)
     local_rotations = eye.expand(*batch_shape, num_joints, 3, 3).clone()
     orientations = local_rotations.clone()
+    fitted = positions.clone()  # where the solved skeleton puts each joint, filled root outwards
     for joint in range(num_joints):
         parent = skeleton.parents[joint]
-        parent_orientation = orientations[..., parent, :, :] if parent >= 0 else eye.expand(*batch_shape, 3, 3)
+        if parent >= 0:
+            parent_orientation = orientations[..., parent, :, :]
+            fitted[..., joint, :] = fitted[..., parent, :] + (parent_orientation @ offsets[..., joint, :, None])[..., 0]
+        else:
+            parent_orientation = eye.expand(*batch_shape, 3, 3)
         children = [c for c in skeleton.children(joint) if offsets[..., c, :].norm(dim=-1).amax() > 1e-8]
         if children:
-            # Observed bones expressed in the parent's frame: local rotation maps rest bones onto them.
-            observed = positions[..., children, :] - positions[..., joint : joint + 1, :]
+            # Bones aim from where the joint was placed (not where it was observed) at the observed
+            # children, so a misfit of one joint is not handed down the chain; in the parent's frame,
+            # the local rotation maps the rest bones onto them.
+            observed = positions[..., children, :] - fitted[..., joint : joint + 1, :]
             observed = (parent_orientation.transpose(-1, -2)[..., None, :, :] @ observed[..., None]).squeeze(-1)
             rest = offsets[..., children, :].expand_as(observed)
             if len(children) == 1:
