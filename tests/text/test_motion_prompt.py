@@ -23,6 +23,7 @@ from kinevid.text.motion_prompt import (
     clean_llm_output,
 )
 from kinevid.text.motion_prompt.morphology import VERB_FORMS, inflect
+from kinevid.text.motion_prompt.rules import find_verbs, tokenize
 
 FIXTURE = Path(__file__).with_name("motion_prompts.json")
 CASES = json.loads(FIXTURE.read_text())["cases"]
@@ -294,3 +295,23 @@ def test_causal_lm_answer_is_used(tmp_path: Path) -> None:
     prompt = "A man strolls forward in a park"
     assert RuleBasedMotionPromptExtractor()(prompt) == "a person strolls forward"
     assert extract_motion_prompt(prompt, backend="transformers", model_dir=tmp_path) == "a person walks forward"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "verbs"),
+    [
+        ("a man kicks the ball", ["kicks"]),
+        ("a man performs a high kick", ["performs"]),  # "kick" is a noun after "a high"
+        ("a man takes three steps", ["takes"]),
+        ("a man in running shoes jogs", ["jogs"]),  # "running" modifies "shoes"
+        ("a running man waves", ["running", "waves"]),  # but a running man runs
+        ("he walks with his arms raised", ["walks"]),  # a pose, not an action
+        ("the camera moves left as a man jumps", ["jumps"]),  # the camera is not the person
+        ("a hip hop dancer breakdances", ["breakdances"]),
+        ("she does a jumping jack exercise", ["does"]),
+        ("a man walks slow", ["walks"]),
+    ],
+)
+def test_find_verbs(prompt: str, verbs: list[str]) -> None:
+    tokens = tokenize(prompt)
+    assert [tokens[index] for index in find_verbs(tokens)] == verbs

@@ -25,7 +25,7 @@ MOTION_VERBS = _words(
     lift lower nod shake bow curtsy salute point reach grab pick put place carry hold push pull drag hug
     balance bounce sway shrug stomp stamp tap step move go get rise duck dodge lunge box fight spar
     wrestle block strike hit shoot dribble celebrate stop slow exercise practice perform do play take make
-    look touch ride flail wobble rest wiggle hurry rush gallop descend ascend scramble land cross
+    look touch ride flail wobble rest wiggle hurry rush gallop descend ascend scramble land cross dunk row paddle
     """
 )
 
@@ -147,7 +147,7 @@ DETERMINERS = _words(
 POSSESSIVES = frozenset({"his", "her", "their", "its", "my", "your", "our"})
 
 #: Object pronouns kept after a verb ("carries it").
-OBJECT_PRONOUNS = frozenset({"it", "them"})
+OBJECT_PRONOUNS = frozenset({"it", "them", "something"})
 
 #: Body parts (singular and plural).
 BODY_PARTS = _words(
@@ -169,6 +169,9 @@ PHYSICAL_ADJECTIVES = _words(
     """
 )
 
+#: Ordinals, kept in noun phrases ("their first steps") and skipped when telling nouns from verbs.
+ORDINALS = frozenset({"first", "second", "third", "last", "next", "final"})
+
 #: Participles that describe a body part's pose ("with arms crossed").
 POSTURE_PARTICIPLES = _words(
     """
@@ -184,7 +187,8 @@ INTERACTION_NOUNS = _words(
     wall box boxes ball rope bar bars obstacle obstacles hurdle hurdles fence door doorway platform pole
     ramp slope hill incline treadmill mattress trampoline beam rail railing log rock cane crutch crutches
     weight weights dumbbell dumbbells barbell kettlebell bag bags suitcase bucket cup bottle umbrella
-    racket bat stick sword shield air water bicycle bike horse skateboard scooter surfboard skis
+    racket bat stick sword shield air water boat canoe kayak oar paddle bicycle bike horse skateboard
+    scooter surfboard skis
     """
 )
 
@@ -197,7 +201,7 @@ MOTION_NOUNS = _words(
     pullups jumping_jacks burpee burpees dance dances walk run jog sprint step steps turn turns spin
     spins bow salute wave stretch stretches exercise exercises routine moves move tai_chi yoga pilates
     karate kung_fu taekwondo moonwalk waltz tango salsa ballet breakdance twirl twirls roll rolls crawl
-    swing swings throw throws
+    swing swings throw throws jumping_jack hip_hop pose poses stance posture dunk
     """
 )
 
@@ -216,7 +220,7 @@ COUNT_NOUNS = frozenset({"time", "times", "rep", "reps", "repetition", "repetiti
 PATH_NOUNS = _words(
     """
     circle circles line lines zigzag spiral loop loops square figure_eight left right side sides front
-    direction directions place spot air
+    direction directions place spot air track
     """
 )
 
@@ -278,6 +282,8 @@ MULTIWORD = (
     ("figure", "eight"),
     ("in", "place"),
     ("jumping", "jacks"),
+    ("jumping", "jack"),
+    ("hip", "hop"),
     ("star", "jumps"),
     ("push", "ups"),
     ("sit", "ups"),

@@ -46,7 +46,7 @@ _PP_KEEP_HEADS = (
 _OBJECT_KEEP_HEADS = lx.BODY_PARTS | lx.INTERACTION_NOUNS | lx.MOTION_NOUNS | lx.COUNT_NOUNS | lx.SPORTS
 _LIGHT_OBJECT_HEADS = lx.MOTION_NOUNS | lx.SPORTS | lx.COUNT_NOUNS
 _KEPT_MODIFIERS = (
-    lx.SIDES | lx.NUMBERS | lx.PHYSICAL_ADJECTIVES | lx.MOTION_NOUNS | lx.BODY_PARTS | lx.DIRECTIONS
+    lx.SIDES | lx.NUMBERS | lx.ORDINALS | lx.PHYSICAL_ADJECTIVES | lx.MOTION_NOUNS | lx.BODY_PARTS | lx.DIRECTIONS
     | lx.INTERACTION_NOUNS | lx.SPORTS
 )  # fmt: skip
 
@@ -129,7 +129,7 @@ def _is_noun_use(tokens: list[str], index: int, kind: str, nouns: set[int]) -> b
     """True when the verb-like token at `index` heads or modifies a noun phrase ("a high kick", "three jumps")."""
     cursor = index - 1
     skipped = 0
-    modifiers = lx.PHYSICAL_ADJECTIVES | lx.SIDES | lx.DIRECTIONS
+    modifiers = lx.PHYSICAL_ADJECTIVES | lx.SIDES | lx.DIRECTIONS | lx.ORDINALS | lx.MOTION_NOUNS
     while cursor >= 0 and skipped < 3 and (tokens[cursor] in modifiers or cursor in nouns):
         cursor -= 1
         skipped += 1
