@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,35 +95,43 @@ class BvhFile:
         """`(J, 3)` rest offsets in file units."""
         return np.stack([joint.offset for joint in self.joints])
 
-    def local_transforms(self, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-frame local rotations and translations of every joint from the channels.
+    def local_transforms(
+        self, dtype: torch.dtype = torch.float64, joints: Sequence[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame local rotations and translations from the channels.
+
+        Args:
+            dtype (`torch.dtype`, defaults to `torch.float64`): output dtype.
+            joints (`Sequence[int]`, *optional*): indices of the joints to compute (default: all, in
+                file order); skipping joints nothing depends on (fingers, eyes) saves most of the time.
 
         Returns:
-            `(rotations, translations)` of shapes `(T, J, 3, 3)` and `(T, J, 3)`: translations are the
-            rest offsets with position channels substituted (file units).
+            `(rotations, translations)` of shapes `(T, n, 3, 3)` and `(T, n, 3)` for the `n` requested
+            joints: translations are the rest offsets with position channels substituted (file units).
         """
-        num_frames, num_joints = self.num_frames, len(self.joints)
+        selected = list(range(len(self.joints))) if joints is None else list(joints)
+        first_column = np.cumsum([0] + [len(joint.channels) for joint in self.joints])
+        num_frames = self.num_frames
         frames = torch.as_tensor(self.frames, dtype=dtype)
-        translations = torch.as_tensor(self.rest_offsets(), dtype=dtype).expand(num_frames, num_joints, 3).clone()
-        rotations = torch.eye(3, dtype=dtype).expand(num_frames, num_joints, 3, 3).clone()
+        offsets = torch.as_tensor(self.rest_offsets()[selected], dtype=dtype)
+        translations = offsets.expand(num_frames, len(selected), 3).clone()
+        rotations = torch.eye(3, dtype=dtype).expand(num_frames, len(selected), 3, 3).clone()
         # Joints sharing an Euler order are converted together.
         by_order: dict[str, tuple[list[int], list[list[int]]]] = defaultdict(lambda: ([], []))
-        column = 0
-        for index, joint in enumerate(self.joints):
+        for position, index in enumerate(selected):
             order, angle_columns = "", []
-            for channel in joint.channels:
+            for column, channel in enumerate(self.joints[index].channels, first_column[index]):
                 if channel in POSITION_CHANNELS:
-                    translations[:, index, POSITION_CHANNELS.index(channel)] = frames[:, column]
+                    translations[:, position, POSITION_CHANNELS.index(channel)] = frames[:, column]
                 else:
                     order += channel[0]
                     angle_columns.append(column)
-                column += 1
             if order:
-                by_order[order][0].append(index)
+                by_order[order][0].append(position)
                 by_order[order][1].append(angle_columns)
-        for order, (indices, columns) in by_order.items():
+        for order, (positions, columns) in by_order.items():
             angles = frames[:, torch.tensor(columns)]  # (T, n, len(order))
-            rotations[:, indices] = euler_to_matrix(angles, order, degrees=True)
+            rotations[:, positions] = euler_to_matrix(angles, order, degrees=True)
         return rotations, translations
 
     def global_positions(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:

@@ -130,16 +130,15 @@ def _smpl_counterparts(
     return counterparts, convention
 
 
-def _has_smpl_hierarchy(bvh: BvhFile, counterparts: dict[str, int], translations: torch.Tensor) -> bool:
+def _has_smpl_tree(bvh: BvhFile, counterparts: dict[str, int]) -> bool:
+    """Whether every SMPL joint has a counterpart, the pelvis is the BVH root and each joint's BVH
+    parent is the counterpart of its SMPL parent."""
     if len(counterparts) != SMPL24.num_joints or counterparts["pelvis"] != 0:
         return False
-    for joint, parent in enumerate(SMPL24.parents[1:], 1):
-        index = counterparts[SMPL24.joint_names[joint]]
-        if bvh.joints[index].parent != counterparts[SMPL24.joint_names[parent]]:
-            return False
-        if (translations[:, index] - translations[:1, index]).abs().max() > _CONSTANT_OFFSET_TOLERANCE:
-            return False
-    return True
+    return all(
+        bvh.joints[counterparts[SMPL24.joint_names[joint]]].parent == counterparts[SMPL24.joint_names[parent]]
+        for joint, parent in enumerate(SMPL24.parents[1:], 1)
+    )
 
 
 def _chain(bvh: BvhFile, start: int, end: int) -> list[int]:
@@ -274,29 +273,40 @@ def bvh_to_motion(
     """
     counterparts, convention = _smpl_counterparts(bvh, joint_map, str(source))
     scale = detect_scale(bvh) if scale is None else float(scale)
-    rotations, translations = bvh.local_transforms(torch.float64)
-    translations = translations * scale
-    if _has_smpl_hierarchy(bvh, counterparts, translations / scale):
+    if _has_smpl_tree(bvh, counterparts):
         indices = [counterparts[name] for name in SMPL24.joint_names]
-        offsets = translations[0, indices].clone()
-        offsets[0] = torch.as_tensor(bvh.joints[0].offset, dtype=torch.float64) * scale
-        motion = Motion(
-            rotations=rotations[:, indices],
-            translation=translations[:, 0] - offsets[0],
-            fps=bvh.fps,
-            offsets=offsets,
-        )
-        return motion.to(dtype=torch.float32)
+        rotations, translations = bvh.local_transforms(torch.float64, indices)
+        # Position channels below the root must hold still to be bone offsets (as Blender writes them).
+        if (translations[:, 1:] - translations[:1, 1:]).abs().max() <= _CONSTANT_OFFSET_TOLERANCE:
+            translations = translations * scale
+            offsets = translations[0].clone()
+            offsets[0] = torch.as_tensor(bvh.joints[0].offset, dtype=torch.float64) * scale
+            motion = Motion(
+                rotations=rotations, translation=translations[:, 0] - offsets[0], fps=bvh.fps, offsets=offsets
+            )
+            return motion.to(dtype=torch.float32)
+
     skeleton = bvh.skeleton()
-    positions, orientations = forward_kinematics(
-        rotations, translations.new_zeros(bvh.num_frames, 3), translations, skeleton
-    )
     rest = _rest_positions(torch.as_tensor(bvh.rest_offsets(), dtype=torch.float64) * scale, skeleton)
     keep_pelvis = convention == "smpl" or "pelvis" in (joint_map or {}).values()
     placements = _smpl_placements(bvh, counterparts, rest, keep_pelvis)
     anchors = [anchor for anchor, _ in placements]
     points = torch.stack([point for _, point in placements])  # (24, 3)
-    smpl_positions = positions[:, anchors] + (orientations[:, anchors] @ points[:, :, None]).squeeze(-1)
+    # Forward kinematics on the anchors and their ancestors only (not fingers, eyes, ...).
+    needed = sorted(set().union(*(_ancestors(bvh, anchor) for anchor in anchors)))
+    position_of = {index: position for position, index in enumerate(needed)}
+    subtree = Skeleton(
+        name="bvh_subtree",
+        joint_names=tuple(bvh.joints[i].name for i in needed),
+        parents=tuple(position_of.get(bvh.joints[i].parent, -1) for i in needed),
+    )
+    rotations, translations = bvh.local_transforms(torch.float64, needed)
+    zero = translations.new_zeros(bvh.num_frames, 3)
+    positions, orientations = forward_kinematics(rotations, zero, translations * scale, subtree)
+    anchor_positions = [position_of[anchor] for anchor in anchors]
+    smpl_positions = positions[:, anchor_positions] + (orientations[:, anchor_positions] @ points[:, :, None]).squeeze(
+        -1
+    )
     smpl_rest = rest[anchors] + points
     offsets = smpl_rest - smpl_rest[list(SMPL24.parents)]
     offsets[0] = 0.0
