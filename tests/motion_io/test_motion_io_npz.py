@@ -172,3 +172,13 @@ def test_invalid_motion_is_not_written(tmp_path):
     with pytest.raises(InvalidInputError, match="translation"):
         save_motion(motion, tmp_path / "nan.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_motion_load_and_save_dispatch(tmp_path):
+    motion = _random_motion(num_frames=5)
+    for suffix in (".npz", ".bvh"):
+        path = tmp_path / f"motion{suffix}"
+        motion.save(path)
+        reloaded = Motion.load(path)
+        assert reloaded.fps == pytest.approx(29.97, abs=1e-9)
+        torch.testing.assert_close(reloaded.joints, motion.joints, atol=1e-4, rtol=0)
