@@ -45,6 +45,8 @@ _PP_KEEP_HEADS = (
 )
 _OBJECT_KEEP_HEADS = lx.BODY_PARTS | lx.INTERACTION_NOUNS | lx.MOTION_NOUNS | lx.COUNT_NOUNS | lx.SPORTS
 _LIGHT_OBJECT_HEADS = lx.MOTION_NOUNS | lx.SPORTS | lx.COUNT_NOUNS
+_NOUN_MODIFIERS = lx.PHYSICAL_ADJECTIVES | lx.SIDES | lx.DIRECTIONS | lx.ORDINALS | lx.MOTION_NOUNS
+_AGENTS = lx.NON_HUMAN_SUBJECTS | lx.PERSON_NOUNS
 _KEPT_MODIFIERS = (
     lx.SIDES | lx.NUMBERS | lx.ORDINALS | lx.PHYSICAL_ADJECTIVES | lx.MOTION_NOUNS | lx.BODY_PARTS | lx.DIRECTIONS
     | lx.INTERACTION_NOUNS | lx.SPORTS
@@ -129,8 +131,7 @@ def _is_noun_use(tokens: list[str], index: int, kind: str, nouns: set[int]) -> b
     """True when the verb-like token at `index` heads or modifies a noun phrase ("a high kick", "three jumps")."""
     cursor = index - 1
     skipped = 0
-    modifiers = lx.PHYSICAL_ADJECTIVES | lx.SIDES | lx.DIRECTIONS | lx.ORDINALS | lx.MOTION_NOUNS
-    while cursor >= 0 and skipped < 3 and (tokens[cursor] in modifiers or cursor in nouns):
+    while cursor >= 0 and skipped < 3 and (tokens[cursor] in _NOUN_MODIFIERS or cursor in nouns):
         cursor -= 1
         skipped += 1
     if cursor < 0:
@@ -345,7 +346,7 @@ class RuleBasedMotionPromptExtractor:
 
         words: list[str] = []
         index = start
-        while index < end and (tokens[index] in lx.DETERMINERS or _is_number(tokens[index]) or tokens[index] == "her"):
+        while index < end and (tokens[index] in lx.DETERMINERS or _is_number(tokens[index])):
             words.append(tokens[index])
             index += 1
         determiners = len(words)
@@ -363,7 +364,7 @@ class RuleBasedMotionPromptExtractor:
             if words and words[-1] in lx.BODY_PARTS and token in lx.POSTURE_PARTICIPLES:
                 break
             # "a dog runs": the noun is a subject and the verb is its own
-            if words and token in VERB_FORMS and words[-1] in lx.NON_HUMAN_SUBJECTS | lx.PERSON_NOUNS:
+            if words and token in VERB_FORMS and words[-1] in _AGENTS:
                 break
             words.append(token)
             index += 1
