@@ -105,6 +105,19 @@ def test_minilm_bfloat16(minilm: MiniLMTextEncoder) -> None:
     assert torch.all(cosine > 0.98)
 
 
+def test_minilm_loads_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh load (float64 is not cached yet) with every socket connection refused still works."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    out = MiniLMTextEncoder(dtype=torch.float64).encode("a person walks forward")
+    assert out.pooled.dtype == torch.float64 and out.pooled.shape == (1, 384)
+
+
 @pytest.mark.parametrize("bad", [[], [1, 2], None, ["ok", None]])
 def test_encode_rejects_bad_prompts(minilm: MiniLMTextEncoder, bad) -> None:
     with pytest.raises(InvalidInputError, match="prompts"):
