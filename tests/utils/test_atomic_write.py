@@ -1,0 +1,28 @@
+import os
+
+import pytest
+
+from kinevid.utils import atomic_write
+
+
+def test_atomic_write_renames_on_success_with_default_permissions(tmp_path):
+    target = tmp_path / "sub" / "out.txt"
+    with atomic_write(target) as tmp:
+        assert tmp.suffix == ".txt" and tmp.parent == target.parent
+        tmp.write_text("hello")
+        assert not target.exists()
+    assert target.read_text() == "hello"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
+
+
+def test_atomic_write_leaves_nothing_on_error(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_write(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("writer failed")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
