@@ -10,6 +10,8 @@ from __future__ import annotations
 import roma
 import torch
 
+from ..errors import InvalidInputError
+
 
 def axis_angle_to_matrix(axis_angle: torch.Tensor) -> torch.Tensor:
     """`(..., 3)` rotation vectors (radians) -> `(..., 3, 3)` matrices."""
@@ -60,6 +62,18 @@ def rotation_6d_to_matrix(rotation_6d: torch.Tensor) -> torch.Tensor:
     return torch.stack([row1, row2, row3], dim=-2)
 
 
+def _axis_matrix(axis: str, angle: torch.Tensor) -> torch.Tensor:
+    """Rotation by `angle` (radians, `(...)`) about one coordinate axis, as `(..., 3, 3)`."""
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    zero, one = torch.zeros_like(angle), torch.ones_like(angle)
+    rows = {
+        "X": ((one, zero, zero), (zero, cos, -sin), (zero, sin, cos)),
+        "Y": ((cos, zero, sin), (zero, one, zero), (-sin, zero, cos)),
+        "Z": ((cos, -sin, zero), (sin, cos, zero), (zero, zero, one)),
+    }[axis]
+    return torch.stack([torch.stack(row, dim=-1) for row in rows], dim=-2)
+
+
 def euler_to_matrix(angles: torch.Tensor, order: str, degrees: bool = True) -> torch.Tensor:
     """Intrinsic Euler angles -> matrices, as BVH channel lists define them.
 
@@ -68,7 +82,14 @@ def euler_to_matrix(angles: torch.Tensor, order: str, degrees: bool = True) -> t
         order (`str`): three axes such as `"ZXY"`: R = R_Z(a0) @ R_X(a1) @ R_Y(a2).
         degrees (`bool`, defaults to `True`): whether `angles` are in degrees.
     """
-    return roma.euler_to_rotmat(order.upper(), angles, degrees=degrees)
+    order = order.upper()
+    if len(order) != 3 or any(axis not in "XYZ" for axis in order):
+        raise InvalidInputError(f"`order` must be three of X, Y, Z such as 'ZXY', got {order!r}.")
+    if angles.shape[-1] != 3:
+        raise InvalidInputError(f"`angles` must have shape (..., 3), got {tuple(angles.shape)}.")
+    radians = torch.deg2rad(angles) if degrees else angles
+    first, second, third = (_axis_matrix(axis, radians[..., i]) for i, axis in enumerate(order))
+    return first @ second @ third
 
 
 def matrix_to_euler(matrix: torch.Tensor, order: str, degrees: bool = True) -> torch.Tensor:
