@@ -3,7 +3,9 @@
 CMU trials are long (median about 15 s) and their captions describe the whole take; the
 evaluator reads at most `max_frames` feature frames, so a trial is cut into consecutive,
 non-overlapping windows of that length (the last one kept if it has at least `min_frames`).
-Every window of a trial carries the trial's first (most specific) caption.
+Every window of a trial carries the trial's first (most specific) caption. The evaluation uses
+one window per trial (its start): windows of one trial share a caption, and two pairs with the
+same caption in one R-precision batch of 32 cannot be told apart.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ class EvaluationClip:
         return self.motion.duration
 
 
-def cut_clips(trials: Iterable, window_frames: int, min_frames: int) -> list[EvaluationClip]:
+def cut_clips(
+    trials: Iterable, window_frames: int, min_frames: int, windows_per_trial: int | None = None
+) -> list[EvaluationClip]:
     """Cut trials into non-overlapping windows.
 
     Args:
@@ -45,6 +49,8 @@ def cut_clips(trials: Iterable, window_frames: int, min_frames: int) -> list[Eva
             and `texts`): trials without a caption are skipped.
         window_frames (`int`): motion frames per window (the evaluator's `max_frames + 1`).
         min_frames (`int`): shortest window kept, in frames (>= 2).
+        windows_per_trial (`int`, *optional*): keep at most this many windows of each trial (from
+            its start); all by default.
 
     Returns:
         The clips, trial by trial, in time order.
@@ -57,9 +63,9 @@ def cut_clips(trials: Iterable, window_frames: int, min_frames: int) -> list[Eva
     for trial in trials:
         if not trial.texts:
             continue
-        for start in range(0, trial.motion.num_frames, window_frames):
+        for window, start in enumerate(range(0, trial.motion.num_frames, window_frames)):
             stop = min(start + window_frames, trial.motion.num_frames)
-            if stop - start < min_frames:
+            if stop - start < min_frames or (windows_per_trial is not None and window >= windows_per_trial):
                 break
             clips.append(EvaluationClip(trial.trial_id, start, trial.motion.slice(start, stop), trial.texts[0]))
     return clips

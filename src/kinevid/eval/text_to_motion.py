@@ -3,8 +3,8 @@ text-to-motion model's motions for the same captions and durations, side by side
 
 Protocol:
 1. The held-out split's trials (test subjects by default, never seen by the evaluator or the
-   model) are cut into non-overlapping windows of up to the evaluator's length (10 s), at least
-   2 s long, each captioned with its trial's first caption (`kinevid.eval.clips`). `num_samples`
+   model) give one clip each: their first 10 s (the evaluator's length; shorter trials whole, at
+   least 2 s), captioned with the trial's first caption (`kinevid.eval.clips`). `num_samples`
    picks a seeded random subset.
 2. Real column: R-precision (top-1/2/3 among 32, 20 seeded shuffles), MM-distance, diversity (300
    seeded pairs), the real-vs-real FID baseline (the clips split into two halves by trial, so no
@@ -42,26 +42,29 @@ def load_heldout_clips(
     num_samples: int | None = None,
     seed: int = 0,
     cmu_root: str | os.PathLike[str] | None = None,
+    max_trials: int | None = None,
 ) -> list[EvaluationClip]:
-    """Held-out CMU clips at the evaluator's fps (all, or a seeded subset of `num_samples`)."""
+    """Held-out CMU clips at the evaluator's fps, one per trial (all, or a seeded subset of
+    `num_samples`; `max_trials` keeps only the split's first N trials, for smoke runs)."""
     from ..data.cmu import CMUMocap
 
+    if num_samples is not None and num_samples < metrics.R_PRECISION_BATCH_SIZE:
+        raise InvalidInputError(
+            f"`num_samples` must be at least {metrics.R_PRECISION_BATCH_SIZE} (one R-precision batch), "
+            f"got {num_samples}."
+        )
     min_frames = round(MIN_CLIP_SECONDS * evaluator.fps)
     dataset = CMUMocap(root=cmu_root, split=split, fps=evaluator.fps, min_frames=min_frames)
-    clips = cut_clips(dataset.load_all(), evaluator.max_motion_frames, min_frames)
-    if num_samples is not None:
-        if num_samples < metrics.R_PRECISION_BATCH_SIZE:
-            raise InvalidInputError(
-                f"`num_samples` must be at least {metrics.R_PRECISION_BATCH_SIZE} (one R-precision batch), "
-                f"got {num_samples}."
-            )
-        if num_samples < len(clips):
-            chosen = torch.randperm(len(clips), generator=torch.Generator().manual_seed(seed))[:num_samples]
-            clips = [clips[i] for i in sorted(chosen.tolist())]
+    if max_trials is not None:
+        dataset.trial_ids = dataset.trial_ids[:max_trials]
+    clips = cut_clips(dataset.load_all(), evaluator.max_motion_frames, min_frames, windows_per_trial=1)
+    if num_samples is not None and num_samples < len(clips):
+        chosen = torch.randperm(len(clips), generator=torch.Generator().manual_seed(seed))[:num_samples]
+        clips = [clips[i] for i in sorted(chosen.tolist())]
     return clips
 
 
-def split_halves_by_trial(clips: list[EvaluationClip], seed: int = 0) -> tuple[list[int], list[int]]:
+def split_halves(clips: list[EvaluationClip], seed: int = 0) -> tuple[list[int], list[int]]:
     """Two disjoint index sets of about half the clips each; all windows of a trial fall in one half."""
     by_trial: dict[str, list[int]] = defaultdict(list)
     for index, clip in enumerate(clips):
@@ -123,6 +126,7 @@ def evaluate_text_to_motion(
     multimodality_texts: int = 10,
     multimodality_repeats: int = 10,
     cmu_root: str | os.PathLike[str] | None = None,
+    max_trials: int | None = None,
     show_progress: bool = True,
 ) -> EvaluationReport:
     """Real held-out data and (when available) the text-to-motion model, as an `EvaluationReport`.
@@ -138,11 +142,12 @@ def evaluate_text_to_motion(
         multimodality_texts / multimodality_repeats (`int`, default 10 / 10): captions and motions per
             caption for multimodality (0 texts skips it).
         cmu_root (`str` or `Path`, *optional*): CMU data directory.
+        max_trials (`int`, *optional*): only the split's first N trials (smoke runs).
         show_progress (`bool`, defaults to `True`): progress bars.
     """
     if split not in ("train", "val", "test"):
         raise InvalidInputError(f"`split` must be 'train', 'val' or 'test', got {split!r}.")
-    clips = load_heldout_clips(evaluator, split, num_samples, seed, cmu_root)
+    clips = load_heldout_clips(evaluator, split, num_samples, seed, cmu_root, max_trials)
     if len(clips) < metrics.R_PRECISION_BATCH_SIZE:
         raise InvalidInputError(
             f"The {split!r} split gives only {len(clips)} clips; R-precision needs {metrics.R_PRECISION_BATCH_SIZE}."
@@ -154,14 +159,15 @@ def evaluate_text_to_motion(
     text_embeddings = evaluator.embed_texts(texts)
     real_embeddings = evaluator.embed_motions(real_motions, show_progress=show_progress)
     real_scores = evaluator.retrieval_scores(text_embeddings, real_embeddings, seed=seed)
-    first, second = split_halves_by_trial(clips, seed)
+    first, second = split_halves(clips, seed)
     real_scores["fid"] = metrics.fid(real_embeddings[first], real_embeddings[second])
     real_scores.update({f"physical/{k}": v for k, v in mean_physical_metrics(real_motions, show_progress).items()})
     columns = [
         ReportColumn(
             f"real ({split})",
             real_scores,
-            note=f"FID is the real-vs-real baseline: two halves split by trial ({len(first)} vs {len(second)} clips).",
+            note=f"FID is the real-vs-real baseline: two disjoint halves ({len(first)} vs {len(second)} clips, "
+            "no trial in both).",
         )
     ]
 

@@ -71,6 +71,7 @@ class EvaluatorTrainConfig:
         validate_every (`int`): steps between validations (and checkpoints).
         num_threads (`int`): torch CPU threads.
         seed (`int`): seeds initialisation and sampling.
+        max_trials (`int`, *optional*): use only the first N trials of each split (smoke runs).
     """
 
     output_dir: str = "runs/evaluator_cmu"
@@ -89,6 +90,7 @@ class EvaluatorTrainConfig:
     validate_every: int = 250
     num_threads: int = 1
     seed: int = 0
+    max_trials: int | None = None
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> EvaluatorTrainConfig:
@@ -118,12 +120,22 @@ class TrialFeatures:
     texts: list[list[str]]
 
 
-def load_split_features(config: EvaluatorTrainConfig, split: str) -> TrialFeatures:
-    """Features and captions of every captioned trial of `split`, cached in `<output_dir>/cache`."""
+def cmu_split(config: EvaluatorTrainConfig, split: str):
+    """`CMUMocap` of `split` at the evaluator's fps, trials of at least `window_min_seconds`."""
     from ..data.cmu import CMUMocap
 
+    fps = config.model.fps
+    dataset = CMUMocap(root=config.cmu_root, split=split, fps=fps, min_frames=round(config.window_min_seconds * fps))
+    if config.max_trials is not None:
+        dataset.trial_ids = dataset.trial_ids[: config.max_trials]
+    return dataset
+
+
+def load_split_features(config: EvaluatorTrainConfig, split: str) -> TrialFeatures:
+    """Features and captions of every captioned trial of `split`, cached in `<output_dir>/cache`."""
     cache = Path(config.output_dir) / "cache"
-    features_path, texts_path = cache / f"{split}_features.safetensors", cache / f"{split}_texts.json"
+    name = split if config.max_trials is None else f"{split}_first{config.max_trials}"
+    features_path, texts_path = cache / f"{name}_features.safetensors", cache / f"{name}_texts.json"
     if features_path.is_file() and texts_path.is_file():
         tensors = load_file(features_path)
         with open(texts_path, encoding="utf-8") as handle:
@@ -132,9 +144,8 @@ def load_split_features(config: EvaluatorTrainConfig, split: str) -> TrialFeatur
         return TrialFeatures(trial_ids, [tensors[t] for t in trial_ids], [texts[t] for t in trial_ids])
 
     fps = config.model.fps
-    dataset = CMUMocap(root=config.cmu_root, split=split, fps=fps, min_frames=int(config.window_min_seconds * fps))
     tensors, texts = {}, {}
-    for trial in dataset.load_all():
+    for trial in cmu_split(config, split).load_all():
         if trial.texts:
             tensors[trial.trial_id] = joint_motion_features(trial.motion.joints.float(), fps).contiguous()
             texts[trial.trial_id] = trial.texts
@@ -220,11 +231,10 @@ class ValidationSet:
 
 def build_validation_set(config: EvaluatorTrainConfig, text_embeddings: dict[str, torch.Tensor]) -> ValidationSet:
     """Val trials cut into non-overlapping windows (as the evaluation uses), first caption each."""
-    from ..data.cmu import CMUMocap
-
     fps = config.model.fps
-    dataset = CMUMocap(root=config.cmu_root, split="val", fps=fps, min_frames=int(config.window_min_seconds * fps))
-    clips = cut_clips(dataset.load_all(), config.model.max_frames + 1, int(config.window_min_seconds * fps))
+    clips = cut_clips(
+        cmu_split(config, "val").load_all(), config.model.max_frames + 1, round(config.window_min_seconds * fps)
+    )
     features, frame_mask = pad_feature_sequences([joint_motion_features(c.motion.joints.float(), fps) for c in clips])
     missing = sorted({c.text for c in clips} - set(text_embeddings))
     if missing:
@@ -250,7 +260,10 @@ def validate(model: TextMotionRetrievalModel, validation: ValidationSet, batch_s
     text = model.encode_text(validation.text_embeddings)
     model.train(was_training)
     generator = torch.Generator().manual_seed(0)
-    precision = torch.stack([r_precision(text, motion, generator=generator) for _ in range(20)]).mean(0)
+    group = min(32, len(text))  # smoke runs may have fewer than 32 windows
+    precision = torch.stack([r_precision(text, motion, batch_size=group, generator=generator) for _ in range(20)]).mean(
+        0
+    )
     return {
         "val/top1": float(precision[0]),
         "val/top2": float(precision[1]),
@@ -327,22 +340,8 @@ def train_contrastive(
     return best
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description="Train the kinevid text-motion evaluator on CMU (train split).")
-    parser.add_argument("--config", required=True, help="JSON config (see configs/evaluator_cmu.json)")
-    parser.add_argument("--output-dir", default=None, help="override `output_dir` of the config")
-    parser.add_argument("--max-minutes", type=float, default=None, help="override the wall-clock budget")
-    parser.add_argument("--max-steps", type=int, default=None, help="override `max_steps`")
-    parser.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoint")
-    args = parser.parse_args(argv)
-
-    config = EvaluatorTrainConfig.from_json(args.config)
-    if args.output_dir is not None:
-        config.output_dir = args.output_dir
-    if args.max_minutes is not None:
-        config.max_minutes = args.max_minutes
-    if args.max_steps is not None:
-        config.max_steps = args.max_steps
+def train_evaluator(config: EvaluatorTrainConfig, resume: bool = False) -> dict[str, float]:
+    """Cache features and caption embeddings, train, and return the best validation scores."""
     torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
     output_dir = Path(config.output_dir)
@@ -362,9 +361,39 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model.set_feature_statistics(*feature_statistics(train))
     print(f"evaluator: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
           f"{len(train.features)} train trials, {len(validation.text_embeddings)} val windows")  # fmt: skip
-    best = train_contrastive(model, WindowSampler(train, text_embeddings, config), validation, config, args.resume)
+    best = train_contrastive(model, WindowSampler(train, text_embeddings, config), validation, config, resume)
     print(f"best validation: {best}")
+    print(f"best model: {output_dir / 'best'} (copy it to kinevid/eval/assets/evaluator_cmu to ship it)")
     return best
+
+
+def config_from_args(args: argparse.Namespace) -> EvaluatorTrainConfig:
+    """The JSON config of `args.config` with the command-line overrides applied."""
+    config = EvaluatorTrainConfig.from_json(args.config)
+    for name in ("output_dir", "max_minutes", "max_steps", "max_trials"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(config, name, str(value) if name == "output_dir" else value)
+    return config
+
+
+def train_from_cli(args: argparse.Namespace) -> int:
+    """`kinevid train evaluator --config FILE --output DIR [--resume] [--max-steps N] [--max-trials N]`."""
+    args.output_dir = getattr(args, "output", None)
+    train_evaluator(config_from_args(args), resume=args.resume)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description="Train the kinevid text-motion evaluator on CMU (train split).")
+    parser.add_argument("--config", required=True, help="JSON config (see configs/evaluator_cmu.json)")
+    parser.add_argument("--output-dir", default=None, help="override `output_dir` of the config")
+    parser.add_argument("--max-minutes", type=float, default=None, help="override the wall-clock budget")
+    parser.add_argument("--max-steps", type=int, default=None, help="override `max_steps`")
+    parser.add_argument("--max-trials", type=int, default=None, help="only the first N trials per split (smoke runs)")
+    parser.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoint")
+    args = parser.parse_args(argv)
+    return train_evaluator(config_from_args(args), resume=args.resume)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ def _eval_motion(args: argparse.Namespace) -> int:
         multimodality_texts=args.multimodality_texts,
         multimodality_repeats=args.multimodality_repeats,
         cmu_root=args.cmu_root,
+        max_trials=args.max_trials,
     )
     report.print()
     if args.output is not None:
@@ -50,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     motion.add_argument("--real-only", action="store_true", help="evaluate the real data only")
     motion.add_argument("--multimodality-texts", type=int, default=10, help="captions used for multimodality (0: skip)")
     motion.add_argument("--multimodality-repeats", type=int, default=10, help="motions per caption for multimodality")
+    motion.add_argument("--max-trials", type=int, default=None, help="only the split's first N trials (smoke runs)")
     motion.add_argument("--cmu-root", type=Path, default=None, help="CMU data directory (default: auto-detected)")
     motion.add_argument(
         "-o", "--output", type=Path, default=None, help="write the report (.json, plus .md next to it; or .md)"
