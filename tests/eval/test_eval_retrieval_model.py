@@ -94,3 +94,14 @@ def test_bad_shapes_raise():
         model.encode_text(torch.randn(2, 11))
     with pytest.raises(InvalidInputError, match="divisible"):
         TextMotionRetrievalModel(hidden_dim=10, num_heads=3)
+
+
+def test_position_table_interleaves_sine_and_cosine():
+    from kinevid.eval.retrieval_model import sinusoidal_positions
+
+    table = sinusoidal_positions(7, 8)
+    for position in range(7):
+        for k in range(4):
+            angle = position / 10000 ** (2 * k / 8)
+            assert float(table[position, 2 * k]) == pytest.approx(math.sin(angle), abs=1e-6)
+            assert float(table[position, 2 * k + 1]) == pytest.approx(math.cos(angle), abs=1e-6)

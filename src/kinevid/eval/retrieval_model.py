@@ -9,11 +9,10 @@ pairs whose texts are near-duplicates ("walk" / "walking") are not used as negat
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.embeddings import get_1d_sincos_pos_embed_from_grid
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
@@ -22,13 +21,11 @@ from .motion_features import MOTION_FEATURE_DIM
 
 
 def sinusoidal_positions(num_positions: int, dim: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Fixed sinusoidal position table `(num_positions, dim)` (sin on even, cos on odd channels)."""
-    position = torch.arange(num_positions, dtype=torch.float64)[:, None]
-    frequency = torch.exp(torch.arange(0, dim, 2, dtype=torch.float64) * (-math.log(10000.0) / dim))
-    table = torch.zeros(num_positions, dim, dtype=torch.float64)
-    table[:, 0::2] = torch.sin(position * frequency)
-    table[:, 1::2] = torch.cos(position * frequency[: dim // 2])
-    return table.to(dtype)
+    """Fixed sinusoidal position table `(num_positions, dim)`, sine and cosine of each frequency
+    interleaved (channels 2k, 2k + 1); diffusers' table lists all sines, then all cosines."""
+    positions = torch.arange(num_positions, dtype=torch.float64)
+    table = get_1d_sincos_pos_embed_from_grid(dim, positions, output_type="pt")  # (N, dim): [sin | cos]
+    return table.reshape(num_positions, 2, dim // 2).transpose(1, 2).reshape(num_positions, dim).to(dtype)
 
 
 class TextMotionRetrievalModel(ModelMixin, ConfigMixin):
