@@ -1,0 +1,5 @@
+"""The training loop on accelerate (`Trainer`, `TrainConfig`) and task recipes."""
+
+from .engine import TrainConfig, Trainer
+
+__all__ = ["TrainConfig", "Trainer"]

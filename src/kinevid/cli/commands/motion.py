@@ -1,0 +1,128 @@
+"""`kinevid motion PROMPT -o out.npz`: text -> 3D motion with the structure model.
+
+    kinevid motion "a person jumps forward twice" -o jump.npz --seconds 6 --seed 0 --render jump.mp4
+    kinevid motion --prompts prompts.txt -o motions/ --seconds 4
+
+With `--prompts FILE` (one prompt per line; blank lines and lines starting with `#` skipped) the
+prompts are generated as one batch and `-o` names a directory that receives `000.npz`, `001.npz`,
+... and `prompts.txt` (the prompt of each file). Every file is written atomically, and only after
+all motions were generated, so an error leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from ...errors import InvalidInputError, KinevidError
+from ...utils.io import atomic_write
+
+MOTION_SUFFIXES = (".npz", ".bvh")
+RENDER_SIZE = (512, 512)  # (height, width) of --render videos
+
+
+def read_prompt_file(path: Path) -> list[str]:
+    """Prompts of a text file: one per line, blank lines and `#` comments skipped."""
+    if not path.is_file():
+        raise InvalidInputError(f"Prompt file {path} does not exist.")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(f"Prompt file {path} is not UTF-8 text ({error}).") from error
+    prompts = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    if not prompts:
+        raise InvalidInputError(f"Prompt file {path} holds no prompt (one per line expected).")
+    return prompts
+
+
+def load_renderer():
+    """`(sample_camera, render_skeleton_maps, write_video)` from `kinevid.render`, or a clear error."""
+    try:
+        from ...render import render_skeleton_maps, sample_camera, write_video
+    except ImportError as error:
+        raise KinevidError(
+            "--render needs the renderer (`kinevid.render` with sample_camera, render_skeleton_maps and "
+            f"write_video), which is not available in this installation: {error}"
+        ) from error
+    return sample_camera, render_skeleton_maps, write_video
+
+
+def render_motion_video(motion, path: Path, seed: int | None) -> None:
+    """Render `motion` as a COCO-18 skeleton video (random camera from `seed`) through `kinevid.render`."""
+    sample_camera, render_skeleton_maps, write_video = load_renderer()
+    generator = torch.Generator().manual_seed(seed if seed is not None else 0)
+    joints = motion.joints.detach().cpu()
+    camera = sample_camera(joints, width=RENDER_SIZE[1], height=RENDER_SIZE[0], generator=generator)
+    maps, _, _ = render_skeleton_maps(joints, camera)
+    write_video(maps, path, fps=motion.fps)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ...pipelines.pipeline_text_to_motion import TextToMotionPipeline
+
+    if (args.prompt is None) == (args.prompts is None):
+        raise InvalidInputError("Give either a PROMPT or --prompts FILE (not both).")
+    batch = args.prompts is not None
+    prompts = read_prompt_file(args.prompts) if batch else [args.prompt]
+    output = Path(args.output)
+    if not batch and output.suffix.lower() not in MOTION_SUFFIXES:
+        raise InvalidInputError(f"-o {output}: the motion file must end in one of {MOTION_SUFFIXES}.")
+    if batch and output.suffix:
+        raise InvalidInputError(f"-o {output}: with --prompts, -o names a directory (no suffix).")
+    if args.render is not None and batch:
+        raise InvalidInputError("--render works with a single PROMPT, not with --prompts.")
+    if args.render is not None:
+        load_renderer()  # fail before generating anything
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    pipeline = TextToMotionPipeline.from_pretrained(args.checkpoint)
+    result = pipeline(
+        prompts,
+        seconds=args.seconds,
+        seed=args.seed,
+        guidance_scale=args.guidance_scale,
+        num_inference_steps=args.steps,
+        contact_guidance_scale=args.contact_guidance,
+        show_progress=True,
+    )
+    if batch:
+        for index, motion in enumerate(result.motion):
+            motion.save(output / f"{index:03d}.npz")
+        with atomic_write(output / "prompts.txt") as tmp:
+            tmp.write_text("".join(f"{index:03d}.npz\t{prompt}\n" for index, prompt in enumerate(prompts)))
+        print(f"wrote {len(prompts)} motions to {output}/")
+        return 0
+    motion = result.motion[0]
+    motion.save(output)
+    print(f"wrote {output} ({motion.num_frames} frames at {motion.fps:g} fps)")
+    if args.render is not None:
+        render_motion_video(motion, Path(args.render), args.seed)
+        print(f"wrote {args.render}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "motion",
+        help="generate 3D human motion from text",
+        description="Generate SMPL-24 motion from a prompt with the text-to-motion structure model.",
+    )
+    parser.add_argument("prompt", nargs="?", help='what the person does, e.g. "a person jumps forward twice"')
+    parser.add_argument("--prompts", type=Path, help="text file with one prompt per line (batch generation)")
+    parser.add_argument(
+        "-o", "--output", required=True, help="motion file (.npz or .bvh), or a directory with --prompts"
+    )
+    parser.add_argument("--seconds", type=float, default=6.0, help="duration in seconds (default 6)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
+    parser.add_argument(
+        "--guidance-scale", type=float, default=None, help="classifier-free guidance (default: checkpoint's)"
+    )
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk (default: checkpoint's, 10)")
+    parser.add_argument("--contact-guidance", type=float, default=0.0, help="foot-contact guidance strength (0 = off)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="pipeline directory (default: the shipped model)")
+    parser.add_argument("--render", default=None, help="also write a skeleton video (.mp4) of the motion")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.set_defaults(func=run)

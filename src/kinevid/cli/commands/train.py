@@ -1,0 +1,41 @@
+"""`kinevid train TASK --config FILE --output DIR`: run a training recipe through `kinevid.train`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _train_structure(args: argparse.Namespace) -> int:
+    from ...train.text_to_motion import StructureTrainingConfig, train_text_to_motion
+
+    config = StructureTrainingConfig.load(args.config, output_dir=args.output)
+    if args.max_steps is not None:
+        config.train.max_steps = args.max_steps
+    config.train.resume = args.resume
+    if args.max_trials is not None:
+        config.data.max_trials = args.max_trials
+    pipeline_dir = train_text_to_motion(config)
+    print(f"trained pipeline: {pipeline_dir}")
+    print(f'try: kinevid motion "a person walks forward" -o walk.npz --checkpoint {pipeline_dir}')
+    return 0
+
+
+TRAIN_TASKS = {"structure": (_train_structure, "text -> 3D motion (MoSA structure model) on CMU mocap")}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="train a model from a config file (checkpoints, resume, logs)")
+    tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
+    for name, (run, help_text) in TRAIN_TASKS.items():
+        task = tasks.add_parser(name, help=help_text)
+        task.add_argument(
+            "--config", type=Path, required=True, help="JSON training config (e.g. configs/structure_cmu.json)"
+        )
+        task.add_argument("--output", type=Path, required=True, help="run directory (logs, checkpoints, final weights)")
+        task.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output")
+        task.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
+        task.add_argument(
+            "--max-trials", type=int, default=None, help="use only the first N trials per split (smoke runs)"
+        )
+        task.set_defaults(func=run)

@@ -1,0 +1,212 @@
+"""Fixed-length training windows cut from captioned motions, with mirroring and paraphrases.
+
+`MotionWindowDataset` enumerates every window of `window_frames` frames (every `stride` frames) of
+every clip, each once as captured and once mirrored (left and right exchanged, in the body with
+`Motion.mirror` and in the caption with `swap_left_right`). Each window carries one caption, picked
+deterministically from the clip's texts dressed in light paraphrase templates, so an item is a
+pure function of its index: shuffling, resuming and multi-process loading stay reproducible.
+
+Captions are returned as indices into `dataset.prompts` (-1 for a clip without text), so a
+recipe can encode every distinct prompt once and look embeddings up per batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+from tqdm.auto import tqdm
+
+from ..body.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
+from ..errors import InvalidInputError
+from ..motion.contacts import foot_contacts
+from ..motion.motion import Motion
+
+PARAPHRASE_TEMPLATES: tuple[str, ...] = (
+    "{text}",
+    "a person: {text}",
+    "someone performs {text}",
+    "a human: {text}",
+    "movement: {text}",
+)
+"""Templates for captions that name no subject ("forward jumps, turn around"); "{text}" is the caption."""
+
+SUBJECTS: tuple[str, ...] = ("a person", "someone", "a man", "a woman", "the person")
+"""Interchangeable subjects for captions that are sentences ("a person jumps" -> "someone jumps")."""
+
+_LEFT_RIGHT = {
+    "left": "right",
+    "right": "left",
+    "clockwise": "counterclockwise",
+    "counterclockwise": "clockwise",
+    "counter-clockwise": "clockwise",
+    "anticlockwise": "clockwise",
+    "anti-clockwise": "clockwise",
+    "lefthand": "righthand",
+    "righthand": "lefthand",
+    "leftward": "rightward",
+    "rightward": "leftward",
+    "leftwards": "rightwards",
+    "rightwards": "leftwards",
+}
+_LEFT_RIGHT_PATTERN = re.compile(
+    r"\b(" + "|".join(sorted((re.escape(word) for word in _LEFT_RIGHT), key=len, reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
+_CAPTION_STRIDE = 2654435761  # prime (Knuth's multiplicative hash constant)
+MIRRORED_CONTACTS = (2, 3, 0, 1)  # contact channels (l ankle, l foot, r ankle, r foot) after mirroring
+
+
+def swap_left_right(text: str) -> str:
+    """Exchange left/right words (and clockwise/counterclockwise), keeping capitalisation.
+
+    >>> swap_left_right("Turn Left, then wave the right hand clockwise")
+    'Turn Right, then wave the left hand counterclockwise'
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        word = match.group(0)
+        swapped = _LEFT_RIGHT[word.lower()]
+        if word.isupper() and len(word) > 1:
+            return swapped.upper()
+        if word[0].isupper():
+            return swapped[0].upper() + swapped[1:]
+        return swapped
+
+    return _LEFT_RIGHT_PATTERN.sub(replace, text)
+
+
+def paraphrases(text: str, templates: Sequence[str] = PARAPHRASE_TEMPLATES) -> list[str]:
+    """Light paraphrases of a caption (stripped, lower-cased), the caption itself first, no duplicates.
+
+    A caption that starts with one of `SUBJECTS` ("a person jumps") gets every other subject in its
+    place; any other caption ("forward jumps") is put in every template. With `templates` ==
+    `("{text}",)` only the caption itself is returned.
+    """
+    text = " ".join(text.strip().split()).lower()
+    if len(templates) <= 1:
+        return [template.format(text=text) for template in templates] or [text]
+    for subject in SUBJECTS:
+        if text.startswith(subject + " "):
+            rest = text[len(subject) :]
+            return list(dict.fromkeys([text] + [other + rest for other in SUBJECTS]))
+    return list(dict.fromkeys(template.format(text=text) for template in templates))
+
+
+class CaptionedMotion(Protocol):
+    """Anything with a `motion` and its `texts` (e.g. `kinevid.data.cmu.CMUTrial`)."""
+
+    motion: Motion
+    texts: list[str]
+
+
+class MotionWindowDataset(torch.utils.data.Dataset):
+    """Every `window_frames`-frame window of captioned motions, plain and mirrored.
+
+    Args:
+        clips (sequence of objects with `.motion` (`Motion`) and `.texts` (`list[str]`)): the source
+            motions, all at one frame rate; clips shorter than a window are skipped.
+        window_frames (`int`): frames per window (history + chunk for the structure model).
+        stride (`int`, defaults to 1): frames between consecutive window starts.
+        mirror (`bool`, defaults to `True`): also emit every window mirrored (left <-> right).
+        templates (sequence of `str`, defaults to `PARAPHRASE_TEMPLATES`): caption templates.
+        show_progress (`bool`, defaults to `True`): progress bar while indexing the clips.
+
+    Items are dicts:
+        rotations_6d (`torch.Tensor` of shape `(W, 24, 6)`): local rotations, 6D (joint 0 global).
+        pelvis (`torch.Tensor` of shape `(W, 3)`): world pelvis positions (floor at y = 0).
+        offsets (`torch.Tensor` of shape `(24, 3)`): the clip's rest offsets.
+        contacts (`torch.Tensor` of shape `(W, 4)`, float in {0, 1}): foot contacts (`foot_contacts`).
+        prompt_index (`int`): index into `prompts`, -1 when the clip has no caption.
+    """
+
+    def __init__(
+        self,
+        clips: Sequence[CaptionedMotion],
+        window_frames: int,
+        stride: int = 1,
+        mirror: bool = True,
+        templates: Sequence[str] = PARAPHRASE_TEMPLATES,
+        show_progress: bool = True,
+    ):
+        if window_frames < 1 or stride < 1:
+            raise InvalidInputError(f"`window_frames` and `stride` must be >= 1, got {window_frames} and {stride}.")
+        self.window_frames = window_frames
+        self.mirror = mirror
+        self.fps: float | None = None
+        self.prompts: list[str] = []
+        prompt_ids: dict[str, int] = {}
+
+        def prompt_indices(texts: Sequence[str]) -> list[int]:
+            indices = []
+            for text in texts:
+                for prompt in paraphrases(text, templates):
+                    indices.append(prompt_ids.setdefault(prompt, len(prompt_ids)))
+            return indices
+
+        self._rotations_6d: list[torch.Tensor] = []
+        self._pelvis: list[torch.Tensor] = []
+        self._offsets: list[torch.Tensor] = []
+        self._contacts: list[torch.Tensor] = []
+        self._prompts: list[tuple[list[int], list[int]]] = []  # (plain, mirrored) caption choices
+        starts: list[torch.Tensor] = []
+        for clip in tqdm(clips, desc="motion windows", unit="clip", disable=not show_progress):
+            motion = clip.motion
+            if self.fps is None:
+                self.fps = motion.fps
+            elif motion.fps != self.fps:
+                raise InvalidInputError(f"All clips must share one fps; got {motion.fps} after {self.fps}.")
+            if motion.num_frames < window_frames:
+                continue
+            clip_index = len(self._rotations_6d)
+            self._rotations_6d.append(matrix_to_rotation_6d(motion.rotations).float())
+            self._pelvis.append((motion.translation + motion.offsets[0]).float())
+            self._offsets.append(motion.offsets.float())
+            self._contacts.append(foot_contacts(motion.joints, motion.fps).float())
+            texts = [text for text in clip.texts if text.strip()]
+            self._prompts.append((prompt_indices(texts), prompt_indices([swap_left_right(t) for t in texts])))
+            clip_starts = torch.arange(0, motion.num_frames - window_frames + 1, stride)
+            starts.append(torch.stack([torch.full_like(clip_starts, clip_index), clip_starts], dim=1))
+        if not starts:
+            raise InvalidInputError(f"No clip has at least `window_frames` = {window_frames} frames.")
+        self.prompts = list(prompt_ids)
+        self._windows = torch.cat(starts)  # (N, 2): clip index, first frame
+
+    @property
+    def num_windows(self) -> int:
+        """Windows before mirroring."""
+        return self._windows.shape[0]
+
+    def __len__(self) -> int:
+        return self.num_windows * (2 if self.mirror else 1)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} windows")
+        window, mirrored = (index // 2, index % 2 == 1) if self.mirror else (index, False)
+        clip, start = (int(value) for value in self._windows[window])
+        frames = slice(start, start + self.window_frames)
+        rotations_6d = self._rotations_6d[clip][frames]
+        pelvis = self._pelvis[clip][frames]
+        offsets = self._offsets[clip]
+        contacts = self._contacts[clip][frames]
+        if mirrored:
+            motion = Motion(rotation_6d_to_matrix(rotations_6d), pelvis - offsets[0], self.fps, offsets=offsets)
+            motion = motion.mirror()
+            rotations_6d = matrix_to_rotation_6d(motion.rotations)
+            pelvis = motion.translation + motion.offsets[0]
+            offsets = motion.offsets
+            contacts = contacts[:, list(MIRRORED_CONTACTS)]
+        choices = self._prompts[clip][1 if mirrored else 0]
+        # Consecutive windows cycle through all of a clip's captions: the multiplier is a prime, so
+        # coprime with any caption count.
+        prompt_index = choices[(window * _CAPTION_STRIDE) % len(choices)] if choices else -1
+        return {
+            "rotations_6d": rotations_6d,
+            "pelvis": pelvis,
+            "offsets": offsets,
+            "contacts": contacts,
+            "prompt_index": prompt_index,
+        }

@@ -1,0 +1,366 @@
+"""`Trainer`: the training loop every kinevid model goes through, on accelerate.
+
+The loop is task-agnostic: a recipe hands it a model, a `compute_loss(model, batch)` returning named
+loss terms (one of them `"loss"`, the one to minimise) and a dataloader. The trainer does the rest:
+`accelerator.prepare`, gradient accumulation, clipping, an optional EMA of the weights, learning-rate
+warmup and schedule, `save_state` checkpoints that resume bit-for-bit (model, optimiser, scheduler,
+EMA, RNG states, data position), a progress bar on the main process, logs to
+`output_dir/logs.jsonl` and the console, and a final `save_pretrained` into `output_dir/final`.
+
+Layout of `output_dir`:
+
+    logs.jsonl                       one JSON object per logged step (loss terms, lr, steps/s)
+    config.json                      the TrainConfig of the run
+    checkpoints/step_0001000/        accelerate state + trainer_state.json (step, epoch)
+    final/                           save_pretrained of the (EMA) model
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import set_seed
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import EMAModel
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import InvalidInputError, MissingWeightsError
+from ..utils.io import atomic_write
+
+LOG_FILE = "logs.jsonl"
+CHECKPOINT_DIR = "checkpoints"
+FINAL_DIR = "final"
+TRAINER_STATE = "trainer_state.json"
+MIXED_PRECISION = ("no", "fp16", "bf16")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "linear")
+
+
+@dataclass
+class TrainConfig:
+    """How to train (not what): optimisation, checkpointing and logging.
+
+    Args:
+        output_dir (`str`): run directory (logs, checkpoints, final weights).
+        max_steps (`int`): optimiser steps to run in total.
+        batch_size (`int`): samples per micro-batch (recipes build their dataloader with it).
+        learning_rate (`float`): peak AdamW learning rate.
+        weight_decay (`float`, defaults to 0.0): AdamW weight decay.
+        warmup_steps (`int`, defaults to 0): linear warmup steps.
+        gradient_accumulation_steps (`int`, defaults to 1): micro-batches per optimiser step.
+        max_grad_norm (`float`, defaults to 1.0): gradient clipping norm (<= 0 disables).
+        mixed_precision (`str`, defaults to "no"): "no", "fp16" or "bf16".
+        checkpoint_every (`int`, defaults to 1000): steps between `save_state` checkpoints.
+        log_every (`int`, defaults to 50): steps between log lines.
+        seed (`int`, defaults to 0): seed of every random number generator and of data shuffling.
+        resume (`bool`, defaults to False): continue from the latest checkpoint in `output_dir`.
+        ema_decay (`float`, *optional*): keep an exponential moving average of the weights with this
+            decay; the final weights are the EMA's.
+        lr_scheduler (`str`, defaults to "constant_with_warmup"): one of `LR_SCHEDULERS`.
+        adam_betas (`tuple[float, float]`, defaults to (0.9, 0.999)): AdamW betas.
+        validate_every (`int`, *optional*): steps between `validate` calls (defaults to `checkpoint_every`).
+        checkpoints_total_limit (`int`, *optional*, defaults to 3): keep at most this many checkpoints.
+        num_threads (`int`, *optional*): CPU threads for torch (`torch.set_num_threads`); on a shared
+            CPU, 1 thread is often several times faster than oversubscribed cores.
+    """
+
+    output_dir: str
+    max_steps: int
+    batch_size: int
+    learning_rate: float
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float = 1.0
+    mixed_precision: str = "no"
+    checkpoint_every: int = 1000
+    log_every: int = 50
+    seed: int = 0
+    resume: bool = False
+    ema_decay: float | None = None
+    lr_scheduler: str = "constant_with_warmup"
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    validate_every: int | None = None
+    checkpoints_total_limit: int | None = 3
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidInputError(f"TrainConfig: `{name}` must be a positive integer, got {value!r}.")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise InvalidInputError(f"TrainConfig: `learning_rate` must be positive, got {self.learning_rate!r}.")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise InvalidInputError(
+                f"TrainConfig: `mixed_precision` must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}."
+            )
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise InvalidInputError(
+                f"TrainConfig: `lr_scheduler` must be one of {LR_SCHEDULERS}, got {self.lr_scheduler!r}."
+            )
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise InvalidInputError(f"TrainConfig: `ema_decay` must lie in (0, 1), got {self.ema_decay!r}.")
+        self.adam_betas = tuple(self.adam_betas)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
+        """Build from a dict (e.g. a JSON section), rejecting unknown keys by name."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"{source}: unknown training options {unknown}; expected a subset of {sorted(known)}."
+            )
+        return cls(**values)
+
+
+class Trainer:
+    """Runs `compute_loss` over `train_dataloader` for `config.max_steps` optimiser steps.
+
+    Args:
+        model (`ModelMixin`): the model to train (saved with `save_pretrained` at the end).
+        compute_loss (`Callable[[nn.Module, dict], dict[str, torch.Tensor]]`): named scalar loss terms
+            for one batch; `"loss"` is minimised, every term is logged.
+        train_dataloader (`torch.utils.data.DataLoader`): yields the batches; reshuffled every epoch
+            from `config.seed` (accelerate's seedable sampler), so runs and resumes are reproducible.
+        config (`TrainConfig`): optimisation, checkpointing and logging options.
+        validate (`Callable[[nn.Module, int], dict[str, float]]`, *optional*): called with the
+            unwrapped model (EMA weights when enabled) and the step every `validate_every` steps and
+            at the end; its values are logged with a `val/` prefix.
+    """
+
+    def __init__(
+        self,
+        model: ModelMixin,
+        compute_loss: Callable[[nn.Module, dict], dict[str, torch.Tensor]],
+        train_dataloader: torch.utils.data.DataLoader,
+        config: TrainConfig,
+        validate: Callable[[nn.Module, int], dict[str, float]] | None = None,
+    ):
+        self.config = config
+        self.compute_loss = compute_loss
+        self.validate = validate
+        self.output_dir = Path(config.output_dir)
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
+        set_seed(config.seed)
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_steps=config.gradient_accumulation_steps,
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+        )
+        optimizer = torch.optim.AdamW(
+            [parameter for parameter in model.parameters() if parameter.requires_grad],
+            lr=config.learning_rate,
+            betas=config.adam_betas,
+            weight_decay=config.weight_decay,
+        )
+        lr_scheduler = get_scheduler(
+            config.lr_scheduler,
+            optimizer=optimizer,
+            num_warmup_steps=config.warmup_steps * self.accelerator.num_processes,
+            num_training_steps=config.max_steps * self.accelerator.num_processes,
+        )
+        self.model, self.optimizer, self.train_dataloader, self.lr_scheduler = self.accelerator.prepare(
+            model, optimizer, train_dataloader, lr_scheduler
+        )
+        self.ema: EMAModel | None = None
+        if config.ema_decay is not None:
+            self.ema = EMAModel(self.model.parameters(), decay=config.ema_decay)
+            self.accelerator.register_for_checkpointing(self.ema)
+        self.step = 0
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoint_root(self) -> Path:
+        return self.output_dir / CHECKPOINT_DIR
+
+    def latest_checkpoint(self) -> Path | None:
+        """The checkpoint with the highest step in `output_dir/checkpoints`, if any."""
+        if not self.checkpoint_root.is_dir():
+            return None
+        candidates = [path for path in self.checkpoint_root.glob("step_*") if (path / TRAINER_STATE).is_file()]
+        return max(candidates, key=lambda path: int(path.name.split("_")[1]), default=None)
+
+    def save_checkpoint(self) -> Path:
+        """`save_state` into `checkpoints/step_XXXXXXX`; older checkpoints beyond the limit are removed."""
+        path = self.checkpoint_root / f"step_{self.step:07d}"
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            # Write into a temporary directory and rename, so a checkpoint is either complete or absent.
+            partial = path.with_name(path.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            self.accelerator.save_state(str(partial), safe_serialization=True)
+            with atomic_write(partial / TRAINER_STATE) as tmp:
+                tmp.write_text(json.dumps({"step": self.step, "epoch": self.epoch}))
+            shutil.rmtree(path, ignore_errors=True)
+            partial.rename(path)
+            self._prune_checkpoints()
+        return path
+
+    def _prune_checkpoints(self) -> None:
+        limit = self.config.checkpoints_total_limit
+        if limit is None:
+            return
+        checkpoints = sorted(self.checkpoint_root.glob("step_*"), key=lambda path: path.name)
+        for old in [path for path in checkpoints if not path.name.endswith(".partial")][:-limit]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _resume(self) -> None:
+        checkpoint = self.latest_checkpoint()
+        if checkpoint is None:
+            raise MissingWeightsError(
+                f"`resume` is set but {self.checkpoint_root} holds no checkpoint (step_*/{TRAINER_STATE})."
+            )
+        state = json.loads((checkpoint / TRAINER_STATE).read_text())
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self._checkpoint_to_load = checkpoint
+
+    def _load_checkpoint(self) -> None:
+        self.accelerator.load_state(str(self._checkpoint_to_load))
+        self._checkpoint_to_load = None
+
+    # ------------------------------------------------------------------ logging
+    def _log(self, values: dict[str, float], progress: tqdm | None) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        record = {"step": self.step, **values}
+        with open(self.output_dir / LOG_FILE, "a") as handle:  # appended line by line: a log, not a result file
+            handle.write(json.dumps(record) + "\n")
+        text = " ".join(f"{key}={value:.4g}" for key, value in values.items())
+        (progress.write if progress is not None else print)(f"step {self.step}: {text}")
+
+    def _run_validation(self, progress: tqdm | None) -> dict[str, float]:
+        if self.validate is None:
+            return {}
+        model = self.accelerator.unwrap_model(self.model)
+        if self.ema is not None:
+            self.ema.store(model.parameters())
+            self.ema.copy_to(model.parameters())
+        model.eval()
+        try:
+            with torch.no_grad():
+                values = {f"val/{key}": float(value) for key, value in self.validate(model, self.step).items()}
+        finally:
+            model.train()
+            if self.ema is not None:
+                self.ema.restore(model.parameters())
+        self._log(values, progress)
+        return values
+
+    # ------------------------------------------------------------------ loop
+    def _batches(self):
+        """Yield batches forever, epoch after epoch, starting at the data position of `self.step`."""
+        accumulation = self.config.gradient_accumulation_steps
+        steps_per_epoch = max(len(self.train_dataloader) // accumulation, 1)
+        skip = (self.step % steps_per_epoch) * accumulation if self.step else 0
+        self.epoch = self.step // steps_per_epoch
+        while True:
+            self.train_dataloader.set_epoch(self.epoch)
+            loader = self.accelerator.skip_first_batches(self.train_dataloader, skip) if skip else self.train_dataloader
+            # A new iterator draws a base seed from the global RNG. The uninterrupted run drew it at
+            # the start of the epoch: before the checkpoint when resuming mid-epoch, after it when
+            # resuming at an epoch boundary. Restore the RNG states on the same side of that draw.
+            if self._checkpoint_to_load is not None and not skip:
+                self._load_checkpoint()
+            iterator = iter(loader)
+            if self._checkpoint_to_load is not None:
+                self._load_checkpoint()
+            yield from iterator
+            skip = 0
+            self.epoch += 1
+
+    def fit(self) -> dict[str, float]:
+        """Train to `config.max_steps`; returns the last logged values (and validation values)."""
+        config = self.config
+        self._checkpoint_to_load: Path | None = None
+        if config.resume:
+            self._resume()
+        if self.accelerator.is_main_process:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.output_dir / "config.json") as tmp:
+                tmp.write_text(json.dumps(asdict(config), indent=2))
+        self.model.train()
+        progress = tqdm(
+            total=config.max_steps, initial=self.step, desc="train", disable=not self.accelerator.is_local_main_process
+        )
+        totals: dict[str, float] = {}
+        micro_batches = 0
+        last_values: dict[str, float] = {}
+        tic = time.perf_counter()
+        steps_since_log = 0
+        batches = self._batches()
+        while self.step < config.max_steps:
+            batch = next(batches)
+            with self.accelerator.accumulate(self.model):
+                terms = self.compute_loss(self.model, batch)
+                if "loss" not in terms:
+                    raise InvalidInputError(
+                        f"`compute_loss` must return a dict with a 'loss' entry, got {sorted(terms)}."
+                    )
+                if not torch.isfinite(terms["loss"]):
+                    raise FloatingPointError(f"step {self.step}: the loss is {float(terms['loss'])}; stopping.")
+                self.accelerator.backward(terms["loss"])
+                if self.accelerator.sync_gradients and config.max_grad_norm > 0:
+                    self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
+                self.optimizer.step()
+                self.lr_scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            for key, value in terms.items():
+                totals[key] = totals.get(key, 0.0) + float(value.detach())
+            micro_batches += 1
+            if not self.accelerator.sync_gradients:
+                continue
+            if self.ema is not None:
+                self.ema.step(self.model.parameters())
+            self.step += 1
+            steps_since_log += 1
+            progress.update(1)
+            progress.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
+            if self.step % config.log_every == 0 or self.step == config.max_steps:
+                elapsed = time.perf_counter() - tic
+                last_values = {key: value / micro_batches for key, value in totals.items()}
+                last_values["lr"] = self.lr_scheduler.get_last_lr()[0]
+                last_values["steps_per_s"] = steps_since_log / max(elapsed, 1e-9)
+                self._log(last_values, progress)
+                totals, micro_batches, steps_since_log, tic = {}, 0, 0, time.perf_counter()
+            validate_every = config.validate_every or config.checkpoint_every
+            if self.step % validate_every == 0 and self.step < config.max_steps:
+                last_values.update(self._run_validation(progress))
+            if self.step % config.checkpoint_every == 0 or self.step == config.max_steps:
+                self.save_checkpoint()
+        progress.close()
+        last_values.update(self._run_validation(None))
+        self.save_final()
+        return last_values
+
+    def save_final(self) -> Path:
+        """`save_pretrained` the model (EMA weights when enabled) into `output_dir/final`."""
+        path = self.output_dir / FINAL_DIR
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
+            model = self.accelerator.unwrap_model(self.model)
+            if self.ema is not None:
+                self.ema.store(model.parameters())
+                self.ema.copy_to(model.parameters())
+            try:
+                partial = path.with_name(path.name + ".partial")
+                shutil.rmtree(partial, ignore_errors=True)
+                model.save_pretrained(str(partial))
+                shutil.rmtree(path, ignore_errors=True)
+                partial.rename(path)
+            finally:
+                if self.ema is not None:
+                    self.ema.restore(model.parameters())
+        return path
