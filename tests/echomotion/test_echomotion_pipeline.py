@@ -178,6 +178,8 @@ def test_save_and_load_round_trip(pipe, tmp_path):
         ({"mode": "m2v", "motion": "walk.npz"}, "kinevid Motion"),
         ({"mode": "v2m", "video": torch.full((1, 3, NUM_FRAMES, HEIGHT, WIDTH), 2.0)}, r"\[-1, 1\]"),
         ({"mode": "v2m", "video": torch.zeros(1, 3, 9, HEIGHT, WIDTH)}, "shape"),
+        ({"latents": torch.zeros(1, 16, 3, 2, 2)}, "`latents` must have shape"),
+        ({"mode": "t2vm", "motion": "walk.npz"}, "only used in mode 'm2v'"),
     ],
 )
 def test_bad_inputs_raise_clear_errors(pipe, kwargs, match):

@@ -61,6 +61,15 @@ def test_wan_checkpoint_loads_every_video_weight(tmp_path):
     assert torch.isfinite(out.motion_sample).all()
 
 
+def test_wan_checkpoint_loads_in_bfloat16_with_fp32_modules_kept(tmp_path):
+    tiny_wan().save_pretrained(tmp_path / "wan")
+    model = EchoMotionTransformer3DModel.from_pretrained(tmp_path / "wan", torch_dtype=torch.bfloat16)
+    assert model.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16
+    assert model.blocks[0].motion_attn1.to_q.weight.dtype == torch.bfloat16
+    assert model.blocks[0].motion_scale_shift_table.dtype == torch.float32
+    assert model.blocks[0].motion_norm2.weight.dtype == torch.float32
+
+
 def test_save_pretrained_round_trip_keeps_motion_weights_and_normalizer(tmp_path):
     model = tiny_echomotion(seed=3)
     normalizer = MotionNormalizer(torch.randn(235), torch.rand(235) + 0.5)

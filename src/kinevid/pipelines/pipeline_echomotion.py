@@ -37,6 +37,21 @@ ECHOMOTION_MODES = ("t2vm", "m2v", "v2m")
 """text -> video + motion, motion -> video, video -> motion."""
 
 
+def _noise_or_given(
+    name: str,
+    shape: tuple[int, ...],
+    given: torch.Tensor | None,
+    generator: torch.Generator | list[torch.Generator] | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """The user's initial noise `given` (checked against `shape`) or fresh Gaussian noise, float32."""
+    if given is None:
+        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+    if tuple(given.shape) != shape:
+        raise InvalidInputError(f"`{name}` must have shape {shape}; got {tuple(given.shape)}")
+    return given.to(device=device, dtype=torch.float32)
+
+
 class EchoMotionPipeline(DiffusionPipeline):
     r"""Joint human video and SMPL motion generation with an `EchoMotionTransformer3DModel`.
 
@@ -231,11 +246,7 @@ class EchoMotionPipeline(DiffusionPipeline):
             height // self.vae_scale_factor_spatial,
             width // self.vae_scale_factor_spatial,
         )
-        if latents is not None:
-            if tuple(latents.shape) != shape:
-                raise InvalidInputError(f"`latents` must have shape {shape}; got {tuple(latents.shape)}")
-            return latents.to(device=device, dtype=torch.float32)
-        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        return _noise_or_given("latents", shape, latents, generator, device)
 
     def prepare_motion_latents(
         self,
@@ -247,11 +258,7 @@ class EchoMotionPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """Gaussian motion features `(B, T, 235)`, float32."""
         shape = (batch_size, num_frames, MOTION_FEATURE_DIM)
-        if motion_latents is not None:
-            if tuple(motion_latents.shape) != shape:
-                raise InvalidInputError(f"`motion_latents` must have shape {shape}; got {tuple(motion_latents.shape)}")
-            return motion_latents.to(device=device, dtype=torch.float32)
-        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        return _noise_or_given("motion_latents", shape, motion_latents, generator, device)
 
     # ------------------------------------------------------------------ 5. one guided prediction
     def _predict(

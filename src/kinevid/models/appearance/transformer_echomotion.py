@@ -387,14 +387,17 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         self.motion_proj_out = EchoMotionMotionHead(inner_dim, eps)
         if (motion_feature_mean is None) != (motion_feature_std is None):
             raise ValueError("give both `motion_feature_mean` and `motion_feature_std`, or neither")
-        self.motion_normalizer()  # validates the statistics early
+        if motion_feature_mean is not None:
+            self.motion_normalizer()  # validates the statistics early
 
     def motion_normalizer(self) -> MotionNormalizer:
         """The `MotionNormalizer` of the motion features this model was trained on (identity if unset)."""
         mean, std = self.config.motion_feature_mean, self.config.motion_feature_std
-        if mean is None:
-            return MotionNormalizer()
-        return MotionNormalizer(torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
+        if mean is None:  # identity; explicit CPU tensors, also when built under `torch.device("meta")`
+            mean, std = [0.0] * MOTION_FEATURE_DIM, [1.0] * MOTION_FEATURE_DIM
+        return MotionNormalizer(
+            torch.tensor(mean, dtype=torch.float32, device="cpu"), torch.tensor(std, dtype=torch.float32, device="cpu")
+        )
 
     def set_motion_normalizer(self, normalizer: MotionNormalizer) -> None:
         """Record `normalizer`'s statistics in the config (saved with `save_pretrained`)."""
@@ -420,15 +423,21 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
 
     @torch.no_grad()
     def _materialize_missing_weights(self) -> None:
-        """Give every parameter still on the meta device real storage and its initial values."""
+        """Give every parameter still on the meta device real storage and its initial values.
+
+        The dtype is the loaded one (`torch_dtype`), except float32 under `_keep_in_fp32_modules`.
+        """
         device = self.patch_embedding.weight.device
-        for module in self.modules():
+        keep_in_fp32 = set(self._keep_in_fp32_modules)
+        for module_name, module in self.named_modules():
             missing = [name for name, p in module.named_parameters(recurse=False) if p.is_meta]
             if not missing:
                 continue
             for name in missing:
                 meta = getattr(module, name)
-                setattr(module, name, nn.Parameter(torch.empty(meta.shape, dtype=meta.dtype, device=device)))
+                in_fp32 = any(part in keep_in_fp32 for part in f"{module_name}.{name}".split("."))
+                dtype = torch.float32 if in_fp32 else meta.dtype
+                setattr(module, name, nn.Parameter(torch.empty(meta.shape, dtype=dtype, device=device)))
             if hasattr(module, "reset_motion_parameters"):
                 module.reset_motion_parameters()
             elif hasattr(module, "reset_parameters"):
