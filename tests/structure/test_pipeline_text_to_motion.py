@@ -75,7 +75,7 @@ def test_rollout_continues_each_chunk_from_the_previous_one():
     # The model always predicts "F more frames of walking" relative to the last frame it saw, so a
     # correct rollout places chunks end to end: a straight walk at SPEED. DDIM with x0 prediction
     # returns the prediction exactly at the last step (alpha = 1), so positions are exact.
-    motion = constant_pipeline()("walk", seconds=11 / FPS, seed=0).motion[0]
+    motion = constant_pipeline()("walk", seconds=11 / FPS, seed=0).motions[0]
     assert motion.num_frames == 11 and motion.fps == FPS
     pelvis = motion.translation + motion.offsets[0]
     # The first chunk has no history: it is placed with its own anchor (frame -1) at the origin.
@@ -90,7 +90,7 @@ def test_any_duration(seconds, frames):
     pipeline = TextToMotionPipeline(
         tiny_model(), DiffusionConfig().sampling_scheduler(), text_encoder=HashTextEncoder()
     )
-    motion = pipeline("a person walks", seconds=seconds, seed=0, num_inference_steps=2).motion[0]
+    motion = pipeline("a person walks", seconds=seconds, seed=0, num_inference_steps=2).motions[0]
     assert motion.num_frames == frames
     motion.validate()
 
@@ -99,9 +99,11 @@ def test_seeded_and_batched_generation():
     pipeline = TextToMotionPipeline(
         tiny_model(), DiffusionConfig().sampling_scheduler(), text_encoder=HashTextEncoder()
     )
-    first = pipeline(["walk", "jump"], seconds=1.0, seed=3).motion
-    again = pipeline(["walk", "jump"], seconds=1.0, generator=torch.Generator().manual_seed(3)).motion
-    other = pipeline(["walk", "jump"], seconds=1.0, seed=4).motion
+    output = pipeline(["walk", "jump"], seconds=1.0, seed=3)
+    assert output.motion is output.motions  # KinevidPipelineOutput's field name works too
+    first = output.motions
+    again = pipeline(["walk", "jump"], seconds=1.0, generator=torch.Generator().manual_seed(3)).motions
+    other = pipeline(["walk", "jump"], seconds=1.0, seed=4).motions
     assert len(first) == 2
     torch.testing.assert_close(first[1].rotations, again[1].rotations, atol=0, rtol=0)
     assert not torch.allclose(first[0].translation, other[0].translation)
@@ -147,8 +149,8 @@ def test_save_and_load(tmp_path):
     pipeline.save_pretrained(tmp_path / "pipe", num_inference_steps=3, guidance_scale=1.5)
     loaded = TextToMotionPipeline.from_pretrained(tmp_path / "pipe", text_encoder=HashTextEncoder())
     assert loaded.num_inference_steps == 3 and loaded.guidance_scale == 1.5
-    a = pipeline("walk", seconds=1.0, seed=0, num_inference_steps=3, guidance_scale=1.5).motion[0]
-    b = loaded("walk", seconds=1.0, seed=0).motion[0]
+    a = pipeline("walk", seconds=1.0, seed=0, num_inference_steps=3, guidance_scale=1.5).motions[0]
+    b = loaded("walk", seconds=1.0, seed=0).motions[0]
     torch.testing.assert_close(a.rotations, b.rotations, atol=0, rtol=0)
     assert not (tmp_path / "pipe.partial").exists()
 

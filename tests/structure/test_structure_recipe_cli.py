@@ -39,7 +39,7 @@ def test_recipe_trains_and_writes_a_loadable_pipeline(trained_run):
     assert {"diffusion", "joints", "velocity", "contact", "floor", "lr"} <= set(records[0])
     assert (output / "checkpoints" / "step_0000060").is_dir()
     pipeline = TextToMotionPipeline.from_pretrained(pipeline_dir)
-    motion = pipeline("a person walks", seconds=1.5, seed=0).motion[0]
+    motion = pipeline("a person walks", seconds=1.5, seed=0).motions[0]
     assert motion.num_frames == 18
     motion.validate()
     # Feature statistics were fitted on the data (not left at the 0 / 1 defaults).

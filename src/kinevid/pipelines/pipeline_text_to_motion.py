@@ -16,11 +16,13 @@ import json
 import math
 import os
 import shutil
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import torch
 from diffusers import DDIMScheduler
+from diffusers.utils import BaseOutput
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError, KinevidError, MissingWeightsError
@@ -37,7 +39,6 @@ from ..models.structure.representation import (
 )
 from ..motion.motion import Motion
 from ..utils.io import atomic_write
-from .pipeline_output import KinevidPipelineOutput
 
 CONFIG_NAME = "pipeline_config.json"
 MODEL_DIR = "model"
@@ -51,6 +52,21 @@ SLIDE_WEIGHT = 0.25  # the slide term's Hessian has eigenvalues up to 8 x weight
 def default_checkpoint_dir() -> Path:
     """The pipeline shipped inside the package (`kinevid/assets/structure`)."""
     return Path(str(resources.files("kinevid"))) / "assets" / "structure"
+
+
+@dataclass
+class TextToMotionPipelineOutput(BaseOutput):
+    """
+    Args:
+        motions (`list[Motion]`): one SMPL-24 motion per prompt, at the model's fps (also readable as
+            `motion`, the field name of `KinevidPipelineOutput`).
+    """
+
+    motions: list[Motion]
+
+    @property
+    def motion(self) -> list[Motion]:
+        return self.motions
 
 
 class TextToMotionPipeline:
@@ -262,7 +278,7 @@ class TextToMotionPipeline:
         contact_guidance_scale: float = 0.0,
         show_progress: bool = False,
         return_dict: bool = True,
-    ) -> KinevidPipelineOutput | tuple[list[Motion]]:
+    ) -> TextToMotionPipelineOutput | tuple[list[Motion]]:
         """Generate one motion per prompt.
 
         Args:
@@ -275,10 +291,10 @@ class TextToMotionPipeline:
             contact_guidance_scale (`float`, defaults to 0.0): strength of the L_cont guidance at each
                 step (0 disables it).
             show_progress (`bool`, defaults to False): progress bar over chunks.
-            return_dict (`bool`, defaults to True): return a `KinevidPipelineOutput` (else a tuple).
+            return_dict (`bool`, defaults to True): return a `TextToMotionPipelineOutput` (else a tuple).
 
         Returns:
-            `KinevidPipelineOutput` with `motion` (`list[Motion]`, B motions of T frames) and `frames=None`.
+            `TextToMotionPipelineOutput` with `motions` (`list[Motion]`, B motions of T frames).
         """
         # 1. check inputs
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -345,4 +361,4 @@ class TextToMotionPipeline:
         ]
         if not return_dict:
             return (motions,)
-        return KinevidPipelineOutput(frames=None, motion=motions)
+        return TextToMotionPipelineOutput(motions=motions)

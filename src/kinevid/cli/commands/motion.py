@@ -89,13 +89,13 @@ def run(args: argparse.Namespace) -> int:
         show_progress=True,
     )
     if batch:
-        for index, motion in enumerate(result.motion):
+        for index, motion in enumerate(result.motions):
             motion.save(output / f"{index:03d}.npz")
         with atomic_write(output / "prompts.txt") as tmp:
             tmp.write_text("".join(f"{index:03d}.npz\t{prompt}\n" for index, prompt in enumerate(prompts)))
         print(f"wrote {len(prompts)} motions to {output}/")
         return 0
-    motion = result.motion[0]
+    motion = result.motions[0]
     motion.save(output)
     print(f"wrote {output} ({motion.num_frames} frames at {motion.fps:g} fps)")
     if args.render is not None:

@@ -1,0 +1,104 @@
+"""Speed of text -> motion: a 10-second motion at batch 1 on the CPU (target <= 0.5 s).
+
+    .venv/bin/python benchmarks/bench_text_to_motion.py [--quick] [--checkpoint DIR] [--threads N]
+
+Uses the shipped checkpoint (or `--checkpoint`); without one, the architecture of
+`configs/structure_cmu.json` with random weights (speed does not depend on the weights). Prints the
+median time of the whole `TextToMotionPipeline.__call__` (prompt encoding + rollout), of the rollout
+with the prompt embedding cached, and of one denoiser call, as a reference measured in the same run:
+rollout / (calls x one call) shows the overhead of everything around the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from kinevid.errors import MissingWeightsError
+from kinevid.models.structure import MotionPrimitiveDiffusionModel
+from kinevid.pipelines import TextToMotionPipeline
+from kinevid.pipelines.pipeline_text_to_motion import default_checkpoint_dir
+from kinevid.train.text_to_motion import DiffusionConfig
+
+TARGET_SECONDS = 0.5
+PROMPT = "a person jumps forward twice"
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "structure_cmu.json"
+
+
+def median_time(function, repeats: int) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - tic)
+    return statistics.median(times)
+
+
+def load_pipeline(checkpoint: str | None) -> tuple[TextToMotionPipeline, str]:
+    try:
+        return TextToMotionPipeline.from_pretrained(checkpoint), str(checkpoint or default_checkpoint_dir())
+    except MissingWeightsError:
+        if checkpoint is not None:
+            raise
+    model = MotionPrimitiveDiffusionModel(**json.loads(CONFIG.read_text())["model"])
+    return TextToMotionPipeline(model, DiffusionConfig().sampling_scheduler()), "random weights (no checkpoint)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--checkpoint", default=None, help="pipeline directory (default: the shipped one)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    repeats = 2 if args.quick else 7
+
+    pipeline, source = load_pipeline(args.checkpoint)
+    config = pipeline.model.config
+    num_frames = round(args.seconds * pipeline.fps)
+    num_chunks = math.ceil(num_frames / config.num_future_frames)
+    num_calls = num_chunks * pipeline.num_inference_steps
+
+    full = median_time(lambda: pipeline(PROMPT, seconds=args.seconds, seed=0), repeats)
+    embedding = pipeline.encode_prompt([PROMPT])
+    pipeline.encode_prompt = lambda prompts: embedding  # rollout only
+    rollout = median_time(lambda: pipeline(PROMPT, seconds=args.seconds, seed=0), repeats)
+
+    model = pipeline.model
+    inputs = (
+        torch.randn(2, config.num_future_frames, config.feature_dim),
+        torch.tensor(500),
+        torch.randn(2, config.num_history_frames, config.feature_dim),
+        torch.ones(2, dtype=torch.bool),
+        torch.randn(2, config.text_dim),
+        torch.tensor([True, False]),
+    )
+    with torch.no_grad():
+        one_call = median_time(lambda: model(*inputs), repeats * 10)
+
+    print(f"checkpoint: {source}")
+    print(f"threads: {torch.get_num_threads()}, model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params")
+    print(
+        f"{args.seconds:g} s motion = {num_frames} frames = {num_chunks} chunks x "
+        f"{pipeline.num_inference_steps} steps = {num_calls} denoiser calls (batch 2 for guidance)"
+    )
+    print(f"full call (prompt encoding + rollout): {full:.3f} s   target <= {TARGET_SECONDS} s   "
+          f"ratio {full / TARGET_SECONDS:.2f}x of target")  # fmt: skip
+    print(f"rollout only:                          {rollout:.3f} s   ratio {rollout / TARGET_SECONDS:.2f}x of target")
+    print(
+        f"one denoiser call (reference):         {one_call * 1000:.2f} ms; rollout / ({num_calls} x call) = "
+        f"{rollout / (num_calls * one_call):.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
