@@ -9,6 +9,8 @@ in SMPL.
 from __future__ import annotations
 
 import functools
+import itertools
+from dataclasses import dataclass
 
 import torch
 
@@ -17,9 +19,36 @@ from .rotations import rotation_between
 from .skeleton import Skeleton
 
 
-@functools.lru_cache(maxsize=32)
-def _level_indices(skeleton: Skeleton) -> list[tuple[list[int], list[int]]]:
-    return [(level, [skeleton.parents[j] for j in level]) for level in skeleton.depth_levels[1:]]
+@dataclass(frozen=True)
+class _LevelPlan:
+    """How forward kinematics walks one tree depth: which joints (a slice of the level-sorted
+    order) and where their parents sit in the previous level's output."""
+
+    joints: slice
+    parents: slice | torch.Tensor  # a slice when the parents are contiguous (or one joint, broadcast)
+
+
+@functools.lru_cache(maxsize=64)
+def _forward_plan(skeleton: Skeleton, device: torch.device) -> tuple[torch.Tensor | None, list[_LevelPlan]]:
+    """`(order, levels)`: the joint order sorted by depth (`None` when it is already sorted, as
+    for SMPL-24) and per level below the root its `_LevelPlan`."""
+    levels = skeleton.depth_levels
+    order = [j for level in levels for j in level]
+    plans, start = [], 1
+    for previous, level in itertools.pairwise(levels):
+        position_in_previous = {joint: k for k, joint in enumerate(previous)}
+        local_parents = [position_in_previous[skeleton.parents[j]] for j in level]
+        first = local_parents[0]
+        if all(p == first for p in local_parents):
+            parents = slice(first, first + 1)  # one parent for the whole level: broadcast it
+        elif local_parents == list(range(first, first + len(level))):
+            parents = slice(first, first + len(level))
+        else:
+            parents = torch.tensor(local_parents, device=device)
+        plans.append(_LevelPlan(joints=slice(start, start + len(level)), parents=parents))
+        start += len(level)
+    sorted_order = None if order == list(range(skeleton.num_joints)) else torch.tensor(order, device=device)
+    return sorted_order, plans
 
 
 def forward_kinematics(
@@ -30,8 +59,9 @@ def forward_kinematics(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Global joint positions and orientations.
 
-    Joints of one tree depth are computed together, so the Python loop runs once per level
-    (9 for SMPL-24) rather than once per joint.
+    Each joint's local rigid transform `[[R_j, o_j], [0, 1]]` is composed with its parent's global
+    `[R_p | t_p]` (3x4) in one matrix product, and joints of one tree depth are composed together,
+    so the Python loop runs once per level (8 for SMPL-24) rather than once per joint.
 
     Args:
         local_rotations (`torch.Tensor` of shape `(..., J, 3, 3)`): local rotation matrices.
@@ -51,19 +81,28 @@ def forward_kinematics(
     if offsets.shape[-2:] != (num_joints, 3):
         raise InvalidInputError(f"`offsets` must have shape (..., {num_joints}, 3), got {tuple(offsets.shape)}.")
     batch_shape = local_rotations.shape[:-3]
+    order, levels = _forward_plan(skeleton, local_rotations.device)
     offsets = offsets.to(local_rotations).expand(*batch_shape, num_joints, 3)
+    root = (translation.to(local_rotations) + offsets[..., 0, :])[..., None, :]
+    columns = torch.cat([root, offsets[..., 1:, :]], dim=-2)  # (..., J, 3): the root's is its position
+    if order is not None:
+        local_rotations, columns = local_rotations[..., order, :, :], columns[..., order, :]
+    bottom_row = local_rotations.new_tensor([0.0, 0.0, 0.0, 1.0]).expand(*batch_shape, num_joints, 1, 4)
+    local = torch.cat([torch.cat([local_rotations, columns[..., None]], dim=-1), bottom_row], dim=-2)  # (..., J, 4, 4)
 
-    orientations = torch.empty_like(local_rotations)
-    positions = local_rotations.new_empty(*batch_shape, num_joints, 3)
-    orientations[..., 0, :, :] = local_rotations[..., 0, :, :]
-    positions[..., 0, :] = translation.to(local_rotations) + offsets[..., 0, :]
-    for joints, parents in _level_indices(skeleton):
-        parent_orientation = orientations[..., parents, :, :]  # (..., n, 3, 3)
-        orientations[..., joints, :, :] = parent_orientation @ local_rotations[..., joints, :, :]
-        positions[..., joints, :] = positions[..., parents, :] + (
-            parent_orientation @ offsets[..., joints, :, None]
-        ).squeeze(-1)
-    return positions, orientations
+    transforms = [local[..., :1, :3, :]]  # per level: global [R | t] (..., n, 3, 4)
+    for level in levels:
+        previous = transforms[-1]
+        parent = (
+            previous[..., level.parents, :, :]
+            if isinstance(level.parents, slice)
+            else previous.index_select(-3, level.parents)
+        )
+        transforms.append(parent @ local[..., level.joints, :, :])
+    transforms = torch.cat(transforms, dim=-3)  # (..., J, 3, 4) in level order
+    if order is not None:
+        transforms = torch.empty_like(transforms).index_copy_(-3, order, transforms)
+    return transforms[..., 3], transforms[..., :3]
 
 
 def _fit_rotation(rest: torch.Tensor, observed: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
