@@ -1,6 +1,12 @@
 """Speed of text -> motion: a 10-second motion at batch 1 on the CPU (target <= 0.5 s).
 
     .venv/bin/python benchmarks/bench_text_to_motion.py [--quick] [--checkpoint DIR] [--threads N]
+    .venv/bin/python benchmarks/bench_text_to_motion.py --physical 64 [--contact-guidance 0.5]
+
+`--physical N` also measures physical plausibility on N held-out test-subject clips (the first
+10 s of each test trial with its first caption, as `kinevid eval motion` cuts them): the
+`kinevid.motion.metrics` of real clips and of motions generated from the same captions and
+durations, with the targets foot-skating ratio <= 1.5 x real and mean penetration <= 2 cm.
 
 Uses the shipped checkpoint (or `--checkpoint`); without one, the architecture of
 `configs/structure_cmu.json` with random weights (speed does not depend on the weights). Prints the
@@ -12,6 +18,7 @@ rollout / (calls x one call) shows the overhead of everything around the network
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -51,12 +58,47 @@ def load_pipeline(checkpoint: str | None) -> tuple[TextToMotionPipeline, str]:
     return TextToMotionPipeline(model, DiffusionConfig().sampling_scheduler()), "random weights (no checkpoint)"
 
 
+def physical_comparison(pipeline: TextToMotionPipeline, num_clips: int, contact_guidance: float, seed: int = 0) -> None:
+    """Print physical metrics of real held-out clips vs generated motions for their captions."""
+    from kinevid.data.cmu import CMUMocap
+    from kinevid.eval.clips import cut_clips
+    from kinevid.eval.evaluator import mean_physical_metrics
+    from kinevid.eval.text_to_motion import generate_for_clips
+
+    fps = pipeline.fps
+    trials = CMUMocap(split="test", fps=fps, min_frames=round(2 * fps)).load_all()
+    clips = cut_clips(trials, round(10 * fps), round(2 * fps), windows_per_trial=1)
+    chosen = torch.randperm(len(clips), generator=torch.Generator().manual_seed(seed))[:num_clips]
+    clips = [clips[i] for i in sorted(chosen.tolist())]
+    texts, durations = [c.text for c in clips], [c.duration for c in clips]
+    columns = {"real (test)": mean_physical_metrics([c.motion for c in clips])}
+    columns["model"] = mean_physical_metrics(generate_for_clips(pipeline, texts, durations, seed))
+    if contact_guidance > 0:
+        guided = functools.partial(pipeline, contact_guidance_scale=contact_guidance)
+        columns[f"model + contact guidance {contact_guidance:g}"] = mean_physical_metrics(
+            generate_for_clips(guided, texts, durations, seed)
+        )
+    print(f"\nphysical metrics on {len(clips)} held-out test clips (means; ratio = model / real):")
+    names = list(columns["real (test)"])
+    print(f"{'metric':24s}" + "".join(f"{name:>36s}" for name in columns))
+    real = columns["real (test)"]
+    for metric in names:
+        cells = []
+        for values in columns.values():
+            ratio = values is not real and real[metric] != 0
+            cells.append(f"{values[metric]:.4f}" + (f" ({values[metric] / real[metric]:.2f}x)" if ratio else ""))
+        print(f"{metric:24s}" + "".join(f"{cell:>36s}" for cell in cells))
+    print(f"targets: foot_skating_ratio <= 1.5 x real ({1.5 * real['foot_skating_ratio']:.4f}), penetration_m <= 0.02")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--checkpoint", default=None, help="pipeline directory (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--physical", type=int, default=0, help="also compare physical metrics on N test clips")
+    parser.add_argument("--contact-guidance", type=float, default=0.0, help="with --physical: also with guidance")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -72,6 +114,7 @@ def main() -> None:
     embedding = pipeline.encode_prompt([PROMPT])
     pipeline.encode_prompt = lambda prompts: embedding  # rollout only
     rollout = median_time(lambda: pipeline(PROMPT, seconds=args.seconds, seed=0), repeats)
+    del pipeline.encode_prompt  # back to the class's method
 
     model = pipeline.model
     inputs = (
@@ -98,6 +141,8 @@ def main() -> None:
         f"one denoiser call (reference):         {one_call * 1000:.2f} ms; rollout / ({num_calls} x call) = "
         f"{rollout / (num_calls * one_call):.2f}"
     )
+    if args.physical:
+        physical_comparison(pipeline, args.physical, args.contact_guidance)
 
 
 if __name__ == "__main__":
