@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,13 @@ def test_load_all_matches_items(cmu_root):
         single = dataset[item]
         torch.testing.assert_close(trial.motion.joints, single.motion.joints, atol=1e-5, rtol=0)
         assert trial.texts == single.texts
+
+
+def test_dataset_pickles_without_its_open_archive(cmu_root):
+    dataset = CMUMocap(cmu_root, trial_ids=SAMPLE_TRIALS[:2])
+    first = dataset[0]
+    copy = pickle.loads(pickle.dumps(dataset))  # as DataLoader workers receive it
+    torch.testing.assert_close(copy[0].motion.joints, first.motion.joints)
 
 
 def test_batched_retargeting_keeps_each_body(raw_joints):

@@ -347,6 +347,20 @@ class CMUMocap(torch.utils.data.Dataset):
             if outside:
                 raise InvalidInputError(f"CMU trial id(s) {outside} are not in the {split!r} split.")
         self.trial_ids: list[str] = [t for t in selected if self._output_frames(t) >= min_frames]
+        self._archive: np.lib.npyio.NpzFile | None = None
+        self._archive_pid: int | None = None
+
+    def _joints_archive(self) -> np.lib.npyio.NpzFile:
+        """The opened `.npz`, one per process (a DataLoader worker must not share the parent's handle)."""
+        if self._archive is None or self._archive_pid != os.getpid():
+            self._archive = np.load(self.root / JOINTS_FILE, allow_pickle=False)
+            self._archive_pid = os.getpid()
+        return self._archive
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_archive"] = state["_archive_pid"] = None
+        return state
 
     def _output_frames(self, trial_id: str) -> int:
         """Frame count of a trial after resampling (as `Motion.resample` computes it)."""
@@ -358,9 +372,7 @@ class CMUMocap(torch.utils.data.Dataset):
 
     def __getitem__(self, item: int) -> CMUTrial:
         trial_id = self.trial_ids[item]
-        path = self.root / JOINTS_FILE
-        with np.load(path, allow_pickle=False) as archive:
-            joints = _read_joints(archive, trial_id, path)
+        joints = _read_joints(self._joints_archive(), trial_id, self.root / JOINTS_FILE)
         (motion,) = cmu_joints_to_motions([joints], fps=self.index[trial_id].fps)
         return self._make_trial(trial_id, motion)
 
@@ -374,12 +386,9 @@ class CMUMocap(torch.utils.data.Dataset):
         Args:
             show_progress (`bool`, defaults to `True`): show a progress bar (trials).
         """
-        path = self.root / JOINTS_FILE
+        path, archive = self.root / JOINTS_FILE, self._joints_archive()
         trials = []
-        with (
-            np.load(path, allow_pickle=False) as archive,
-            tqdm(total=len(self), desc="CMU trials", unit="trial", disable=not show_progress) as progress,
-        ):
+        with tqdm(total=len(self), desc="CMU trials", unit="trial", disable=not show_progress) as progress:
             for batch in self._batches():
                 joints = [_read_joints(archive, t, path) for t in batch]
                 motions = cmu_joints_to_motions(joints, fps=self.index[batch[0]].fps)  # one fps per batch
