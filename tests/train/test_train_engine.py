@@ -112,3 +112,29 @@ def test_bad_config_values_raise():
         TrainConfig(output_dir="x", max_steps=1, batch_size=1, learning_rate=1e-3, mixed_precision="fp8")
     with pytest.raises(InvalidInputError, match="unknown training options"):
         TrainConfig.from_dict({"output_dir": "x", "max_steps": 1, "batch_size": 1, "learning_rate": 1.0, "lr": 2})
+
+
+def deterministic_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {"loss": ((model(batch["x"]) - batch["y"]) ** 2).mean()}
+
+
+def test_gradient_accumulation_matches_one_large_batch(tmp_path):
+    def train(batch_size: int, accumulation: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        model = TinyRegressor().eval()  # eval: no dropout, so both runs see the same function
+        model.train = lambda mode=True: model  # keep dropout off inside the trainer
+        loader = torch.utils.data.DataLoader(PairDataset(), batch_size=batch_size, shuffle=False)
+        config = TrainConfig(
+            output_dir=str(tmp_path / f"acc{accumulation}"),
+            max_steps=3,
+            batch_size=batch_size,
+            learning_rate=1e-2,
+            gradient_accumulation_steps=accumulation,
+            max_grad_norm=0.0,
+        )
+        trainer = Trainer(model, deterministic_loss, loader, config)
+        trainer.fit()
+        return flat_parameters(trainer.accelerator.unwrap_model(trainer.model))
+
+    # Two micro-batches of 4 per optimiser step = one batch of 8 (an optimiser step per micro-batch would not be).
+    torch.testing.assert_close(train(4, 2), train(8, 1), atol=1e-6, rtol=1e-5)
