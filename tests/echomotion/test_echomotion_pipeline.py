@@ -190,3 +190,17 @@ def test_bad_inputs_raise_clear_errors(pipe, kwargs, match):
 def test_motion_with_wrong_length_is_rejected(pipe):
     with pytest.raises(InvalidInputError, match="slice it"):
         _call(pipe, mode="m2v", motion=_walk_motion(num_frames=7))
+
+
+def test_step_callback_sees_and_replaces_both_modalities(pipe):
+    seen = []
+
+    def callback(pipeline, step, timestep, tensors):
+        seen.append((step, tensors["latents"].shape, tensors["motion_latents"].shape))
+        return {"motion_latents": torch.zeros_like(tensors["motion_latents"])}
+
+    out = _call(pipe, num_inference_steps=2, callback_on_step_end=callback)
+    assert [s[0] for s in seen] == [0, 1]
+    assert seen[0][1] == (1, 16, 2, 2, 2) and seen[0][2] == (1, NUM_FRAMES, 235)
+    expected = pipe.transformer.motion_normalizer().denormalize(torch.zeros(1, NUM_FRAMES, 235))
+    torch.testing.assert_close(out.motion_features, expected)

@@ -300,3 +300,26 @@ def test_bad_masks_raise_clear_errors():
         model(**dummy_inputs(), video_condition_mask=torch.ones(3, dtype=torch.bool))
     with pytest.raises(InvalidInputError, match="hidden_states"):
         model(None, None, torch.randn(1, 5, 16))
+
+
+def test_joint_attention_goes_through_the_chosen_dispatch_backend(monkeypatch):
+    from kinevid.models.appearance import transformer_echomotion
+
+    model = tiny_echomotion(seed=10)
+    inputs = dummy_inputs()
+    with torch.no_grad():
+        default = model(**inputs)
+    backends = []
+    dispatch = transformer_echomotion.dispatch_attention_fn
+
+    def recording_dispatch(*args, **kwargs):
+        backends.append(kwargs["backend"])
+        return dispatch(*args, **kwargs)
+
+    monkeypatch.setattr(transformer_echomotion, "dispatch_attention_fn", recording_dispatch)
+    model.set_attention_backend("_native_math")
+    with torch.no_grad():
+        math = model(**inputs)
+    assert len(backends) == TINY_WAN_CONFIG["num_layers"]  # one joint attention call per dual block
+    assert all(str(getattr(b, "value", b)) == "_native_math" for b in backends)
+    torch.testing.assert_close(math.motion_sample, default.motion_sample, atol=1e-5, rtol=1e-5)

@@ -443,10 +443,18 @@ class EchoMotionPipeline(DiffusionPipeline):
                 if motion_velocity is not None:
                     motion_latents = motion_scheduler.step(motion_velocity, t, motion_latents, return_dict=False)[0]
                 if callback_on_step_end is not None:
-                    tensors = {name: locals()[name] for name in callback_on_step_end_tensor_inputs}
+                    available = {
+                        "latents": latents,
+                        "motion_latents": motion_latents,
+                        "prompt_embeds": prompt_embeds,
+                        "negative_prompt_embeds": negative_prompt_embeds,
+                    }
+                    tensors = {name: available[name] for name in callback_on_step_end_tensor_inputs}
                     replaced = callback_on_step_end(self, i, t, tensors) or {}
                     latents = replaced.get("latents", latents)
                     motion_latents = replaced.get("motion_latents", motion_latents)
+                    prompt_embeds = replaced.get("prompt_embeds", prompt_embeds)
+                    negative_prompt_embeds = replaced.get("negative_prompt_embeds", negative_prompt_embeds)
                 progress_bar.update()
 
         # 6. Decode
