@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from kinevid.cli.main import main as kinevid_main
 from kinevid.errors import InvalidInputError
 from kinevid.eval import TextMotionRetrievalModel
 from kinevid.eval.train_evaluator import EvaluatorTrainConfig, main
@@ -44,7 +45,8 @@ def test_smoke_training_run_saves_a_loadable_best_model_and_resumes(tmp_path, cm
     assert (run / "cache" / "train_first6_features.safetensors").is_file()
     model = TextMotionRetrievalModel.from_pretrained(run / "best")
     assert model.config.hidden_dim == 16 and float(model.feature_std.min()) > 0
-    # Resume continues from step 2 up to the new limit.
-    main(["--config", str(tmp_path / "config.json"), "--resume", "--max-steps", "4"])
+    # Resume (through `kinevid train evaluator`) continues from step 2 up to the new limit.
+    argv = ["train", "evaluator", "--config", str(tmp_path / "config.json"), "--output", str(run)]
+    assert kinevid_main([*argv, "--resume", "--max-steps", "4"]) == 0
     steps = [json.loads(line)["step"] for line in (run / "train_log.jsonl").read_text().splitlines()]
     assert steps == [2, 4]

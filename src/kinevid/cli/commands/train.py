@@ -21,7 +21,16 @@ def _train_structure(args: argparse.Namespace) -> int:
     return 0
 
 
-TRAIN_TASKS = {"structure": (_train_structure, "text -> 3D motion (MoSA structure model) on CMU mocap")}
+def _train_evaluator(args: argparse.Namespace) -> int:
+    from ...eval.train_evaluator import train_from_cli
+
+    return train_from_cli(args)
+
+
+TRAIN_TASKS = {
+    "structure": (_train_structure, "text -> 3D motion (MoSA structure model) on CMU mocap"),
+    "evaluator": (_train_evaluator, "text-motion retrieval evaluator (kinevid.eval) on the CMU train split"),
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
