@@ -129,7 +129,7 @@ def test_stage2_video_to_motion_drops_text_and_keeps_video_clean():
     torch.testing.assert_close(call["hidden_states"], batch["latents"])
     assert (call["encoder_hidden_states"] == 0.5).all()  # the negative prompt, always
     assert out["loss/video"].item() == 0 and out["loss/motion"] > 0 and out["tasks/v2m"].item() == 3
-    assert call["video_condition_mask"].all()
+    assert call["video_condition_mask"] is None  # nothing dropped: no mask, mask-free kernels apply
     call, _, _ = _run_stage2((0.0, 0.0, 1.0), video_condition_dropout=1.0)
     assert not call["video_condition_mask"].any()
 
@@ -139,7 +139,7 @@ def test_stage2_motion_to_video_keeps_motion_clean_and_drops_it():
     assert torch.equal(call["motion_timestep"], torch.zeros(3)) and (call["timestep"] > 0).all()
     torch.testing.assert_close(call["motion_hidden_states"], batch["motion"])
     torch.testing.assert_close(call["encoder_hidden_states"], batch["encoder_hidden_states"])
-    assert call["motion_attention_mask"].all() and out["loss/motion"].item() == 0
+    assert call["motion_attention_mask"] is None and out["loss/motion"].item() == 0
     call, _, _ = _run_stage2((0.0, 1.0, 0.0), text_dropout=1.0, motion_condition_dropout=1.0)
     assert not call["motion_attention_mask"].any() and (call["encoder_hidden_states"] == 0.5).all()
 
@@ -187,3 +187,17 @@ def test_short_overfit_run_reduces_loss(stage):
         optimizer.step()
     after = held_out_loss()
     assert after < 0.8 * before, (before, after)
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_padded_motion_frames_do_not_change_the_loss(stage):
+    model = tiny_echomotion(seed=6)
+    batch = _batch(batch_size=2, seed=7)
+    batch["motion_mask"] = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    other = {**batch, "motion": batch["motion"].clone()}
+    other["motion"][1, 3:] = 100.0  # padding content must not matter
+    config = EchoMotionTrainingConfig(task_probabilities=(1.0, 0.0, 0.0))
+    with torch.no_grad():
+        a = echomotion_training_step(model, batch, stage, config, torch.Generator().manual_seed(0))
+        b = echomotion_training_step(model, other, stage, config, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a["loss"], b["loss"])

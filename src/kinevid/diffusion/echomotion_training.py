@@ -179,6 +179,10 @@ def echomotion_training_step(
     drop_video = (task == V2M) & _bernoulli(config.video_condition_dropout, batch_size, generator)
     real_frames = torch.ones(motion.shape[:2], dtype=torch.bool, device=device) if motion_mask is None else motion_mask
     model_motion_mask = real_frames & ~drop_motion.to(device)[:, None]
+    # Without padding or dropped conditions no mask is passed, so mask-free attention kernels (flash) apply.
+    if motion_mask is None and not drop_motion.any():
+        model_motion_mask = None
+    video_condition_mask = ~drop_video.to(device) if drop_video.any() else None
 
     output = model(
         add_noise(latents, video_noise, video_sigmas),
@@ -188,7 +192,7 @@ def echomotion_training_step(
         motion_timestep=sigmas_to_timesteps(motion_sigmas),
         motion_attention_mask=model_motion_mask,
         task=task.to(device),
-        video_condition_mask=~drop_video.to(device),
+        video_condition_mask=video_condition_mask,
     )
     video_losses = per_sample_mse(output.sample, velocity_target(latents, video_noise))
     motion_losses = per_sample_mse(output.motion_sample, velocity_target(motion, motion_noise), real_frames)
