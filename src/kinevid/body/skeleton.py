@@ -74,9 +74,9 @@ class Skeleton:
         swapped = []
         for name in self.joint_names:
             if name.startswith("left_"):
-                other = "right_" + name[len("left_"):]
+                other = "right_" + name[len("left_") :]
             elif name.startswith("right_"):
-                other = "left_" + name[len("right_"):]
+                other = "left_" + name[len("right_") :]
             else:
                 other = name
             swapped.append(self.index(other))
@@ -86,10 +86,30 @@ class Skeleton:
 SMPL24 = Skeleton(
     name="smpl24",
     joint_names=(
-        "pelvis", "left_hip", "right_hip", "spine1", "left_knee", "right_knee", "spine2", "left_ankle",
-        "right_ankle", "spine3", "left_foot", "right_foot", "neck", "left_collar", "right_collar", "head",
-        "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
-        "left_hand", "right_hand",
+        "pelvis",
+        "left_hip",
+        "right_hip",
+        "spine1",
+        "left_knee",
+        "right_knee",
+        "spine2",
+        "left_ankle",
+        "right_ankle",
+        "spine3",
+        "left_foot",
+        "right_foot",
+        "neck",
+        "left_collar",
+        "right_collar",
+        "head",
+        "left_shoulder",
+        "right_shoulder",
+        "left_elbow",
+        "right_elbow",
+        "left_wrist",
+        "right_wrist",
+        "left_hand",
+        "right_hand",
     ),
     parents=(-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21),
 )
@@ -97,9 +117,26 @@ SMPL24 = Skeleton(
 CMU20 = Skeleton(
     name="cmu20",
     joint_names=(
-        "pelvis", "spine3", "neck", "head", "left_shoulder", "left_elbow", "left_wrist", "left_hand",
-        "right_shoulder", "right_elbow", "right_wrist", "right_hand", "left_hip", "left_knee", "left_ankle",
-        "left_foot", "right_hip", "right_knee", "right_ankle", "right_foot",
+        "pelvis",
+        "spine3",
+        "neck",
+        "head",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "left_hand",
+        "right_shoulder",
+        "right_elbow",
+        "right_wrist",
+        "right_hand",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "left_foot",
+        "right_hip",
+        "right_knee",
+        "right_ankle",
+        "right_foot",
     ),
     parents=(-1, 0, 1, 2, 1, 4, 5, 6, 1, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18),
 )
@@ -107,9 +144,24 @@ CMU20 = Skeleton(
 (CMU's "spine / chest" is SMPL's `spine3`, its toe is SMPL's `foot`)."""
 
 COCO18_NAMES = (
-    "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
-    "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle", "right_eye", "left_eye",
-    "right_ear", "left_ear",
+    "nose",
+    "neck",
+    "right_shoulder",
+    "right_elbow",
+    "right_wrist",
+    "left_shoulder",
+    "left_elbow",
+    "left_wrist",
+    "right_hip",
+    "right_knee",
+    "right_ankle",
+    "left_hip",
+    "left_knee",
+    "left_ankle",
+    "right_eye",
+    "left_eye",
+    "right_ear",
+    "left_ear",
 )
 
 # Head keypoints in the head frame (x left, y up, z forward), metres from SMPL's head joint.

@@ -137,6 +137,7 @@ class Motion:
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Motion:
         """Copy on `device` and/or in floating `dtype`."""
+
         def move(x: torch.Tensor) -> torch.Tensor:
             return x.to(device=device, dtype=dtype)
 
@@ -162,7 +163,7 @@ class Motion:
             raise InvalidInputError(f"`fps` must be a positive number, got {fps}.")
         if fps == self.fps:
             return self._with()
-        num_frames = int(math.floor((self.num_frames - 1) * fps / self.fps + 1e-9)) + 1
+        num_frames = math.floor((self.num_frames - 1) * fps / self.fps + 1e-9) + 1
         source_time = torch.arange(num_frames, dtype=torch.float64) * (self.fps / fps)
         lower = source_time.floor().long().clamp(max=self.num_frames - 1)
         upper = (lower + 1).clamp(max=self.num_frames - 1)
@@ -278,7 +279,7 @@ def offsets_from_joints(joints: torch.Tensor) -> torch.Tensor:
 def _check_shape(name: str, tensor: torch.Tensor, shape: tuple[int | None, ...]) -> None:
     if not isinstance(tensor, torch.Tensor):
         raise InvalidInputError(f"`{name}` must be a torch.Tensor, got {type(tensor).__name__}.")
-    if tensor.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, tensor.shape)):
+    if tensor.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, tensor.shape, strict=True)):
         expected = "(" + ", ".join("T" if s is None else str(s) for s in shape) + ")"
         raise InvalidInputError(f"`{name}` must have shape {expected}, got {tuple(tensor.shape)}.")
 
