@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from diffusers import WanTransformer3DModel
 
@@ -44,3 +45,12 @@ def dummy_inputs(batch_size: int = 2, latent_frames: int = 2, height: int = 4, w
         "motion_hidden_states": torch.randn(batch_size, motion_frames, MOTION_FEATURE_DIM, generator=generator),
         "motion_timestep": torch.rand(batch_size, generator=generator) * 1000,
     }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_threaded():
+    """Tiny models run fastest on one thread; on a loaded machine two threads contend (40x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
-from echomotion_tiny import dummy_inputs, tiny_echomotion
+from echomotion_tiny import (
+    dummy_inputs,
+    single_threaded,  # noqa: F401 - autouse fixture
+    tiny_echomotion,
+)
 
 from kinevid.diffusion import (
     add_noise,

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
+from echomotion_tiny import single_threaded  # noqa: F401 - autouse fixture
 from transformers import AutoTokenizer, UMT5Config, UMT5EncoderModel
 
 from kinevid.errors import InvalidInputError

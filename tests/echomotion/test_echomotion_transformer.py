@@ -6,7 +6,13 @@ import pytest
 import torch
 from diffusers import WanTransformer3DModel
 from diffusers.models.transformers.transformer_wan import WanTransformerBlock
-from echomotion_tiny import TINY_WAN_CONFIG, dummy_inputs, tiny_echomotion, tiny_wan
+from echomotion_tiny import (
+    TINY_WAN_CONFIG,
+    dummy_inputs,
+    single_threaded,  # noqa: F401 - autouse fixture
+    tiny_echomotion,
+    tiny_wan,
+)
 
 from kinevid.errors import InvalidInputError
 from kinevid.models.appearance import EchoMotionDualBlock, EchoMotionTransformer3DModel, is_motion_parameter
