@@ -329,3 +329,15 @@ def test_joint_attention_goes_through_the_chosen_dispatch_backend(monkeypatch):
     assert len(backends) == TINY_WAN_CONFIG["num_layers"]  # one joint attention call per dual block
     assert all(str(getattr(b, "value", b)) == "_native_math" for b in backends)
     torch.testing.assert_close(math.motion_sample, default.motion_sample, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_qkv_projections_give_the_same_joint_output():
+    model = tiny_echomotion(seed=11)
+    inputs = dummy_inputs()
+    with torch.no_grad():
+        separate = model(**inputs)
+        model.fuse_qkv_projections()
+        assert model.blocks[0].motion_attn1.fused_projections
+        fused = model(**inputs)
+    torch.testing.assert_close(fused.sample, separate.sample, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(fused.motion_sample, separate.motion_sample, atol=1e-6, rtol=1e-5)
