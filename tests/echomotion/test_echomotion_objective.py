@@ -14,6 +14,7 @@ from echomotion_tiny import (
 from kinevid.diffusion import (
     add_noise,
     classifier_free_guidance,
+    masked_mean,
     motion_to_video_guidance,
     per_sample_mse,
     sample_sigmas,
@@ -68,6 +69,12 @@ def test_per_sample_mse_with_mask_matches_loop():
     for i in range(2):
         errors = [((prediction[i, t] - target[i, t]) ** 2).mean() for t in range(4) if mask[i, t]]
         torch.testing.assert_close(losses[i], torch.stack(errors).mean())
+
+
+def test_masked_mean_ignores_unselected_samples_even_if_not_finite():
+    values = torch.tensor([1.0, float("nan"), 3.0])
+    assert masked_mean(values, torch.tensor([True, False, True])).item() == 2.0
+    assert masked_mean(values, torch.tensor([False, False, False])).item() == 0.0
 
 
 def test_guidance_formulas():

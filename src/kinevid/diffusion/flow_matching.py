@@ -115,5 +115,7 @@ def per_sample_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.T
 
 def masked_mean(values: torch.Tensor, selected: torch.Tensor) -> torch.Tensor:
     """Mean of `values` `(B,)` over the `selected` `(B,)` bool samples (0, still differentiable, if none)."""
-    selected = selected.to(values)
-    return (values * selected).sum() / selected.sum().clamp_min(1)
+    selected = selected.to(values.device)
+    # `where`, not a product: a non-finite value of an unselected sample must not leak into the mean
+    total = torch.where(selected, values, torch.zeros_like(values)).sum()
+    return total / selected.sum().clamp_min(1).to(values)
