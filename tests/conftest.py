@@ -9,6 +9,9 @@ import pytest
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Tests run tiny models, for which thread start-up costs more than it gains; on a busy 2-core machine
+# two threads per process made the suite many times slower. `KINEVID_TEST_THREADS` overrides.
+torch.set_num_threads(int(os.environ.get("KINEVID_TEST_THREADS", "1")))
 SHARED_DATA = Path(os.environ.get("KINEVID_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
