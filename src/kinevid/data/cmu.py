@@ -8,8 +8,8 @@ Each trial becomes a rigid SMPL-24 `Motion`: `retarget_cmu20_to_smpl24` places t
 lacks (spine1, spine2, collars) and measures the trial's rest offsets, then inverse kinematics
 turns the positions into local rotations. Forward kinematics of the result reproduces the 20 CMU
 joints to 0.87 mm on average over all trials: 0.3-0.5 mm (the int16 millimetre rounding) on
-the rigid limbs and spine, about 2 mm on hand, toe and neck, whose bones span several bones of
-the original capture skeleton and change length in the data (measured in the README). All bones
+the rigid limbs and spine, 1.6-3.4 mm on hand, toe, neck and head, whose bones span several
+bones of the original capture skeleton and change length in the data (measured in the README). All bones
 get equal weight in the chest's fit: lowering the neck's (as 0.1) moves its error onto the
 collars but raises the neck/head error more than it lowers the arms' (IK aims each bone from the
 solved joint, so the arms no longer inherit the chest's tilt).
