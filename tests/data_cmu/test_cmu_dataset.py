@@ -49,6 +49,14 @@ def test_find_cmu_root_explicit_and_env(cmu_root, monkeypatch):
     assert find_cmu_root() == cmu_root
 
 
+def test_environment_variable_comes_before_the_default_location(tmp_path, monkeypatch):
+    (tmp_path / "index.csv").write_text("trial,subject,frames,fps,action_class,description\n")
+    np.savez(tmp_path / "cmu_joints20_mm.npz")
+    monkeypatch.setenv("KINEVID_CMU_ROOT", str(tmp_path))
+    assert find_cmu_root() == tmp_path
+    assert len(CMUMocap()) == 0
+
+
 def test_missing_data_lists_where_it_looked(tmp_path, monkeypatch):
     with pytest.raises(MissingDataError, match=str(tmp_path / "nowhere")):
         find_cmu_root(tmp_path / "nowhere")
