@@ -134,11 +134,16 @@ def test_contact_guidance_reduces_sliding_and_lifts_sunken_frames():
     features = pipeline.model.denormalize(pipeline.model.chunk.clone())
     features[..., 219:223] = 1.0  # claim every foot is in contact while the body glides
     features[:, 1, 1] -= 0.04  # sink frame 1 by 4 cm below the floor
+    features[:, 3, 1] += 0.20  # lift frame 3 by 20 cm: its feet "in contact" hover
     guided = pipeline.model.denormalize(pipeline._guide_contacts(pipeline.model.normalize(features), scale=0.5))
     glide_before = (features[0, :, 2].diff() ** 2).sum()
     glide_after = (guided[0, :, 2].diff() ** 2).sum()
     assert glide_after < 0.8 * glide_before
     assert guided[0, 1, 1] > features[0, 1, 1] + 0.03  # lifted (almost) back onto the floor
+    assert guided[0, 3, 1] < features[0, 3, 1] - 0.1  # pulled down towards the floor
+    # Same pose in every frame, toes on the floor in frame 0: the lowest foot's height is the pelvis rise.
+    lowest_foot = guided[0, 3, 1] - features[0, 0, 1]
+    assert float(lowest_foot) < 0.06 + 0.03
     torch.testing.assert_close(guided[..., 3:219], features[..., 3:219])  # only the pelvis moves
 
 
@@ -146,10 +151,11 @@ def test_save_and_load(tmp_path):
     pipeline = TextToMotionPipeline(
         tiny_model(), DiffusionConfig().sampling_scheduler(), text_encoder=HashTextEncoder()
     )
-    pipeline.save_pretrained(tmp_path / "pipe", num_inference_steps=3, guidance_scale=1.5)
+    pipeline.save_pretrained(tmp_path / "pipe", num_inference_steps=3, guidance_scale=1.5, contact_guidance_scale=0.2)
     loaded = TextToMotionPipeline.from_pretrained(tmp_path / "pipe", text_encoder=HashTextEncoder())
-    assert loaded.num_inference_steps == 3 and loaded.guidance_scale == 1.5
-    a = pipeline("walk", seconds=1.0, seed=0, num_inference_steps=3, guidance_scale=1.5).motions[0]
+    assert (loaded.num_inference_steps, loaded.guidance_scale, loaded.contact_guidance_scale) == (3, 1.5, 0.2)
+    a = pipeline("walk", seconds=1.0, seed=0, num_inference_steps=3, guidance_scale=1.5, contact_guidance_scale=0.2)
+    a = a.motions[0]
     b = loaded("walk", seconds=1.0, seed=0).motions[0]
     torch.testing.assert_close(a.rotations, b.rotations, atol=0, rtol=0)
     assert not (tmp_path / "pipe.partial").exists()
@@ -168,6 +174,8 @@ def test_bad_inputs(tmp_path):
     for seconds in (0.0, -1.0, float("nan"), float("inf"), 1e6):
         with pytest.raises(InvalidInputError, match="seconds"):
             pipeline("walk", seconds=seconds)
+    with pytest.raises(InvalidInputError, match="contact_guidance_scale"):
+        pipeline("walk", seconds=1.0, contact_guidance_scale=-1.0)
     with pytest.raises(InvalidInputError, match="num_inference_steps"):
         pipeline("walk", seconds=1.0, num_inference_steps=-2)
     with pytest.raises(MissingWeightsError, match="not a text-to-motion checkpoint"):

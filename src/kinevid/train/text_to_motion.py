@@ -83,11 +83,15 @@ class DiffusionConfig:
         num_train_timesteps (`int`, defaults to 1000):
         beta_schedule (`str`, defaults to "squaredcos_cap_v2"):
         num_inference_steps (`int`, defaults to 10):
+        guidance_scale (`float`, defaults to 2.5): classifier-free guidance the shipped pipeline defaults to.
+        contact_guidance_scale (`float`, defaults to 0.5): contact guidance the shipped pipeline defaults to.
     """
 
     num_train_timesteps: int = 1000
     beta_schedule: str = "squaredcos_cap_v2"
     num_inference_steps: int = 10
+    guidance_scale: float = 2.5
+    contact_guidance_scale: float = 0.5
 
     def training_scheduler(self) -> DDPMScheduler:
         return DDPMScheduler(
@@ -408,7 +412,12 @@ def train_text_to_motion(config: StructureTrainingConfig) -> Path:
         trained, config.diffusion.sampling_scheduler(), text_encoder=text_encoder, text_encoder_name=config.text_encoder
     )
     pipeline_dir = output_dir / "pipeline"
-    pipeline.save_pretrained(pipeline_dir, num_inference_steps=config.diffusion.num_inference_steps)
+    pipeline.save_pretrained(
+        pipeline_dir,
+        num_inference_steps=config.diffusion.num_inference_steps,
+        guidance_scale=config.diffusion.guidance_scale,
+        contact_guidance_scale=config.diffusion.contact_guidance_scale,
+    )
     return pipeline_dir
 
 
@@ -456,5 +465,10 @@ def export_checkpoint(
         ema.load_state_dict(torch.load(ema_file, map_location="cpu", weights_only=True))
         ema.copy_to(model.parameters())
     pipeline = TextToMotionPipeline(model, config.diffusion.sampling_scheduler(), text_encoder_name=config.text_encoder)
-    pipeline.save_pretrained(output, num_inference_steps=config.diffusion.num_inference_steps)
+    pipeline.save_pretrained(
+        output,
+        num_inference_steps=config.diffusion.num_inference_steps,
+        guidance_scale=config.diffusion.guidance_scale,
+        contact_guidance_scale=config.diffusion.contact_guidance_scale,
+    )
     return Path(output)

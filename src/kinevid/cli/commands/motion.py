@@ -121,7 +121,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--guidance-scale", type=float, default=None, help="classifier-free guidance (default: checkpoint's)"
     )
     parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk (default: checkpoint's, 10)")
-    parser.add_argument("--contact-guidance", type=float, default=0.0, help="foot-contact guidance strength (0 = off)")
+    parser.add_argument(
+        "--contact-guidance",
+        type=float,
+        default=None,
+        help="foot-contact guidance strength (0 = off; default: checkpoint's)",
+    )
     parser.add_argument("--checkpoint", type=Path, default=None, help="pipeline directory (default: the shipped model)")
     parser.add_argument("--render", default=None, help="also write a skeleton video (.mp4) of the motion")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
