@@ -10,7 +10,7 @@ import sys
 from ..errors import KinevidError
 
 # Subcommand modules, in the order `kinevid --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "convert", "info", "motion", "train", "eval")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "convert", "info", "motion", "render", "data", "train", "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:
