@@ -106,7 +106,9 @@ def draw_skeleton_maps(
             else:
                 joint = item - len(limbs)
                 center = (int(fixed[frame, joint, 0]), int(fixed[frame, joint, 1]))
-                cv2.circle(canvas, center, radius_fixed, COCO18_COLORS[joint], -1, cv2.LINE_8, _SUBPIXEL_BITS)
+                # A filled ellipse with equal axes: cv2.circle with a sub-pixel shift is about 8x slower.
+                axes = (radius_fixed, radius_fixed)
+                cv2.ellipse(canvas, center, axes, 0, 0, 360, COCO18_COLORS[joint], -1, cv2.LINE_8, _SUBPIXEL_BITS)
     return maps
 
 
