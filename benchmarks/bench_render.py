@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,7 @@ MANNEQUIN_TARGET = 30.0
 
 def timed(function, repeats: int) -> float:
     """Best wall time of `repeats` calls (seconds)."""
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
+    return min(timeit.repeat(function, repeat=repeats, number=1))
 
 
 def main() -> None:
@@ -65,15 +61,16 @@ def main() -> None:
         target = f"{MANNEQUIN_TARGET:>9.0f}{rate / MANNEQUIN_TARGET:>8.2f}" if size == 256 else ""
         print(f"{'mannequin (+256 tracks)':<34}{size:>8}{rate:>12.1f}{target}")
 
-        renderer_box = mannequin_module._FrameRenderer._screen_box
-        mannequin_module._FrameRenderer._screen_box = lambda self, *_: (
-            slice(0, self.camera.height),
-            slice(0, self.camera.width),
-        )
+        screen_boxes = mannequin_module._FrameRenderer.screen_boxes
+
+        def full_image(self, starts, ends):
+            return np.broadcast_to(np.array([0, self.camera.height, 0, self.camera.width]), (*starts.shape[:2], 4))
+
+        mannequin_module._FrameRenderer.screen_boxes = full_image
         try:
             reference = num_frames / timed(lambda: render_mannequin(motion, camera, num_track_points=256), 1)  # noqa: B023
         finally:
-            mannequin_module._FrameRenderer._screen_box = renderer_box
+            mannequin_module._FrameRenderer.screen_boxes = screen_boxes
         print(f"{'  reference: no screen boxes':<34}{size:>8}{reference:>12.1f}{'':>9}{rate / reference:>8.2f}")
 
     config = SynthConfig()

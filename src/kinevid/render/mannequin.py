@@ -77,7 +77,8 @@ def render_mannequin(
     starts, ends = body.pose(positions, orientations)
     surface = body.surface_points(num_track_points, seed=track_seed)
     renderer = _FrameRenderer(camera, scene, body)
-    frames = [renderer.render(starts[t], ends[t]) for t in range(motion.num_frames)]
+    boxes = renderer.screen_boxes(starts, ends)
+    frames = [renderer.render(starts[t], ends[t], boxes[t]) for t in range(motion.num_frames)]
     rgb, mask, depth = (np.stack(x) for x in zip(*frames, strict=True))
     tracks, visibility, points = track_surface_points(
         surface, positions, orientations, starts, ends, body.radii, camera
@@ -176,16 +177,20 @@ class _FrameRenderer:
             camera, scene.background, self.directions
         )
 
-    def render(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """RGB `(H, W, 3)` uint8, mask `(H, W)` bool and depth `(H, W)` float32 for posed capsules `(C, 3)`."""
+    def render(
+        self, starts: np.ndarray, ends: np.ndarray, boxes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """RGB `(H, W, 3)` uint8, mask `(H, W)` bool and depth `(H, W)` float32 for posed capsules `(C, 3)`
+        with screen boxes `(C, 4)` (see `screen_boxes`)."""
         height, width = self.camera.height, self.camera.width
         distance = np.full((height, width), np.inf)
         capsule_index = np.full((height, width), -1, dtype=np.int64)
         radii = self.body.radii
         for capsule in range(len(radii)):
-            rows, cols = self._screen_box(starts[capsule], ends[capsule], radii[capsule])
-            if rows.start >= rows.stop or cols.start >= cols.stop:
+            row_start, row_stop, col_start, col_stop = boxes[capsule].tolist()
+            if row_start >= row_stop or col_start >= col_stop:
                 continue
+            rows, cols = slice(row_start, row_stop), slice(col_start, col_stop)
             directions = self.directions[rows, cols].reshape(-1, 3)
             hit = _intersect_capsule(self.origin, directions, starts[capsule], ends[capsule], radii[capsule])
             hit = hit.reshape(rows.stop - rows.start, cols.stop - cols.start)
@@ -203,24 +208,32 @@ class _FrameRenderer:
         if mask.any():
             image[mask] = self._shade(distance[mask], capsule_index[mask], self.directions[mask], starts, ends)
         depth = np.where(mask, distance, self.ground_distance) * self.depth_per_distance
-        rgb = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        rgb = np.clip(image * np.float32(255.0) + np.float32(0.5), 0, 255).astype(np.uint8)
         return rgb, mask, depth.astype(np.float32)
 
-    def _screen_box(self, start: np.ndarray, end: np.ndarray, radius: float) -> tuple[slice, slice]:
-        """Pixel rows and columns that can see a capsule (the whole image when it nears the camera)."""
+    def screen_boxes(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Pixel boxes `(T, C, 4)` (row start, row stop, column start, column stop) that can see each
+        capsule; the whole image for a capsule that nears the camera. Endpoints are `(T, C, 3)`."""
         camera = self.camera
-        endpoints = torch.from_numpy(np.stack([start, end]))
-        pixels, depth = camera.project(endpoints)
-        nearest = float(depth.min()) - radius
-        if nearest <= NEAR:
-            return slice(0, camera.height), slice(0, camera.width)
-        pad = max(camera.focal) * radius / nearest + 1.0
-        low = (pixels.amin(0).numpy() - pad).clip(-1, None)
-        high = (pixels.amax(0).numpy() + pad).clip(None, 1e6)
-        return (
-            slice(max(0, int(np.floor(low[1]))), min(camera.height, int(np.ceil(high[1])) + 1)),
-            slice(max(0, int(np.floor(low[0]))), min(camera.width, int(np.ceil(high[0])) + 1)),
-        )
+        pixels, depth = camera.project(torch.from_numpy(np.stack([starts, ends], axis=2)))  # (T, C, 2, ...)
+        pixels, depth = pixels.numpy(), depth.numpy()
+        radii = self.body.radii[None, :]
+        nearest = depth.min(-1) - radii  # (T, C)
+        safe = nearest > NEAR
+        pad = max(camera.focal) * radii / np.where(safe, nearest, 1.0) + 1.0
+        low = np.clip(pixels.min(2) - pad[..., None], -2.0, 1e6)
+        high = np.clip(pixels.max(2) + pad[..., None], -2.0, 1e6)
+        boxes = np.stack(
+            [
+                np.clip(np.floor(low[..., 1]), 0, camera.height),
+                np.clip(np.ceil(high[..., 1]) + 1, 0, camera.height),
+                np.clip(np.floor(low[..., 0]), 0, camera.width),
+                np.clip(np.ceil(high[..., 0]) + 1, 0, camera.width),
+            ],
+            axis=-1,
+        ).astype(np.int64)
+        boxes[~safe] = (0, camera.height, 0, camera.width)
+        return boxes
 
     def _shade(
         self, distance: np.ndarray, capsule: np.ndarray, directions: np.ndarray, starts: np.ndarray, ends: np.ndarray
@@ -293,7 +306,7 @@ def _background(
     else:
         ground_color = np.broadcast_to(ground, (height, width, 3))
     image[on_ground] = ground_color[on_ground]
-    return image.astype(np.float64), ground_distance, ground_points
+    return image.astype(np.float32), ground_distance, ground_points
 
 
 def _value_noise(height: int, width: int, seed: int, cells: int = 6) -> np.ndarray:
