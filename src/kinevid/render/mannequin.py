@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
 from ..motion import Motion
@@ -54,6 +55,7 @@ def render_mannequin(
     scene: Scene | None = None,
     num_track_points: int = DEFAULT_NUM_TRACK_POINTS,
     track_seed: int = 0,
+    show_progress: bool = False,
 ) -> MannequinFrames:
     """Render `motion` as a capsule mannequin seen by `camera`.
 
@@ -63,6 +65,7 @@ def render_mannequin(
         scene (`Scene`, *optional*): clothing, background and light; defaults to `Scene()`.
         num_track_points (`int`): how many surface points to track.
         track_seed (`int`): which points (the same seed gives the same points on any body).
+        show_progress (`bool`): show a progress bar over frames.
 
     Returns:
         `MannequinFrames`.
@@ -78,7 +81,8 @@ def render_mannequin(
     surface = body.surface_points(num_track_points, seed=track_seed)
     renderer = _FrameRenderer(camera, scene, body)
     boxes = renderer.screen_boxes(starts, ends)
-    frames = [renderer.render(starts[t], ends[t], boxes[t]) for t in range(motion.num_frames)]
+    frame_indices = tqdm(range(motion.num_frames), desc="mannequin", unit="frame", disable=not show_progress)
+    frames = [renderer.render(starts[t], ends[t], boxes[t]) for t in frame_indices]
     rgb, mask, depth = (np.stack(x) for x in zip(*frames, strict=True))
     tracks, visibility, points = track_surface_points(
         surface, positions, orientations, starts, ends, body.radii, camera

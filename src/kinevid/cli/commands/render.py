@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     videos, captions = [], []
     if args.style in ("mannequin", "grid"):
         scene = Scene(background=Background(kind=args.background))
-        videos.append(render_mannequin(motion, camera, scene, num_track_points=1).rgb)
+        videos.append(render_mannequin(motion, camera, scene, num_track_points=1, show_progress=True).rgb)
         captions.append("mannequin")
     if args.style in ("skeleton", "grid"):
         videos.append(render_skeleton_maps(motion.joints, camera)[0])
