@@ -97,3 +97,18 @@ def test_bad_shapes():
         draw_skeleton_maps(np.zeros((2, 17, 2)), np.zeros((2, 17)), (8, 8))
     with pytest.raises(InvalidInputError, match="depth"):
         draw_skeleton_maps(np.zeros((2, 18, 2)), np.zeros((2, 17)), (8, 8))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_nearer_arm_covers_farther_arm_in_3d(side):
+    # T-pose seen from the body's side: both arms project onto one line; the arm on the camera's side
+    # must cover the other one. Left arm: limbs 1 (neck-l_shoulder), 4, 5 and keypoints 5, 6, 7; right arm:
+    # limbs 0, 2, 3 and keypoints 2, 3, 4 (the arm points at the camera, so its wrist disc may cover the elbow).
+    motion = Motion.rest(1)
+    azimuth = np.pi / 2 if side == "left" else -np.pi / 2  # +X is the body's left
+    camera = sample_camera(motion.joints, 256, 256, azimuth_range=(azimuth, azimuth), height_range=(1.4, 1.4))
+    maps, keypoints, _ = render_skeleton_maps(motion.joints, camera)
+    near_elbow = 6 if side == "left" else 3
+    near_colours = {tuple(ANCHOR_COLORS[i]) for i in ((1, 4, 5, 6, 7) if side == "left" else (0, 2, 3, 4))}
+    u, v = keypoints[0, near_elbow].round().long().tolist()
+    assert tuple(maps[0, v, u]) in near_colours
