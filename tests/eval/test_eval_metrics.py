@@ -142,3 +142,11 @@ def test_multimodality_of_identical_and_two_point_repeats():
     assert value == pytest.approx(expected)
     with pytest.raises(InvalidInputError):
         metrics.multimodality(torch.randn(4, 1, 3))
+
+
+def test_one_pair_per_caption():
+    captions = ["walk", "Story", "walk ", "jump", "story"]
+    assert metrics.one_pair_per_caption(captions).tolist() == [0, 1, 3]
+    for seed in range(5):
+        chosen = metrics.one_pair_per_caption(captions, torch.Generator().manual_seed(seed)).tolist()
+        assert chosen[0] in (0, 2) and chosen[1] in (1, 4) and chosen[2] == 3

@@ -113,12 +113,15 @@ class TextMotionEvaluator:
         reference_motion_embeddings: torch.Tensor | None = None,
         seed: int = 0,
         r_precision_repeats: int = 20,
+        texts: Sequence[str] | None = None,
     ) -> dict[str, float]:
         """Text-to-motion metrics of matching (text, motion) embeddings `(N, D)`.
 
         R-precision is averaged over `r_precision_repeats` seeded shuffles (T2M repeats its
         evaluation 20 times); diversity uses 300 seeded pairs; FID is measured against
-        `reference_motion_embeddings` when given.
+        `reference_motion_embeddings` when given. With the captions `texts`, R-precision is also
+        computed over one random pair per distinct caption in each repeat
+        (`r_precision_distinct_top1/2/3`, when there are at least 32 distinct captions).
 
         Returns:
             `dict` with `r_precision_top1/2/3`, `mm_distance`, `diversity` and, with a reference, `fid`.
@@ -131,6 +134,15 @@ class TextMotionEvaluator:
             ]
         ).mean(0)
         scores = {f"r_precision_top{k + 1}": float(precision[k]) for k in range(len(precision))}
+        if texts is not None and len(metrics.one_pair_per_caption(list(texts))) >= metrics.R_PRECISION_BATCH_SIZE:
+            distinct = []
+            for _ in range(r_precision_repeats):
+                index = metrics.one_pair_per_caption(list(texts), generator)
+                distinct.append(
+                    metrics.r_precision(text_embeddings[index], motion_embeddings[index], generator=generator)
+                )
+            distinct = torch.stack(distinct).mean(0)
+            scores.update({f"r_precision_distinct_top{k + 1}": float(distinct[k]) for k in range(len(distinct))})
         scores["mm_distance"] = metrics.mm_distance(text_embeddings, motion_embeddings)
         scores["diversity"] = metrics.diversity(motion_embeddings, generator=torch.Generator().manual_seed(seed))
         if reference_motion_embeddings is not None:
@@ -164,7 +176,9 @@ class TextMotionEvaluator:
             raise InvalidInputError(f"Got {len(motions)} motions but {len(texts)} texts; they must pair up.")
         motion_embeddings = self.embed_motions(motions, show_progress=show_progress)
         text_embeddings = self.embed_texts(texts)
-        scores = self.retrieval_scores(text_embeddings, motion_embeddings, reference_motion_embeddings, seed=seed)
+        scores = self.retrieval_scores(
+            text_embeddings, motion_embeddings, reference_motion_embeddings, seed=seed, texts=texts
+        )
         if physical:
             scores.update({f"physical/{k}": v for k, v in mean_physical_metrics(motions, show_progress).items()})
         return scores

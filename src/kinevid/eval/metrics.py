@@ -78,6 +78,24 @@ def r_precision(
     return hits / (num_batches * batch_size)
 
 
+def one_pair_per_caption(captions: list[str], generator: torch.Generator | None = None) -> torch.Tensor:
+    """Indices `(num_distinct,)` of one pair per distinct caption (a random one with `generator`,
+    else the first), in caption order of first appearance.
+
+    Several clips often share a caption (CMU's "Story", "walk"); in an R-precision batch their
+    motions are equally right for each other's caption, which caps the score of any evaluator.
+    R-precision over one pair per caption removes that ambiguity.
+    """
+    groups: dict[str, list[int]] = {}
+    for index, caption in enumerate(captions):
+        groups.setdefault(caption.strip().lower(), []).append(index)
+    chosen = [
+        members[int(torch.randint(len(members), (1,), generator=generator))] if generator is not None else members[0]
+        for members in groups.values()
+    ]
+    return torch.tensor(chosen, dtype=torch.long)
+
+
 def mm_distance(text_embeddings: torch.Tensor, motion_embeddings: torch.Tensor) -> float:
     """Mean Euclidean distance between each text `(N, D)` and its motion `(N, D)`."""
     texts = _as_matrix("text_embeddings", text_embeddings)
