@@ -6,7 +6,8 @@
 `--physical N` also measures physical plausibility on N held-out test-subject clips (the first
 10 s of each test trial with its first caption, as `kinevid eval motion` cuts them): the
 `kinevid.motion.metrics` of real clips and of motions generated from the same captions and
-durations, with the targets foot-skating ratio <= 1.5 x real and mean penetration <= 2 cm.
+durations (without contact guidance, and with the checkpoint's or `--contact-guidance`), with the
+targets foot-skating ratio <= 1.5 x real and mean penetration <= 2 cm.
 
 Uses the shipped checkpoint (or `--checkpoint`); without one, the architecture of
 `configs/structure_cmu.json` with random weights (speed does not depend on the weights). Prints the
@@ -72,7 +73,8 @@ def physical_comparison(pipeline: TextToMotionPipeline, num_clips: int, contact_
     clips = [clips[i] for i in sorted(chosen.tolist())]
     texts, durations = [c.text for c in clips], [c.duration for c in clips]
     columns = {"real (test)": mean_physical_metrics([c.motion for c in clips])}
-    columns["model"] = mean_physical_metrics(generate_for_clips(pipeline, texts, durations, seed))
+    unguided = functools.partial(pipeline, contact_guidance_scale=0.0)
+    columns["model, no contact guidance"] = mean_physical_metrics(generate_for_clips(unguided, texts, durations, seed))
     if contact_guidance > 0:
         guided = functools.partial(pipeline, contact_guidance_scale=contact_guidance)
         columns[f"model + contact guidance {contact_guidance:g}"] = mean_physical_metrics(
@@ -80,14 +82,14 @@ def physical_comparison(pipeline: TextToMotionPipeline, num_clips: int, contact_
         )
     print(f"\nphysical metrics on {len(clips)} held-out test clips (means; ratio = model / real):")
     names = list(columns["real (test)"])
-    print(f"{'metric':24s}" + "".join(f"{name:>36s}" for name in columns))
+    print(f"{'metric':22s}" + "".join(f"{name:>32s}" for name in columns))
     real = columns["real (test)"]
     for metric in names:
         cells = []
         for values in columns.values():
-            ratio = values is not real and real[metric] != 0
+            ratio = values is not real and abs(real[metric]) > 1e-6
             cells.append(f"{values[metric]:.4f}" + (f" ({values[metric] / real[metric]:.2f}x)" if ratio else ""))
-        print(f"{metric:24s}" + "".join(f"{cell:>36s}" for cell in cells))
+        print(f"{metric:22s}" + "".join(f"{cell:>32s}" for cell in cells))
     print(f"targets: foot_skating_ratio <= 1.5 x real ({1.5 * real['foot_skating_ratio']:.4f}), penetration_m <= 0.02")
 
 
@@ -98,7 +100,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--physical", type=int, default=0, help="also compare physical metrics on N test clips")
-    parser.add_argument("--contact-guidance", type=float, default=0.0, help="with --physical: also with guidance")
+    parser.add_argument(
+        "--contact-guidance", type=float, default=None, help="with --physical: guided column (default: checkpoint's)"
+    )
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -142,7 +146,8 @@ def main() -> None:
         f"{rollout / (num_calls * one_call):.2f}"
     )
     if args.physical:
-        physical_comparison(pipeline, args.physical, args.contact_guidance)
+        guidance = pipeline.contact_guidance_scale if args.contact_guidance is None else args.contact_guidance
+        physical_comparison(pipeline, args.physical, guidance)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ MAX_SECONDS = 600.0
 CONTACT_THRESHOLD = 0.5  # predicted contact channels above this count as "in contact"
 # Lowest foot joint of a foot in contact on CMU (val split): median 4 cm, 75th percentile 6 cm.
 CONTACT_FOOT_HEIGHT = 0.06
+CONTACT_GUIDANCE_STEPS = 4  # contact guidance acts on the x0 predictions of the last denoising steps only
 SLIDE_WEIGHT = 0.25  # the slide term's Hessian has eigenvalues up to 8 x weight; steps of 0.5 stay stable
 
 
@@ -245,13 +246,15 @@ class TextToMotionPipeline:
         if use_guidance:  # one batched pass: [conditional; unconditional]
             history, history_mask = history.repeat(2, 1, 1), history_mask.repeat(2)
             text_embeds, text_mask = text_embeds.repeat(2, 1), torch.cat([text_mask, ~text_mask])
-        for timestep in self.scheduler.timesteps:
+        timesteps = self.scheduler.timesteps
+        first_guided_step = max(len(timesteps) - CONTACT_GUIDANCE_STEPS, 0)
+        for step, timestep in enumerate(timesteps):
             model_input = sample.repeat(2, 1, 1) if use_guidance else sample
             prediction = model(model_input, timestep.to(self.device), history, history_mask, text_embeds, text_mask)
             if use_guidance:
                 conditional, unconditional = prediction.chunk(2)
                 prediction = unconditional + guidance_scale * (conditional - unconditional)
-            if contact_guidance_scale > 0:
+            if contact_guidance_scale > 0 and step >= first_guided_step:
                 prediction = self._guide_contacts(prediction, contact_guidance_scale)
             sample = self.scheduler.step(prediction, timestep, sample, eta=0.0, generator=generator).prev_sample
         return sample
@@ -319,8 +322,9 @@ class TextToMotionPipeline:
             guidance_scale (`float`, *optional*): classifier-free guidance scale (1 disables it).
             generator (`torch.Generator`, *optional*): source of all noise; built from `seed` if omitted.
             seed (`int`, *optional*): seed for a fresh generator (ignored when `generator` is given).
-            contact_guidance_scale (`float`, *optional*): strength of the L_cont guidance at each step
-                (0 disables it; default from the checkpoint).
+            contact_guidance_scale (`float`, *optional*): strength of the L_cont guidance, applied to the
+                x0 predictions of the last `CONTACT_GUIDANCE_STEPS` denoising steps of every chunk (0
+                disables it; default from the checkpoint).
             show_progress (`bool`, defaults to False): progress bar over chunks.
             return_dict (`bool`, defaults to True): return a `TextToMotionPipelineOutput` (else a tuple).
 
