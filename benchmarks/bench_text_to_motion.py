@@ -97,15 +97,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--checkpoint", default=None, help="pipeline directory (default: the shipped one)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, as `kinevid motion`)")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--physical", type=int, default=0, help="also compare physical metrics on N test clips")
     parser.add_argument(
         "--contact-guidance", type=float, default=None, help="with --physical: guided column (default: checkpoint's)"
     )
     args = parser.parse_args()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 7
 
     pipeline, source = load_pipeline(args.checkpoint)

@@ -60,8 +60,6 @@ def render_motion_video(motion, path: Path, seed: int | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ...pipelines.pipeline_text_to_motion import TextToMotionPipeline
-
     if (args.prompt is None) == (args.prompts is None):
         raise InvalidInputError("Give either a PROMPT or --prompts FILE (not both).")
     batch = args.prompts is not None
@@ -75,8 +73,18 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--render works with a single PROMPT, not with --prompts.")
     if args.render is not None:
         load_renderer()  # fail before generating anything
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _generate(args, prompts, output, batch)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _generate(args: argparse.Namespace, prompts: list[str], output: Path, batch: bool) -> int:
+    from ...pipelines.pipeline_text_to_motion import TextToMotionPipeline
 
     pipeline = TextToMotionPipeline.from_pretrained(args.checkpoint)
     result = pipeline(
@@ -129,5 +137,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--checkpoint", type=Path, default=None, help="pipeline directory (default: the shipped model)")
     parser.add_argument("--render", default=None, help="also write a skeleton video (.mp4) of the motion")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: the model is small, and extra threads mostly add contention)",
+    )
     parser.set_defaults(func=run)
