@@ -269,14 +269,20 @@ class Trainer:
         while True:
             self.train_dataloader.set_epoch(self.epoch)
             loader = self.accelerator.skip_first_batches(self.train_dataloader, skip) if skip else self.train_dataloader
-            # A new iterator draws a base seed from the global RNG. The uninterrupted run drew it at
-            # the start of the epoch: before the checkpoint when resuming mid-epoch, after it when
-            # resuming at an epoch boundary. Restore the RNG states on the same side of that draw.
-            if self._checkpoint_to_load is not None and not skip:
-                self._load_checkpoint()
+            # A dataloader iterator draws a base seed from the global RNG when it yields its first
+            # batch (accelerate's iterators are lazy). The uninterrupted run drew it at the start of
+            # the epoch: before the checkpoint when resuming mid-epoch, after it when resuming at an
+            # epoch boundary. Restore the RNG states on the same side of that draw, so the resumed
+            # run draws the same random numbers (noise, timesteps, dropout) as the uninterrupted one.
             iterator = iter(loader)
             if self._checkpoint_to_load is not None:
-                self._load_checkpoint()
+                if skip:
+                    first = next(iterator, None)
+                    self._load_checkpoint()
+                    if first is not None:
+                        yield first
+                else:
+                    self._load_checkpoint()
             yield from iterator
             skip = 0
             self.epoch += 1
