@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from kinevid.cli.commands.demo import sample_motion_path
 from kinevid.cli.main import main
-from kinevid.motion.io import load_motion, read_bvh
+from kinevid.motion.io import load_motion, read_bvh, sample_motion_path
 
 
 def test_sample_motion_is_small_and_acknowledged():
@@ -91,14 +90,26 @@ def test_info_missing_file(tmp_path, capsys):
     assert "no such motion file" in capsys.readouterr().err
 
 
-def test_demo_writes_both_files(tmp_path, capsys):
-    assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
+def test_demo_generates_motion_files_and_video(tmp_path, capsys):
+    from kinevid.render import read_video
+
+    out_dir = tmp_path / "demo"
+    assert main(["demo", "-o", str(out_dir), "--seconds", "1.5", "--size", "64"]) == 0
     out = capsys.readouterr().out
-    npz, bvh = tmp_path / "demo" / "cmu_02_01_walk.npz", tmp_path / "demo" / "cmu_02_01_walk_smpl24.bvh"
-    assert npz.is_file() and bvh.is_file()
-    assert "round trip" in out and "foot_skating_ratio" in out
+    npz, bvh, video = (out_dir / f"motion.{suffix}" for suffix in ("npz", "bvh", "mp4"))
+    assert "foot_skating_ratio" in out and "generated motion" in out
     assert [joint.name for joint in read_bvh(bvh).joints][:3] == ["pelvis", "left_hip", "left_knee"]
-    torch.testing.assert_close(load_motion(npz).joints, load_motion(bvh).joints, atol=1e-4, rtol=0)
+    motion = load_motion(npz)
+    assert motion.duration == pytest.approx(1.5, abs=1 / motion.fps)
+    torch.testing.assert_close(motion.joints, load_motion(bvh).joints, atol=1e-4, rtol=0)
+    frames = read_video(video)
+    assert frames.shape[0] == motion.num_frames and frames.shape[1] > 64  # caption bar above 64-pixel views
+
+
+def test_demo_rejects_bad_duration(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "demo"), "--seconds", "0"]) == 1
+    assert "--seconds" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()
 
 
 @pytest.mark.parametrize("command", ["convert", "info", "demo"])

@@ -14,10 +14,13 @@ from .skeleton_maps import (
     skeleton_maps_to_tensor,
 )
 from .video import read_video, write_video
+from .views import CAMERA_AZIMUTHS, VIEW_STYLES, preset_camera, render_motion_views
 
 __all__ = [
+    "CAMERA_AZIMUTHS",
     "COCO18_COLORS",
     "COCO18_LIMBS",
+    "VIEW_STYLES",
     "Appearance",
     "Background",
     "Camera",
@@ -28,8 +31,10 @@ __all__ = [
     "draw_skeleton_maps",
     "frames_to_tensor",
     "make_grid",
+    "preset_camera",
     "read_video",
     "render_mannequin",
+    "render_motion_views",
     "render_skeleton_maps",
     "sample_camera",
     "sample_scene",

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from ...errors import InvalidInputError, KinevidError
+from ...errors import InvalidInputError
 from ...utils.io import atomic_write
 
 MOTION_SUFFIXES = (".npz", ".bvh")
-RENDER_SIZE = (512, 512)  # (height, width) of --render videos
+RENDER_SIZE = 256  # pixels, height and width of each view in --render videos
 
 
 def read_prompt_file(path: Path) -> list[str]:
@@ -37,26 +37,11 @@ def read_prompt_file(path: Path) -> list[str]:
     return prompts
 
 
-def load_renderer():
-    """`(sample_camera, render_skeleton_maps, write_video)` from `kinevid.render`, or a clear error."""
-    try:
-        from ...render import render_skeleton_maps, sample_camera, write_video
-    except ImportError as error:
-        raise KinevidError(
-            "--render needs the renderer (`kinevid.render` with sample_camera, render_skeleton_maps and "
-            f"write_video), which is not available in this installation: {error}"
-        ) from error
-    return sample_camera, render_skeleton_maps, write_video
+def render_motion_video(motion, path: Path) -> None:
+    """Write `motion` as a mannequin | skeleton-map video (front camera) through `kinevid.render`."""
+    from ...render import render_motion_views, write_video
 
-
-def render_motion_video(motion, path: Path, seed: int | None) -> None:
-    """Render `motion` as a COCO-18 skeleton video (random camera from `seed`) through `kinevid.render`."""
-    sample_camera, render_skeleton_maps, write_video = load_renderer()
-    generator = torch.Generator().manual_seed(seed if seed is not None else 0)
-    joints = motion.joints.detach().cpu()
-    camera = sample_camera(joints, width=RENDER_SIZE[1], height=RENDER_SIZE[0], generator=generator)
-    maps, _, _ = render_skeleton_maps(joints, camera)
-    write_video(maps, path, fps=motion.fps)
+    write_video(render_motion_views(motion, style="grid", size=RENDER_SIZE), path, fps=motion.fps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"-o {output}: with --prompts, -o names a directory (no suffix).")
     if args.render is not None and batch:
         raise InvalidInputError("--render works with a single PROMPT, not with --prompts.")
-    if args.render is not None:
-        load_renderer()  # fail before generating anything
+    if args.render is not None and Path(args.render).suffix.lower() not in (".mp4", ".gif"):
+        raise InvalidInputError(f"--render {args.render}: the video file must end in .mp4 or .gif.")
     if args.threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
     previous_threads = torch.get_num_threads()
@@ -107,7 +92,7 @@ def _generate(args: argparse.Namespace, prompts: list[str], output: Path, batch:
     motion.save(output)
     print(f"wrote {output} ({motion.num_frames} frames at {motion.fps:g} fps)")
     if args.render is not None:
-        render_motion_video(motion, Path(args.render), args.seed)
+        render_motion_video(motion, Path(args.render))
         print(f"wrote {args.render}")
     return 0
 
@@ -136,7 +121,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="foot-contact guidance strength (0 = off; default: checkpoint's)",
     )
     parser.add_argument("--checkpoint", type=Path, default=None, help="pipeline directory (default: the shipped model)")
-    parser.add_argument("--render", default=None, help="also write a skeleton video (.mp4) of the motion")
+    parser.add_argument(
+        "--render", default=None, help="also write a video (.mp4 or .gif): mannequin and skeleton side by side"
+    )
     parser.add_argument(
         "--threads",
         type=int,

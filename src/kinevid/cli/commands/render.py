@@ -8,21 +8,10 @@ kinevid render walk.npz -o grid.mp4 --style grid --camera random --seed 3
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-import torch
-
 from ...errors import InvalidInputError
-
-STYLES = ("mannequin", "skeleton", "grid")
-# Azimuth ranges (radians about +Y; 0 = in front of the canonical motion) of the camera presets.
-CAMERA_AZIMUTHS = {
-    "front": (math.radians(20), math.radians(20)),
-    "side": (math.radians(90), math.radians(90)),
-    "back": (math.radians(180), math.radians(180)),
-    "random": (-math.pi, math.pi),
-}
+from ...render.views import BACKGROUNDS, CAMERA_AZIMUTHS, VIEW_STYLES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("motion", type=Path, help="motion file (.npz or .bvh)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4 or .gif)")
-    parser.add_argument("--style", choices=STYLES, default="mannequin", help="what to draw (default: mannequin)")
+    parser.add_argument("--style", choices=VIEW_STYLES, default="mannequin", help="what to draw (default: mannequin)")
     parser.add_argument(
         "--camera", choices=tuple(CAMERA_AZIMUTHS), default="front", help="camera placement (default: front)"
     )
@@ -42,24 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--fps", type=float, default=None, help="resample the motion to this frame rate (default: its own)"
     )
-    parser.add_argument(
-        "--background", choices=("flat", "gradient", "texture"), default="texture", help="mannequin background"
-    )
+    parser.add_argument("--background", choices=BACKGROUNDS, default="texture", help="mannequin background")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random camera (with --camera random)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ...motion import Motion
-    from ...render import (
-        Background,
-        Scene,
-        make_grid,
-        render_mannequin,
-        render_skeleton_maps,
-        sample_camera,
-        write_video,
-    )
+    from ...render import render_motion_views, write_video
 
     if args.size < 2 or args.size % 2:
         raise InvalidInputError(f"--size must be an even number of pixels >= 2, got {args.size}.")
@@ -68,22 +47,9 @@ def run(args: argparse.Namespace) -> int:
     motion = Motion.load(args.motion)
     if args.fps is not None:
         motion = motion.resample(args.fps)
-    motion = motion.to(dtype=torch.float32)
-    generator = torch.Generator().manual_seed(args.seed)
-    camera = sample_camera(
-        motion.joints, args.size, args.size, generator,
-        distance_range=(2.5, 2.5), height_range=(1.2, 1.2), azimuth_range=CAMERA_AZIMUTHS[args.camera],
-        fov_range=(args.fov, args.fov),
-    )  # fmt: skip
-    videos, captions = [], []
-    if args.style in ("mannequin", "grid"):
-        scene = Scene(background=Background(kind=args.background))
-        videos.append(render_mannequin(motion, camera, scene, num_track_points=1, show_progress=True).rgb)
-        captions.append("mannequin")
-    if args.style in ("skeleton", "grid"):
-        videos.append(render_skeleton_maps(motion.joints, camera)[0])
-        captions.append("skeleton")
-    frames = make_grid(videos, captions) if args.style == "grid" else videos[0]
+    frames = render_motion_views(
+        motion, args.style, args.size, args.camera, args.fov, args.background, args.seed, show_progress=True
+    )
     write_video(frames, args.output, fps=motion.fps)
     print(f"wrote {args.output} ({len(frames)} frames, {frames.shape[2]}x{frames.shape[1]}, {motion.fps:g} fps)")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 
 from ...errors import InvalidInputError, MotionFileError
@@ -18,6 +19,12 @@ from .joint_names import NAMING_CONVENTIONS, map_joint_names, normalize_joint_na
 from .npz import load_npz, save_npz
 
 SUPPORTED_SUFFIXES = (".npz", ".bvh")
+SAMPLE_MOTION = "cmu_02_01_walk.bvh"
+
+
+def sample_motion_path() -> Path:
+    """Path of the bundled sample BVH (`kinevid/motion/assets/cmu_02_01_walk.bvh`, CMU trial 02_01, a walk)."""
+    return Path(str(resources.files("kinevid.motion").joinpath("assets", SAMPLE_MOTION)))
 
 
 def _suffix(path: Path) -> str:
@@ -89,6 +96,7 @@ __all__ = [
     "motion_to_bvh",
     "normalize_joint_name",
     "read_bvh",
+    "sample_motion_path",
     "save_motion",
     "save_npz",
     "write_bvh",
