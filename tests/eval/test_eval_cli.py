@@ -34,3 +34,10 @@ def test_eval_motion_rejects_too_few_samples(tmp_path, cmu_root, capsys):
     assert main(argv) == 1
     assert "at least 32" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_eval_motion_checks_the_report_path_and_the_evaluator_before_working(tmp_path, capsys):
+    assert main(["eval", "motion", "-o", str(tmp_path / "report.txt")]) == 1
+    assert ".json or .md" in capsys.readouterr().err
+    assert main(["eval", "motion", "--evaluator", str(tmp_path / "missing")]) == 1
+    assert "config.json" in capsys.readouterr().err

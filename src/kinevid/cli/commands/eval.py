@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ...errors import InvalidInputError
+
 
 def _eval_motion(args: argparse.Namespace) -> int:
     from ...eval.evaluator import TextMotionEvaluator
     from ...eval.text_to_motion import evaluate_text_to_motion
 
+    if args.output is not None and args.output.suffix not in (".json", ".md"):
+        raise InvalidInputError(f"`-o` must name a .json or .md file, got {args.output}.")
     evaluator = TextMotionEvaluator.from_pretrained(args.evaluator)
     report = evaluate_text_to_motion(
         evaluator,
