@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 from rich.console import Console
 
 from ...errors import InvalidInputError
+from ...utils import torch_threads
 from .info import motion_summary_table
 
 DEFAULT_PROMPT = "a person walks forward and waves with the right hand"
@@ -27,13 +27,9 @@ def run_demo(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--seconds must be positive, got {args.seconds}.")
     console = Console()
     output_dir: Path = args.output_dir
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the model is small: extra threads only add contention
-    try:
+    with torch_threads(1):
         pipeline = TextToMotionPipeline.from_pretrained()
         motion = pipeline(args.prompt, seconds=args.seconds, seed=args.seed, show_progress=True).motions[0]
-    finally:
-        torch.set_num_threads(previous_threads)
     paths = {name: output_dir / f"motion.{name}" for name in ("npz", "bvh")}
     for path in paths.values():
         motion.save(path)

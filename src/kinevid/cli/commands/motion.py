@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
 from ...errors import InvalidInputError
-from ...utils.io import atomic_write
+from ...utils import atomic_write, torch_threads
 
 MOTION_SUFFIXES = (".npz", ".bvh")
 RENDER_SIZE = 256  # pixels, height and width of each view in --render videos
@@ -60,12 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--render {args.render}: the video file must end in .mp4 or .gif.")
     if args.threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with torch_threads(args.threads):
         return _generate(args, prompts, output, batch)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _generate(args: argparse.Namespace, prompts: list[str], output: Path, batch: bool) -> int:

@@ -26,3 +26,18 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path):
         raise RuntimeError("writer failed")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+def test_torch_threads_restores_the_previous_count():
+    import torch
+
+    from kinevid.errors import InvalidInputError
+    from kinevid.utils import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(2):
+        assert torch.get_num_threads() == 2
+        raise RuntimeError
+    assert torch.get_num_threads() == before
+    with pytest.raises(InvalidInputError):
+        torch_threads(0).__enter__()
