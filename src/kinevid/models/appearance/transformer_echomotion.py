@@ -6,6 +6,12 @@ exactly what Wan computes. The motion branch adds, per dual block, its own q/k/v
 q/k norms, modulation table, text cross-attention and FFN (all prefixed `motion_`); both modalities
 meet in one attention call over the concatenated sequence `[video; motion]` through diffusers'
 attention dispatch. Motion positions follow MVS-RoPE (`kinevid.models.rope`).
+
+Context parallelism (`model.enable_parallelism(config=ContextParallelConfig(...))`) shards each
+modality along its own sequence: every rank holds a slice of the video tokens and a slice of the
+motion tokens (and the matching slices of both RoPE tables and key masks), and the joint attention
+runs through diffusers' Ulysses attention (ring attention only for calls without a key mask). See
+`EchoMotionTransformer3DModel._cp_plan`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any, ClassVar
 
 import torch
 from diffusers.configuration_utils import register_to_config
+from diffusers.models._modeling_parallel import ContextParallelConfig, ContextParallelInput, ContextParallelOutput
 from diffusers.models.attention import FeedForward
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401 - see below
@@ -70,8 +77,13 @@ class EchoMotionJointAttnProcessor:
 
     Each modality's `WanAttention` computes its q/k/v, applies its RMS q/k norms and its RoPE; the
     concatenated sequence goes through `dispatch_attention_fn` once (so the backend chosen with
-    `set_attention_backend` on the video attention applies); the result is split and each part goes
-    through its own output projection. Either modality may be absent.
+    `set_attention_backend` on the video attention applies, and so does the context-parallel config
+    `enable_parallelism` gives it); the result is split and each part goes through its own output
+    projection. Either modality may be absent.
+
+    Under context parallelism each rank concatenates its slice of video tokens with its slice of
+    motion tokens; attention is invariant to the order of the keys, and every query keeps its own
+    place, so the rank-interleaved order of the gathered sequence changes nothing.
     """
 
     def __call__(
@@ -110,6 +122,18 @@ class EchoMotionJointAttnProcessor:
             keys.append(apply_rotary_emb(key, *rope))
             values.append(value)
 
+        parallel_config = attn.processor._parallel_config
+        if (
+            parallel_config is not None
+            and attention_mask is not None
+            and parallel_config.context_parallel_config.ring_degree > 1
+        ):
+            # diffusers' ring attention applies one local mask to every rotated key/value chunk.
+            raise InvalidInputError(
+                "EchoMotion's joint attention needs a key mask here (padded or dropped motion frames, a dropped "
+                "video condition, or motion frames appended so the tokens split evenly over the ranks), which "
+                "diffusers' ring attention cannot apply; use `ContextParallelConfig(ulysses_degree=...)`"
+            )
         out = dispatch_attention_fn(
             torch.cat(queries, dim=1),
             torch.cat(keys, dim=1),
@@ -118,6 +142,7 @@ class EchoMotionJointAttnProcessor:
             dropout_p=0.0,
             is_causal=False,
             backend=attn.processor._attention_backend,
+            parallel_config=parallel_config,
         )
         out = out.flatten(2, 3).type_as(queries[0])  # (B, S_v + S_m, D)
 
@@ -283,6 +308,45 @@ class EchoMotionTaskEmbedding(nn.Module):
         return self.linear_2(self.act(self.linear_1(self.embedding(task))))
 
 
+class EchoMotionPatchTokens(nn.Module):
+    """Patch-embedded latents -> video tokens in Wan's order (a module so that `_cp_plan` can shard its output)."""
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        """`patches` (`torch.Tensor` of shape `(B, D, F, H, W)`) -> `(B, F * H * W, D)`, `w` fastest."""
+        return patches.flatten(2).transpose(1, 2).contiguous()
+
+
+class EchoMotionRotaryEmbedding(nn.Module):
+    """MVS-RoPE tables of the motion tokens (a module so that `_cp_plan` can shard its output)."""
+
+    def __init__(self, attention_head_dim: int) -> None:
+        super().__init__()
+        self.attention_head_dim = attention_head_dim
+
+    def forward(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`positions` (`torch.Tensor` of shape `(S_m, 3)`) -> `(cos, sin)`, each `(1, S_m, 1, head_dim)`."""
+        return rotary_embedding_3d(positions, self.attention_head_dim)
+
+
+class EchoMotionJointKeyMask(nn.Module):
+    """Per-modality key masks -> the joint key mask over `[video; motion]`.
+
+    A module so that `_cp_plan` can shard each modality's keys exactly like its tokens.
+    """
+
+    def forward(self, video_keys: torch.Tensor | None, motion_keys: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            video_keys (`torch.Tensor` of shape `(B, S_v)`, bool, or `None` without video).
+            motion_keys (`torch.Tensor` of shape `(B, S_m)`, bool).
+
+        Returns:
+            `torch.Tensor` of shape `(B, 1, 1, S_v + S_m)`, bool (True = may be attended to).
+        """
+        keys = motion_keys if video_keys is None else torch.cat([video_keys, motion_keys], dim=1)
+        return keys[:, None, None, :]
+
+
 class EchoMotionTransformer3DModel(WanTransformer3DModel):
     r"""EchoMotion: Wan2.1's DiT with a motion modality (joint video + SMPL motion denoising).
 
@@ -313,8 +377,29 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         "motion_norm2",
         "motion_norm3",
     ]
-    # Context parallelism would need motion tokens sharded alongside video tokens; not planned yet.
-    _cp_plan = None
+    # Context parallelism: every rank holds a slice of the video tokens and a slice of the motion
+    # tokens. Video as in Wan's plan (RoPE table split, tokens split before the first block, gathered
+    # after `proj_out`), except that the tokens are split as `patch_tokens` outputs them rather than at
+    # `blocks.0`'s input (a split hook checks its module's outputs, and a dual block returns
+    # `(None, motion)` in motion-only calls). Motion alike: tokens, MVS-RoPE table and both key
+    # masks split; tokens gathered after the head's token-wise output norm, before the 51 tokens of a
+    # frame are decoded together. Wan's `""` entry (per-token timesteps) does not apply: EchoMotion
+    # takes one timestep per sample.
+    _cp_plan: ClassVar[dict] = {
+        "rope": WanTransformer3DModel._cp_plan["rope"],
+        "patch_tokens": {0: ContextParallelInput(split_dim=1, expected_dims=3, split_output=True)},
+        "proj_out": WanTransformer3DModel._cp_plan["proj_out"],
+        "motion_embedder": {0: ContextParallelInput(split_dim=1, expected_dims=3, split_output=True)},
+        "motion_rope": {
+            0: ContextParallelInput(split_dim=1, expected_dims=4, split_output=True),
+            1: ContextParallelInput(split_dim=1, expected_dims=4, split_output=True),
+        },
+        "joint_key_mask": {
+            "video_keys": ContextParallelInput(split_dim=1, expected_dims=2),
+            "motion_keys": ContextParallelInput(split_dim=1, expected_dims=2),
+        },
+        "motion_proj_out.norm_out": ContextParallelOutput(gather_dim=1, expected_dims=3),
+    }
 
     @register_to_config
     def __init__(
@@ -382,7 +467,10 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
                 for index, block in enumerate(self.blocks)
             ]
         )
+        self.patch_tokens = EchoMotionPatchTokens()
         self.motion_embedder = EchoMotionMotionEmbedding(inner_dim)
+        self.motion_rope = EchoMotionRotaryEmbedding(attention_head_dim)
+        self.joint_key_mask = EchoMotionJointKeyMask()
         self.task_embedder = EchoMotionTaskEmbedding(num_tasks, inner_dim)
         self.motion_proj_out = EchoMotionMotionHead(inner_dim, eps)
         if (motion_feature_mean is None) != (motion_feature_std is None):
@@ -597,6 +685,7 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
             velocity of each given modality.
         """
         self._check_inputs(hidden_states, encoder_hidden_states, motion_hidden_states, motion_attention_mask)
+        self._check_context_parallel_inputs(hidden_states, motion_hidden_states)
         batch_size = encoder_hidden_states.shape[0]
         dtype = encoder_hidden_states.dtype
         has_video = hidden_states is not None
@@ -625,8 +714,8 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
             p_t, p_h, p_w = self.config.patch_size
             grid = (num_frames // p_t, height // p_h, width // p_w)
             rotary_emb = self.rope(hidden_states)
-            hidden_states = self.patch_embedding(hidden_states).flatten(2).transpose(1, 2).contiguous()  # (B, S_v, D)
-            video_seq_len = hidden_states.shape[1]
+            hidden_states = self.patch_tokens(self.patch_embedding(hidden_states))  # (B, S_v, D)
+            video_seq_len = grid[0] * grid[1] * grid[2]  # all ranks' tokens (the key mask is split by its module)
             timestep = self._per_sample_timestep(timestep, batch_size, "timestep").to(hidden_states.device)
             video_temb = self._time_embedding(timestep, dtype)
             if task_emb is not None:
@@ -637,16 +726,20 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         motion_rotary_emb = motion_temb = motion_modulation = attention_mask = None
         if has_motion:
             num_motion_frames = motion_hidden_states.shape[1]
+            motion_hidden_states, motion_attention_mask = self._pad_motion_for_context_parallel(
+                motion_hidden_states, motion_attention_mask
+            )
+            num_padded_frames = motion_hidden_states.shape[1]
             grid_h, grid_w = (grid[1], grid[2]) if has_video else tuple(self.config.motion_only_grid_size)
             positions = mvs_motion_positions(
-                num_motion_frames,
+                num_padded_frames,
                 TOKENS_PER_FRAME,
                 grid_h,
                 grid_w,
                 self.config.vae_temporal_compression,
                 device=motion_hidden_states.device,
             )
-            motion_rotary_emb = rotary_embedding_3d(positions, self.config.attention_head_dim)
+            motion_rotary_emb = self.motion_rope(positions)
             motion_hidden_states = self.motion_embedder(motion_hidden_states)  # (B, T * 51, D)
             motion_timestep = self._per_sample_timestep(motion_timestep, batch_size, "motion_timestep")
             motion_temb = self._time_embedding(motion_timestep.to(motion_hidden_states.device), dtype) + task_emb
@@ -654,7 +747,7 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
             attention_mask = self._joint_attention_mask(
                 batch_size,
                 video_seq_len,
-                num_motion_frames,
+                num_padded_frames,
                 motion_attention_mask,
                 video_condition_mask,
                 motion_hidden_states.device,
@@ -692,7 +785,8 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         if has_video:
             output = self._video_head(hidden_states, video_temb, batch_size, grid)
         if has_motion:
-            motion_output = self.motion_proj_out(motion_hidden_states, motion_temb, num_motion_frames)
+            motion_output = self.motion_proj_out(motion_hidden_states, motion_temb, num_padded_frames)
+            motion_output = motion_output[:, :num_motion_frames]
 
         if not return_dict:
             return (output, motion_output)
@@ -723,7 +817,75 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         if motion_attention_mask is None:
             motion_attention_mask = torch.ones(batch_size, num_motion_frames, dtype=torch.bool, device=device)
         motion_keys = motion_attention_mask.to(device).repeat_interleave(TOKENS_PER_FRAME, dim=1)  # (B, T * 51)
-        return torch.cat([video_keys, motion_keys], dim=1)[:, None, None, :]
+        return self.joint_key_mask(video_keys if video_seq_len else None, motion_keys)
+
+    # ------------------------------------------------------------------ context parallelism
+    def _context_parallel_config(self) -> ContextParallelConfig | None:
+        """The config `enable_parallelism` set, or None when context parallelism is off."""
+        return None if self._parallel_config is None else self._parallel_config.context_parallel_config
+
+    def _check_context_parallel_inputs(
+        self, hidden_states: torch.Tensor | None, motion_hidden_states: torch.Tensor | None
+    ) -> None:
+        """Under context parallelism: even shards with motion, and video tokens divisible by the world size."""
+        cp_config = self._context_parallel_config()
+        if cp_config is None:
+            return
+        if cp_config.ulysses_anything or cp_config.ring_anything:
+            if motion_hidden_states is not None:
+                raise InvalidInputError(
+                    "EchoMotion with motion tokens supports context parallelism with even shards only; "
+                    "set `ulysses_anything=False` and `ring_anything=False` in `ContextParallelConfig`"
+                )
+            return
+        if hidden_states is None:
+            return
+        world_size = cp_config._flattened_mesh.size()
+        p_t, p_h, p_w = self.config.patch_size
+        _, _, num_frames, height, width = hidden_states.shape
+        video_seq_len = (num_frames // p_t) * (height // p_h) * (width // p_w)
+        if video_seq_len % world_size:
+            raise InvalidInputError(
+                f"context parallelism splits the {video_seq_len} video tokens (latent (F, H, W) = "
+                f"{(num_frames, height, width)}, patch size {tuple(self.config.patch_size)}) over {world_size} "
+                "ranks; the number of video tokens must be divisible by the world size"
+            )
+
+    def _pad_motion_for_context_parallel(
+        self, motion_hidden_states: torch.Tensor, motion_attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Append hidden frames until the `T * 51` motion tokens split evenly over the context-parallel ranks.
+
+        With video, `T = 4k + 1` makes the motion sequence odd, so padding is the rule, not the
+        exception. Padded frames are masked as keys (no token attends to them) and their outputs are
+        cut off after the head, so the result equals the unpadded one.
+
+        Args:
+            motion_hidden_states (`torch.Tensor` of shape `(B, T, 235)`).
+            motion_attention_mask (`torch.Tensor` of shape `(B, T)`, bool, *optional*).
+
+        Returns:
+            `(motion (B, T', 235), mask (B, T') or None)`, unchanged without context parallelism or
+            when `T * 51` already divides evenly.
+        """
+        cp_config = self._context_parallel_config()
+        if cp_config is None:
+            return motion_hidden_states, motion_attention_mask
+        world_size = cp_config._flattened_mesh.size()
+        batch_size, num_frames, _ = motion_hidden_states.shape
+        num_padded_frames = num_frames
+        while num_padded_frames * TOKENS_PER_FRAME % world_size:
+            num_padded_frames += 1
+        if num_padded_frames == num_frames:
+            return motion_hidden_states, motion_attention_mask
+        if motion_attention_mask is None:
+            motion_attention_mask = torch.ones(
+                batch_size, num_frames, dtype=torch.bool, device=motion_hidden_states.device
+            )
+        num_pad = num_padded_frames - num_frames
+        motion_hidden_states = nn.functional.pad(motion_hidden_states, (0, 0, 0, num_pad))
+        motion_attention_mask = nn.functional.pad(motion_attention_mask, (0, num_pad), value=False)
+        return motion_hidden_states, motion_attention_mask
 
     def _video_head(
         self, hidden_states: torch.Tensor, temb: torch.Tensor, batch_size: int, grid: tuple[int, int, int]
