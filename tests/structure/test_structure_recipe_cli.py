@@ -67,40 +67,16 @@ def test_config_errors_name_the_key(tmp_path):
 def test_motion_command_writes_files_and_rejects_bad_input(trained_run, tmp_path, capsys):
     _, pipeline_dir = trained_run
     out = tmp_path / "walk.npz"
-    assert (
-        main(
-            [
-                "motion",
-                "a person walks",
-                "-o",
-                str(out),
-                "--seconds",
-                "2",
-                "--seed",
-                "0",
-                "--checkpoint",
-                str(pipeline_dir),
-            ]
-        )
-        == 0
-    )
+
+    def generate(path):
+        args = ["motion", "a person walks", "-o", str(path), "--seconds", "2", "--seed", "0"]
+        return main([*args, "--checkpoint", str(pipeline_dir)])
+
+    assert generate(out) == 0
     motion = Motion.load(out)
     assert motion.num_frames == 24 and motion.fps == 12.0
     again = tmp_path / "again.npz"
-    main(
-        [
-            "motion",
-            "a person walks",
-            "-o",
-            str(again),
-            "--seconds",
-            "2",
-            "--seed",
-            "0",
-            "--checkpoint",
-            str(pipeline_dir),
-        ]
-    )
+    assert generate(again) == 0
     torch.testing.assert_close(Motion.load(again).rotations, motion.rotations)
 
     prompts = tmp_path / "prompts.txt"
