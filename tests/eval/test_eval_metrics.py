@@ -150,3 +150,18 @@ def test_one_pair_per_caption():
     for seed in range(5):
         chosen = metrics.one_pair_per_caption(captions, torch.Generator().manual_seed(seed)).tolist()
         assert chosen[0] in (0, 2) and chosen[1] in (1, 4) and chosen[2] == 3
+
+
+def test_mean_and_interval_matches_scipy():
+    from scipy import stats
+
+    from kinevid.eval.metrics import mean_and_interval
+
+    runs = [{"a": 0.2, "b": 1.0}, {"a": 0.25, "b": 3.0}, {"a": 0.3}]
+    means, intervals = mean_and_interval(runs)
+    assert means == pytest.approx({"a": 0.25, "b": 2.0})
+    assert intervals["a"] == pytest.approx(1.96 * stats.sem([0.2, 0.25, 0.3]))
+    assert intervals["b"] == pytest.approx(1.96 * stats.sem([1.0, 3.0]))
+    assert mean_and_interval([{"a": 0.5}]) == ({"a": 0.5}, {})  # one run: no interval
+    with pytest.raises(InvalidInputError, match="empty"):
+        mean_and_interval([])

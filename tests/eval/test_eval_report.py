@@ -49,3 +49,13 @@ def test_bad_suffix_and_bad_file(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     with pytest.raises(InvalidInputError, match=r"broken\.json"):
         EvaluationReport.load(tmp_path / "broken.json")
+
+
+def test_intervals_print_beside_the_mean_and_survive_a_round_trip(tmp_path):
+    report = EvaluationReport(
+        title="repeats",
+        columns=[ReportColumn("model", {"r_precision_top3": 0.25, "fid": 0.5}, intervals={"r_precision_top3": 0.0125})],
+    )
+    assert report.rows() == [["R-precision top-3 (up)", "0.2500 ± 0.0125"], ["FID (down)", "0.5000"]]
+    report.save(tmp_path / "report.json")
+    assert EvaluationReport.load(tmp_path / "report.json").columns[0].intervals == {"r_precision_top3": 0.0125}

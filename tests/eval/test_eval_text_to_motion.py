@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kinevid.errors import InvalidInputError
 from kinevid.eval import TextMotionEvaluator, text_to_motion
 from kinevid.eval.text_to_motion import evaluate_text_to_motion, split_halves
 
@@ -53,3 +54,21 @@ def test_halves_are_disjoint_and_keep_trials_together():
     trials_first = {clips[i].trial_id for i in first}
     assert not trials_first & {clips[i].trial_id for i in second}
     assert split_halves(clips, seed=0) == (first, second) != split_halves(clips, seed=1)
+
+
+def test_repeated_generations_report_mean_and_interval(cmu_root, monkeypatch):
+    evaluator = TextMotionEvaluator.from_pretrained()
+    clips = text_to_motion.load_heldout_clips(evaluator, "test", cmu_root=cmu_root, max_trials=34)
+    replay = ReplayPipeline({c.text: c.motion for c in reversed(clips)})
+    monkeypatch.setattr(text_to_motion, "load_text_to_motion_pipeline", lambda model_dir: (replay, None))
+    monkeypatch.setattr(text_to_motion, "load_heldout_clips", lambda *args, **kwargs: clips)
+    once = evaluate_text_to_motion(evaluator, "test", multimodality_texts=0, show_progress=False).columns[1]
+    calls_once = len(replay.calls)
+    twice = evaluate_text_to_motion(evaluator, "test", multimodality_texts=0, repeats=2, show_progress=False)
+    model = twice.columns[1]
+    assert len(replay.calls) == 3 * calls_once  # two more rounds of generation
+    assert model.metrics["r_precision_top3"] == pytest.approx(once.metrics["r_precision_top3"])
+    assert model.intervals["r_precision_top3"] == pytest.approx(0.0, abs=1e-9)  # the replay is deterministic
+    assert twice.settings["generation_repeats"] == 2 and "2 generations" in model.note
+    with pytest.raises(InvalidInputError, match="repeats"):
+        evaluate_text_to_motion(evaluator, "test", repeats=0, show_progress=False)

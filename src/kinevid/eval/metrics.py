@@ -7,6 +7,7 @@
 - FID: Frechet distance between Gaussians fitted to two sets of motion embeddings.
 - Diversity: mean distance between random pairs of motions (300 pairs by default, seeded).
 - Multimodality: mean distance between pairs of motions generated for the same text.
+- Repeated runs: mean and 95% confidence interval over repetitions (`mean_and_interval`).
 """
 
 from __future__ import annotations
@@ -186,3 +187,28 @@ def multimodality(
     first = torch.randperm(num_repeats, generator=generator)[:count]
     second = torch.randperm(num_repeats, generator=generator)[:count]
     return float((tensor[:, first] - tensor[:, second]).norm(dim=-1).mean())
+
+
+def mean_and_interval(runs: list[dict[str, float]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean of each metric over repeated runs and the half-width of its 95% confidence interval.
+
+    The T2M protocol repeats generation (20 times in HumanML3D papers) and reports
+    mean +- 1.96 * std / sqrt(runs), with the sample standard deviation. One run has no interval.
+
+    Args:
+        runs (`list[dict[str, float]]`): one metric dict per run; a metric missing from some runs is
+            averaged over the runs that have it.
+
+    Returns:
+        `(means, intervals)`: dicts keyed by metric name (`intervals` empty for a single run).
+    """
+    if not runs:
+        raise InvalidInputError("`runs` is empty: give at least one metric dict.")
+    names = list(dict.fromkeys(name for run in runs for name in run))
+    means, intervals = {}, {}
+    for name in names:
+        values = np.array([run[name] for run in runs if name in run], dtype=np.float64)
+        means[name] = float(values.mean())
+        if len(values) >= 2:
+            intervals[name] = float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
+    return means, intervals

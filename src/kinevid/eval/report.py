@@ -43,11 +43,14 @@ class ReportColumn:
         name (`str`): column header, e.g. `"real (test)"`.
         metrics (`dict[str, float]`): metric values (missing ones print as "-").
         note (`str`): why the column is empty or how it was produced (printed under the table).
+        intervals (`dict[str, float]`): half-widths of 95% confidence intervals over repeated runs,
+            printed as "value ± interval" (metrics without one print alone).
     """
 
     name: str
     metrics: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    intervals: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,7 +75,8 @@ class EvaluationReport:
     def rows(self) -> list[list[str]]:
         """Table body: one row per metric, the label then one formatted value per column."""
         return [
-            [METRIC_LABELS.get(name, name)] + [_format(column.metrics.get(name)) for column in self.columns]
+            [METRIC_LABELS.get(name, name)]
+            + [_format(column.metrics.get(name), column.intervals.get(name)) for column in self.columns]
             for name in self.metric_names()
         ]
 
@@ -80,7 +84,8 @@ class EvaluationReport:
         """Plain data; NaN / infinite metric values become None (valid JSON)."""
         data = asdict(self)
         for column in data["columns"]:
-            column["metrics"] = {k: (v if math.isfinite(v) else None) for k, v in column["metrics"].items()}
+            for key in ("metrics", "intervals"):
+                column[key] = {k: (v if math.isfinite(v) else None) for k, v in column[key].items()}
         return data
 
     def to_rich_table(self):
@@ -138,6 +143,7 @@ class EvaluationReport:
             columns = [ReportColumn(**column) for column in raw["columns"]]
             for column in columns:
                 column.metrics = {k: float("nan") if v is None else float(v) for k, v in column.metrics.items()}
+                column.intervals = {k: float("nan") if v is None else float(v) for k, v in column.intervals.items()}
             return cls(title=raw["title"], columns=columns, settings=raw.get("settings", {}))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise InvalidInputError(
@@ -145,9 +151,16 @@ class EvaluationReport:
             ) from None
 
 
-def _format(value: float | None) -> str:
+def _format(value: float | None, interval: float | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    text = _format_number(value)
+    if interval is not None and math.isfinite(interval):
+        text += f" ± {_format_number(interval)}"
+    return text
+
+
+def _format_number(value: float) -> str:
     magnitude = abs(value)
     if magnitude != 0 and (magnitude < 1e-3 or magnitude >= 1e4):
         return f"{value:.3e}"

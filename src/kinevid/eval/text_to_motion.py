@@ -11,7 +11,8 @@ Protocol:
    trial feeds both halves) and the physical metrics.
 3. Model column: one motion per clip, generated from the caption with the clip's duration (seeded
    per batch), then the same metrics, FID against all real clips, and multimodality (several
-   motions for a few captions).
+   motions for a few captions). With `repeats` > 1 the generation is repeated with other seeds and
+   each metric is reported as mean +- 95% confidence interval (the T2M protocol).
 
 Physical metrics are computed at the evaluator's frame rate (12 fps, CMU's native rate) for both
 columns, so that generated motions at another rate are measured like the real data.
@@ -34,6 +35,7 @@ from .report import EvaluationReport, ReportColumn
 
 MIN_CLIP_SECONDS = 2.0
 GENERATION_BATCH_SIZE = 32
+REPEAT_SEED_STRIDE = 100_003  # seeds of repeated generations lie apart from the per-batch seed offsets
 
 
 def load_heldout_clips(
@@ -125,6 +127,7 @@ def evaluate_text_to_motion(
     seed: int = 0,
     multimodality_texts: int = 10,
     multimodality_repeats: int = 10,
+    repeats: int = 1,
     cmu_root: str | os.PathLike[str] | None = None,
     max_trials: int | None = None,
     show_progress: bool = True,
@@ -141,10 +144,14 @@ def evaluate_text_to_motion(
             FID halves and generation.
         multimodality_texts / multimodality_repeats (`int`, default 10 / 10): captions and motions per
             caption for multimodality (0 texts skips it).
+        repeats (`int`, defaults to 1): generate the model's motions this many times (seeds `seed`,
+            `seed + REPEAT_SEED_STRIDE`, ...) and report each metric's mean and 95% confidence interval.
         cmu_root (`str` or `Path`, *optional*): CMU data directory.
         max_trials (`int`, *optional*): only the split's first N trials (smoke runs).
         show_progress (`bool`, defaults to `True`): progress bars.
     """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise InvalidInputError(f"`repeats` must be a positive integer, got {repeats!r}.")
     if split not in ("train", "val", "test"):
         raise InvalidInputError(f"`split` must be 'train', 'val' or 'test', got {split!r}.")
     clips = load_heldout_clips(evaluator, split, num_samples, seed, cmu_root, max_trials)
@@ -178,12 +185,19 @@ def evaluate_text_to_motion(
             columns.append(ReportColumn("model", note=f"NOT EVALUATED: {reason}"))
         else:
             durations = [clip.duration for clip in clips]
-            generated = generate_for_clips(pipeline, texts, durations, seed, show_progress)
-            generated = [m.resample(evaluator.fps) if m.fps != evaluator.fps else m for m in generated]
-            model_embeddings = evaluator.embed_motions(generated, show_progress=show_progress)
-            model_scores = evaluator.retrieval_scores(
-                text_embeddings, model_embeddings, real_embeddings, seed=seed, texts=texts
-            )
+            runs = []
+            for repeat in tqdm(range(repeats), desc="repeats", disable=not show_progress or repeats == 1):
+                generated = generate_for_clips(
+                    pipeline, texts, durations, seed + REPEAT_SEED_STRIDE * repeat, show_progress
+                )
+                generated = [m.resample(evaluator.fps) if m.fps != evaluator.fps else m for m in generated]
+                model_embeddings = evaluator.embed_motions(generated, show_progress=show_progress)
+                scores = evaluator.retrieval_scores(
+                    text_embeddings, model_embeddings, real_embeddings, seed=seed, texts=texts
+                )
+                scores.update({f"physical/{k}": v for k, v in mean_physical_metrics(generated, show_progress).items()})
+                runs.append(scores)
+            model_scores, intervals = metrics.mean_and_interval(runs)
             if multimodality_texts > 0 and multimodality_repeats >= 2:
                 unique = list(dict.fromkeys(texts))[:multimodality_texts]
                 duration = {t: d for t, d in zip(texts, durations, strict=True)}
@@ -195,13 +209,11 @@ def evaluate_text_to_motion(
                 model_scores["multimodality"] = metrics.multimodality(
                     embeddings, generator=torch.Generator().manual_seed(seed)
                 )
-            model_scores.update(
-                {f"physical/{k}": v for k, v in mean_physical_metrics(generated, show_progress).items()}
-            )
             where = model_dir if model_dir is not None else "shipped checkpoint"
-            columns.append(
-                ReportColumn("model", model_scores, note=f"{where}; FID against all {len(clips)} real clips.")
-            )
+            note = f"{where}; FID against all {len(clips)} real clips"
+            if repeats > 1:
+                note += f"; mean ± 95% confidence interval over {repeats} generations"
+            columns.append(ReportColumn("model", model_scores, note=note + ".", intervals=intervals))
 
     settings = {
         "split": split,
@@ -210,6 +222,7 @@ def evaluate_text_to_motion(
         "clip_seconds": f"{MIN_CLIP_SECONDS:g}-{evaluator.max_motion_frames / evaluator.fps:g}",
         "evaluator_fps": evaluator.fps,
         "seed": seed,
+        "generation_repeats": repeats if include_model else 0,
         "r_precision": "top-k among 32 (ground truth + 31), Euclidean distance, mean of 20 seeded shuffles",
         "r_precision_distinct": "the same over one random clip per distinct caption (no duplicate captions in a batch)",
         "distinct_captions": len(metrics.one_pair_per_caption(texts)),

@@ -24,6 +24,7 @@ def _eval_motion(args: argparse.Namespace) -> int:
         seed=args.seed,
         multimodality_texts=args.multimodality_texts,
         multimodality_repeats=args.multimodality_repeats,
+        repeats=args.repeats,
         cmu_root=args.cmu_root,
         max_trials=args.max_trials,
     )
@@ -55,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     motion.add_argument("--real-only", action="store_true", help="evaluate the real data only")
     motion.add_argument("--multimodality-texts", type=int, default=10, help="captions used for multimodality (0: skip)")
     motion.add_argument("--multimodality-repeats", type=int, default=10, help="motions per caption for multimodality")
+    motion.add_argument(
+        "--repeats", type=int, default=1, help="generate N times; report mean ± 95%% confidence interval"
+    )
     motion.add_argument("--max-trials", type=int, default=None, help="only the split's first N trials (smoke runs)")
     motion.add_argument("--cmu-root", type=Path, default=None, help="CMU data directory (default: auto-detected)")
     motion.add_argument(
