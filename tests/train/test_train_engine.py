@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -140,3 +141,124 @@ def test_gradient_accumulation_matches_one_large_batch(tmp_path):
 
     # Two micro-batches of 4 per optimiser step = one batch of 8 (an optimiser step per micro-batch would not be).
     torch.testing.assert_close(train(4, 2), train(8, 1), atol=1e-6, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------- best checkpoint
+SCRIPTED_TOP3 = {2: 0.2, 4: 0.9, 6: 0.5, 8: 0.8, 10: 0.85, 12: 0.1}  # best at step 4
+
+
+def run_scripted(output_dir, max_steps: int, resume: bool = False, scores=None, **options):
+    """A run whose validation returns `scores[step]` and snapshots the weights it was shown."""
+    scores = SCRIPTED_TOP3 if scores is None else scores
+    snapshots: dict[int, torch.Tensor] = {}
+
+    def validate(model: nn.Module, step: int) -> dict[str, float]:
+        if step in snapshots:
+            raise AssertionError(f"validated twice at step {step}")
+        snapshots[step] = flat_parameters(model).clone()
+        return {"top3": scores[step], "other": 0.0}
+
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(PairDataset(), batch_size=8, shuffle=True)
+    values = dict(checkpoint_every=2, validate_every=2, log_every=2, learning_rate=1e-2, seed=3, ema_decay=0.9)
+    values.update(best_metric="val/top3", checkpoints_total_limit=None)
+    values.update(options)
+    config = TrainConfig(output_dir=str(output_dir), max_steps=max_steps, batch_size=8, resume=resume, **values)
+    trainer = Trainer(TinyRegressor(), noisy_loss, loader, config, validate=validate)
+    trainer.fit()
+    return trainer, snapshots
+
+
+def best_record(output_dir) -> dict:
+    return json.loads((output_dir / "best" / "best_metric.json").read_text())
+
+
+def test_best_checkpoint_is_the_model_at_the_best_validation(tmp_path):
+    trainer, snapshots = run_scripted(tmp_path, max_steps=12)
+    assert sorted(snapshots) == [2, 4, 6, 8, 10, 12]
+    assert (trainer.best_step, trainer.best_value) == (4, 0.9)
+    assert best_record(tmp_path) == {"metric": "val/top3", "mode": "max", "value": 0.9, "step": 4}
+    best = TinyRegressor.from_pretrained(tmp_path / "best")
+    # The validated weights are the EMA's: `best` must hold exactly what validation saw at step 4.
+    torch.testing.assert_close(flat_parameters(best), snapshots[4], rtol=0, atol=0)
+    assert not torch.equal(snapshots[4], snapshots[10])
+    assert not list(tmp_path.rglob("*.partial"))
+    for step, expected in [(2, 0.2), (6, 0.9), (12, 0.9)]:
+        state = json.loads((tmp_path / "checkpoints" / f"step_{step:07d}" / "trainer_state.json").read_text())
+        assert state["best_value"] == expected
+
+
+@pytest.mark.parametrize("interrupt_at", [6, 8])  # the first run ends on a worse value / on a better-than-old one
+def test_best_checkpoint_survives_a_resume(tmp_path, interrupt_at):
+    run_scripted(tmp_path / "full", max_steps=12)
+    _, first_snapshots = run_scripted(tmp_path / "resumed", max_steps=interrupt_at)
+    resumed, snapshots = run_scripted(tmp_path / "resumed", max_steps=12, resume=True)
+    assert min(snapshots) == interrupt_at + 2  # no validation repeated or skipped
+    # 0.8 and 0.85 after the resume must not replace the 0.9 of step 4 from before it.
+    assert (resumed.best_step, resumed.best_value) == (4, 0.9)
+    assert best_record(tmp_path / "resumed")["step"] == 4
+    torch.testing.assert_close(
+        flat_parameters(TinyRegressor.from_pretrained(tmp_path / "resumed" / "best")),
+        first_snapshots[4],
+        rtol=0,
+        atol=0,
+    )
+    torch.testing.assert_close(
+        flat_parameters(TinyRegressor.from_pretrained(tmp_path / "resumed" / "best")),
+        flat_parameters(TinyRegressor.from_pretrained(tmp_path / "full" / "best")),
+        rtol=0,
+        atol=0,
+    )
+
+
+def test_best_checkpoint_min_mode_and_improvement_after_resume(tmp_path):
+    losses = {2: 3.0, 4: 2.0, 6: 2.5, 8: 1.0, 10: 1.5}
+    run_scripted(tmp_path, max_steps=4, scores=losses, best_metric_mode="min")
+    assert best_record(tmp_path)["step"] == 4
+    # The last validation of a run (step 4) is part of its last checkpoint: 2.5 at step 6 is no improvement.
+    run_scripted(tmp_path, max_steps=6, resume=True, scores=losses, best_metric_mode="min")
+    assert best_record(tmp_path)["step"] == 4
+    resumed, snapshots = run_scripted(tmp_path, max_steps=10, resume=True, scores=losses, best_metric_mode="min")
+    assert (resumed.best_step, resumed.best_value) == (8, 1.0)
+    assert best_record(tmp_path) == {"metric": "val/top3", "mode": "min", "value": 1.0, "step": 8}
+    torch.testing.assert_close(flat_parameters(TinyRegressor.from_pretrained(tmp_path / "best")), snapshots[8])
+
+
+def test_best_metric_must_be_a_validation_value(tmp_path):
+    with pytest.raises(InvalidInputError, match=r"'val/top5' is not among the validation values \['val/other'"):
+        run_scripted(tmp_path / "a", max_steps=2, best_metric="val/top5")
+    with pytest.raises(InvalidInputError, match="no `validate` callback"):
+        config = TrainConfig(output_dir=str(tmp_path / "b"), max_steps=2, batch_size=8, learning_rate=1e-2)
+        config.best_metric = "val/top3"
+        Trainer(TinyRegressor(), noisy_loss, torch.utils.data.DataLoader(PairDataset(), batch_size=8), config)
+    with pytest.raises(InvalidInputError, match="best_metric_mode"):
+        TrainConfig(output_dir="x", max_steps=1, batch_size=1, learning_rate=1e-3, best_metric_mode="highest")
+
+
+def test_cosine_with_min_lr_schedule(tmp_path):
+    warmup, total, floor, peak = 4, 20, 0.05, 1e-2
+    config = TrainConfig(
+        output_dir=str(tmp_path),
+        max_steps=total,
+        batch_size=8,
+        learning_rate=peak,
+        warmup_steps=warmup,
+        lr_scheduler="cosine_with_min_lr",
+        min_lr_rate=floor,
+    )
+    trainer = Trainer(TinyRegressor(), noisy_loss, torch.utils.data.DataLoader(PairDataset(), batch_size=8), config)
+    rates = []
+    for _ in range(total + 1):
+        rates.append(trainer.lr_scheduler.get_last_lr()[0])
+        trainer.optimizer.step()
+        trainer.lr_scheduler.step()
+    for step, rate in enumerate(rates):
+        if step < warmup:
+            expected = peak * step / warmup
+        else:
+            progress = (step - warmup) / (total - warmup)
+            expected = peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+        assert rate == pytest.approx(expected, rel=1e-9, abs=1e-15), step
+    assert rates[total] == pytest.approx(floor * peak)
+    with pytest.raises(InvalidInputError, match="min_lr_rate"):
+        TrainConfig(output_dir="x", max_steps=1, batch_size=1, learning_rate=1e-3, min_lr_rate=0.1)

@@ -6,13 +6,16 @@ loss terms (one of them `"loss"`, the one to minimise) and a dataloader. The tra
 warmup and schedule, `save_state` checkpoints that resume bit-for-bit (model, optimiser, scheduler,
 EMA, RNG states, data position), a progress bar on the main process, logs to
 `output_dir/logs.jsonl` and the console, and a final `save_pretrained` into `output_dir/final`.
+With `best_metric` set, the model of the best validation so far is kept in `output_dir/best`.
 
 Layout of `output_dir`:
 
     logs.jsonl                       one JSON object per logged step (loss terms, lr, steps/s)
     config.json                      the TrainConfig of the run
-    checkpoints/step_0001000/        accelerate state + trainer_state.json (step, epoch)
+    checkpoints/step_0001000/        accelerate state + trainer_state.json (step, epoch, best so far)
     final/                           save_pretrained of the (EMA) model
+    best/                            save_pretrained of the (EMA) model at the best validation, and
+                                     best_metric.json (metric, mode, value, step)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import set_seed
+from accelerate.utils import broadcast_object_list, set_seed
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel
@@ -40,9 +43,12 @@ from ..utils.io import atomic_write
 LOG_FILE = "logs.jsonl"
 CHECKPOINT_DIR = "checkpoints"
 FINAL_DIR = "final"
+BEST_DIR = "best"
+BEST_RECORD = "best_metric.json"
 TRAINER_STATE = "trainer_state.json"
 MIXED_PRECISION = ("no", "fp16", "bf16")
-LR_SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "linear")
+LR_SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "cosine_with_min_lr", "linear")
+BEST_METRIC_MODES = ("max", "min")
 
 
 @dataclass
@@ -65,12 +71,21 @@ class TrainConfig:
         resume (`bool`, defaults to False): continue from the latest checkpoint in `output_dir`.
         ema_decay (`float`, *optional*): keep an exponential moving average of the weights with this
             decay; the final weights are the EMA's.
-        lr_scheduler (`str`, defaults to "constant_with_warmup"): one of `LR_SCHEDULERS`.
+        lr_scheduler (`str`, defaults to "constant_with_warmup"): one of `LR_SCHEDULERS`; all are
+            diffusers' except "cosine_with_min_lr" (transformers'), a cosine decay to
+            `min_lr_rate * learning_rate` instead of 0.
+        min_lr_rate (`float`, defaults to 0.0): floor of "cosine_with_min_lr" as a fraction of the peak
+            learning rate (only that schedule uses it).
         adam_betas (`tuple[float, float]`, defaults to (0.9, 0.999)): AdamW betas.
         validate_every (`int`, *optional*): steps between `validate` calls (defaults to `checkpoint_every`).
         checkpoints_total_limit (`int`, *optional*, defaults to 3): keep at most this many checkpoints.
         num_threads (`int`, *optional*): CPU threads for torch (`torch.set_num_threads`); on a shared
             CPU, 1 thread is often several times faster than oversubscribed cores.
+        best_metric (`str`, *optional*): a logged validation value (e.g. "val/top3", the name `validate`
+            returns with the `val/` prefix); whenever it improves, the (EMA) model is saved to
+            `output_dir/best`. The best value and step are part of every checkpoint, so a resumed run
+            keeps them.
+        best_metric_mode (`str`, defaults to "max"): "max" if larger `best_metric` is better, else "min".
     """
 
     output_dir: str
@@ -92,6 +107,9 @@ class TrainConfig:
     validate_every: int | None = None
     checkpoints_total_limit: int | None = 3
     num_threads: int | None = None
+    min_lr_rate: float = 0.0
+    best_metric: str | None = None
+    best_metric_mode: str = "max"
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every"):
@@ -110,6 +128,17 @@ class TrainConfig:
             )
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise InvalidInputError(f"TrainConfig: `ema_decay` must lie in (0, 1), got {self.ema_decay!r}.")
+        if not 0.0 <= self.min_lr_rate < 1.0:
+            raise InvalidInputError(f"TrainConfig: `min_lr_rate` must lie in [0, 1), got {self.min_lr_rate!r}.")
+        if self.min_lr_rate and self.lr_scheduler != "cosine_with_min_lr":
+            raise InvalidInputError(
+                f"TrainConfig: `min_lr_rate` only applies to `lr_scheduler` 'cosine_with_min_lr', "
+                f"got it with {self.lr_scheduler!r}."
+            )
+        if self.best_metric_mode not in BEST_METRIC_MODES:
+            raise InvalidInputError(
+                f"TrainConfig: `best_metric_mode` must be one of {BEST_METRIC_MODES}, got {self.best_metric_mode!r}."
+            )
         self.adam_betas = tuple(self.adam_betas)
 
     @classmethod
@@ -135,8 +164,10 @@ class Trainer:
             from `config.seed` (accelerate's seedable sampler), so runs and resumes are reproducible.
         config (`TrainConfig`): optimisation, checkpointing and logging options.
         validate (`Callable[[nn.Module, int], dict[str, float]]`, *optional*): called with the
-            unwrapped model (EMA weights when enabled) and the step every `validate_every` steps and
-            at the end; its values are logged with a `val/` prefix.
+            unwrapped model (EMA weights when enabled, eval mode, no grad, on a forked RNG so it does
+            not change the training's random numbers) and the step every `validate_every` steps and
+            at the last step; its values are logged with a `val/` prefix. Required with
+            `config.best_metric`; with several processes, the main process's values decide the best.
     """
 
     def __init__(
@@ -150,6 +181,10 @@ class Trainer:
         self.config = config
         self.compute_loss = compute_loss
         self.validate = validate
+        if config.best_metric is not None and validate is None:
+            raise InvalidInputError(
+                f"TrainConfig: `best_metric` is {config.best_metric!r} but the Trainer got no `validate` callback."
+            )
         self.output_dir = Path(config.output_dir)
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
@@ -165,12 +200,7 @@ class Trainer:
             betas=config.adam_betas,
             weight_decay=config.weight_decay,
         )
-        lr_scheduler = get_scheduler(
-            config.lr_scheduler,
-            optimizer=optimizer,
-            num_warmup_steps=config.warmup_steps * self.accelerator.num_processes,
-            num_training_steps=config.max_steps * self.accelerator.num_processes,
-        )
+        lr_scheduler = self._build_lr_scheduler(optimizer)
         self.model, self.optimizer, self.train_dataloader, self.lr_scheduler = self.accelerator.prepare(
             model, optimizer, train_dataloader, lr_scheduler
         )
@@ -180,6 +210,25 @@ class Trainer:
             self.accelerator.register_for_checkpointing(self.ema)
         self.step = 0
         self.epoch = 0
+        self.best_value: float | None = None
+        self.best_step: int | None = None
+
+    def _build_lr_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        # The prepared scheduler steps once per process per optimiser step.
+        num_warmup_steps = self.config.warmup_steps * self.accelerator.num_processes
+        num_training_steps = self.config.max_steps * self.accelerator.num_processes
+        if self.config.lr_scheduler == "cosine_with_min_lr":
+            from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
+
+            return get_cosine_with_min_lr_schedule_with_warmup(
+                optimizer, num_warmup_steps, num_training_steps, min_lr_rate=self.config.min_lr_rate
+            )
+        return get_scheduler(
+            self.config.lr_scheduler,
+            optimizer=optimizer,
+            num_warmup_steps=num_warmup_steps,
+            num_training_steps=num_training_steps,
+        )
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -202,8 +251,9 @@ class Trainer:
             partial = path.with_name(path.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             self.accelerator.save_state(str(partial), safe_serialization=True)
+            state = {"step": self.step, "epoch": self.epoch, "best_value": self.best_value, "best_step": self.best_step}
             with atomic_write(partial / TRAINER_STATE) as tmp:
-                tmp.write_text(json.dumps({"step": self.step, "epoch": self.epoch}))
+                tmp.write_text(json.dumps(state))
             shutil.rmtree(path, ignore_errors=True)
             partial.rename(path)
             self._prune_checkpoints()
@@ -225,6 +275,7 @@ class Trainer:
             )
         state = json.loads((checkpoint / TRAINER_STATE).read_text())
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.best_value, self.best_step = state.get("best_value"), state.get("best_step")
         self._checkpoint_to_load = checkpoint
 
     def _load_checkpoint(self) -> None:
@@ -250,14 +301,47 @@ class Trainer:
             self.ema.copy_to(model.parameters())
         model.eval()
         try:
-            with torch.no_grad():
+            # Forked RNG: validating (or not, e.g. at the last step of an interrupted run) must not
+            # change the random numbers training draws afterwards.
+            with torch.no_grad(), torch.random.fork_rng(devices=self._rng_devices()):
                 values = {f"val/{key}": float(value) for key, value in self.validate(model, self.step).items()}
         finally:
             model.train()
             if self.ema is not None:
                 self.ema.restore(model.parameters())
         self._log(values, progress)
+        self._update_best(values, progress)
         return values
+
+    def _rng_devices(self) -> list[int]:
+        device = self.accelerator.device
+        return [device.index or 0] if device.type == "cuda" else []
+
+    def _update_best(self, values: dict[str, float], progress: tqdm | None) -> None:
+        """Save the model to `output_dir/best` if `values[config.best_metric]` beats the best so far."""
+        name = self.config.best_metric
+        if name is None:
+            return
+        if name not in values:
+            raise InvalidInputError(
+                f"TrainConfig: `best_metric` {name!r} is not among the validation values {sorted(values)}; "
+                "name one of them (`validate`'s keys with the 'val/' prefix)."
+            )
+        value = [values[name]]
+        if self.accelerator.num_processes > 1:
+            broadcast_object_list(value)  # every process takes the main process's decision
+        value = value[0]
+        if not math.isfinite(value):
+            return
+        if self.best_value is not None:
+            improved = value > self.best_value if self.config.best_metric_mode == "max" else value < self.best_value
+            if not improved:
+                return
+        self.best_value, self.best_step = value, self.step
+        record = {"metric": name, "mode": self.config.best_metric_mode, "value": value, "step": self.step}
+        path = self._save_pretrained(self.output_dir / BEST_DIR, record=record)
+        if self.accelerator.is_main_process:
+            (progress.write if progress is not None else print)(f"step {self.step}: best {name}={value:.4g} -> {path}")
 
     # ------------------------------------------------------------------ loop
     def _batches(self):
@@ -306,6 +390,7 @@ class Trainer:
         last_values: dict[str, float] = {}
         tic = time.perf_counter()
         steps_since_log = 0
+        validated_step: int | None = None
         batches = self._batches()
         while self.step < config.max_steps:
             batch = next(batches)
@@ -341,19 +426,25 @@ class Trainer:
                 last_values["steps_per_s"] = steps_since_log / max(elapsed, 1e-9)
                 self._log(last_values, progress)
                 totals, micro_batches, steps_since_log, tic = {}, 0, 0, time.perf_counter()
+            # Validate before checkpointing, so a checkpoint holds the best value up to its step.
             validate_every = config.validate_every or config.checkpoint_every
-            if self.step % validate_every == 0 and self.step < config.max_steps:
+            if self.step % validate_every == 0 or self.step == config.max_steps:
                 last_values.update(self._run_validation(progress))
+                validated_step = self.step
             if self.step % config.checkpoint_every == 0 or self.step == config.max_steps:
                 self.save_checkpoint()
         progress.close()
-        last_values.update(self._run_validation(None))
+        if validated_step != self.step:  # resumed at `max_steps`: nothing ran
+            last_values.update(self._run_validation(None))
         self.save_final()
         return last_values
 
     def save_final(self) -> Path:
         """`save_pretrained` the model (EMA weights when enabled) into `output_dir/final`."""
-        path = self.output_dir / FINAL_DIR
+        return self._save_pretrained(self.output_dir / FINAL_DIR)
+
+    def _save_pretrained(self, path: Path, record: dict | None = None) -> Path:
+        """`save_pretrained` the (EMA) model into `path` (plus `record` as `BEST_RECORD`), all or nothing."""
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             model = self.accelerator.unwrap_model(self.model)
@@ -364,6 +455,8 @@ class Trainer:
                 partial = path.with_name(path.name + ".partial")
                 shutil.rmtree(partial, ignore_errors=True)
                 model.save_pretrained(str(partial))
+                if record is not None:
+                    (partial / BEST_RECORD).write_text(json.dumps(record, indent=2))
                 shutil.rmtree(path, ignore_errors=True)
                 partial.rename(path)
             finally:
