@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -151,6 +152,30 @@ class TrainConfig:
                 f"{source}: unknown training options {unknown}; expected a subset of {sorted(known)}."
             )
         return cls(**values)
+
+
+def read_json_config(path: str | os.PathLike[str]) -> dict:
+    """The JSON object in the training config file `path` (a clear error if it is missing or not an object)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"Training config {path} does not exist.")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInputError(f"{path}: not valid JSON ({error}).") from error
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"{path}: expected a JSON object of config sections, got {type(values).__name__}.")
+    return values
+
+
+def check_config_keys(values: dict, allowed: Iterable[str], source: str) -> None:
+    """Raise `InvalidInputError` naming `source` if `values` is not a dict or has keys outside `allowed`."""
+    allowed = set(allowed)
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"{source}: expected a JSON object, got {type(values).__name__}.")
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise InvalidInputError(f"{source}: unknown keys {unknown}; expected a subset of {sorted(allowed)}.")
 
 
 class Trainer:

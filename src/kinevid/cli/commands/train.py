@@ -24,7 +24,8 @@ def _train_structure(args: argparse.Namespace) -> int:
 def _train_evaluator(args: argparse.Namespace) -> int:
     from ...eval.train_evaluator import train_from_cli
 
-    return train_from_cli(args)
+    train_from_cli(args)
+    return 0
 
 
 TRAIN_TASKS = {
