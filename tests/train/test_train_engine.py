@@ -262,3 +262,12 @@ def test_cosine_with_min_lr_schedule(tmp_path):
     assert rates[total] == pytest.approx(floor * peak)
     with pytest.raises(InvalidInputError, match="min_lr_rate"):
         TrainConfig(output_dir="x", max_steps=1, batch_size=1, learning_rate=1e-3, min_lr_rate=0.1)
+
+
+def test_resume_with_another_best_metric_starts_a_new_best(tmp_path):
+    run_scripted(tmp_path, max_steps=4)
+    assert best_record(tmp_path)["value"] == 0.9
+    # "val/other" is 0.0 at every step: compared with the 0.9 of "val/top3" it would never win.
+    resumed, _ = run_scripted(tmp_path, max_steps=6, resume=True, best_metric="val/other")
+    assert (resumed.best_step, resumed.best_value) == (6, 0.0)
+    assert best_record(tmp_path) == {"metric": "val/other", "mode": "max", "value": 0.0, "step": 6}

@@ -23,6 +23,7 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,10 +35,13 @@ from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError
 from ..train.engine import BEST_DIR, BEST_RECORD, TrainConfig, Trainer, check_config_keys, read_json_config
 from ..utils.io import atomic_write
-from .clips import cut_clips
+from .clips import EvaluationClip, cut_clips
 from .metrics import mm_distance, r_precision
 from .motion_features import joint_motion_features, mirror_joint_motion_features, pad_feature_sequences
 from .retrieval_model import TextMotionRetrievalModel
+
+if TYPE_CHECKING:
+    from ..data.cmu import CMUTrial
 
 _SIDE_WORDS = re.compile(r"\b(left|right)\b", re.IGNORECASE)
 # Set by the data and the text encoder, not by the config.
@@ -143,7 +147,7 @@ class TrialFeatures:
     texts: list[list[str]]
 
 
-def load_cmu_trials(data: EvaluatorDataConfig, split: str, fps: float) -> list:
+def load_cmu_trials(data: EvaluatorDataConfig, split: str, fps: float) -> list[CMUTrial]:
     """The `CMUTrial`s of `split` at `fps` lasting at least `window_min_seconds` (the first `max_trials`)."""
     from ..data.cmu import CMUMocap
 
@@ -308,7 +312,9 @@ class ValidationSet:
     text_embeddings: torch.Tensor
 
 
-def build_validation_set(clips: list, fps: float, text_embeddings: dict[str, torch.Tensor]) -> ValidationSet:
+def build_validation_set(
+    clips: list[EvaluationClip], fps: float, text_embeddings: dict[str, torch.Tensor]
+) -> ValidationSet:
     """The features of `cut_clips` windows (first caption each), with their caption embeddings."""
     if not clips:
         raise InvalidInputError("The CMU 'val' split gave no validation window.")

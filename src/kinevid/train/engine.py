@@ -276,7 +276,14 @@ class Trainer:
             partial = path.with_name(path.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
             self.accelerator.save_state(str(partial), safe_serialization=True)
-            state = {"step": self.step, "epoch": self.epoch, "best_value": self.best_value, "best_step": self.best_step}
+            state = {
+                "step": self.step,
+                "epoch": self.epoch,
+                "best_metric": self.config.best_metric,
+                "best_metric_mode": self.config.best_metric_mode,
+                "best_value": self.best_value,
+                "best_step": self.best_step,
+            }
             with atomic_write(partial / TRAINER_STATE) as tmp:
                 tmp.write_text(json.dumps(state))
             shutil.rmtree(path, ignore_errors=True)
@@ -300,7 +307,13 @@ class Trainer:
             )
         state = json.loads((checkpoint / TRAINER_STATE).read_text())
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.best_value, self.best_step = state.get("best_value"), state.get("best_step")
+        # A best value only counts for the metric and direction it was measured with.
+        same_metric = (state.get("best_metric"), state.get("best_metric_mode")) == (
+            self.config.best_metric,
+            self.config.best_metric_mode,
+        )
+        if same_metric:
+            self.best_value, self.best_step = state.get("best_value"), state.get("best_step")
         self._checkpoint_to_load = checkpoint
 
     def _load_checkpoint(self) -> None:
