@@ -47,7 +47,7 @@ from ..models.structure.representation import (
     joints_from_rotations,
 )
 from ..utils.io import atomic_write
-from .engine import TrainConfig, Trainer
+from .engine import TrainConfig, Trainer, check_config_keys, read_json_config
 
 MIN_FEATURE_STD = 1e-2  # features with less spread are not amplified beyond 100x
 
@@ -163,21 +163,14 @@ class StructureTrainingConfig:
     @classmethod
     def load(cls, path: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> StructureTrainingConfig:
         """Read a JSON config; `output_dir` fills `train.output_dir`. Unknown keys are errors."""
-        path = Path(path)
-        if not path.is_file():
-            raise InvalidInputError(f"Training config {path} does not exist.")
-        try:
-            values = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise InvalidInputError(f"{path}: not valid JSON ({error}).") from error
-        return cls.from_dict(values, output_dir=output_dir, source=str(path))
+        return cls.from_dict(read_json_config(path), output_dir=output_dir, source=str(path))
 
     @classmethod
     def from_dict(
         cls, values: dict, output_dir: str | os.PathLike[str], source: str = "config"
     ) -> StructureTrainingConfig:
         values = dict(values)
-        _check_keys(values, {f.name for f in fields(cls)}, source)
+        check_config_keys(values, {f.name for f in fields(cls)}, source)
         train = TrainConfig.from_dict(
             {**values.pop("train", {}), "output_dir": str(output_dir)}, source=f"{source}: train"
         )
@@ -185,25 +178,17 @@ class StructureTrainingConfig:
         parsed = {}
         for name, section_type in sections.items():
             section = values.pop(name, {})
-            _check_keys(section, {f.name for f in fields(section_type)}, f"{source}: {name}")
+            check_config_keys(section, {f.name for f in fields(section_type)}, f"{source}: {name}")
             parsed[name] = section_type(**section)
         model = values.pop("model", {})
         allowed = set(inspect.signature(MotionPrimitiveDiffusionModel.__init__).parameters) - {"self"}
-        _check_keys(model, allowed, f"{source}: model")
+        check_config_keys(model, allowed, f"{source}: model")
         return cls(train=train, model=model, **parsed, **values)
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values["train"].pop("output_dir")
         return values
-
-
-def _check_keys(values: dict, allowed: set[str], source: str) -> None:
-    if not isinstance(values, dict):
-        raise InvalidInputError(f"{source}: expected a JSON object, got {type(values).__name__}.")
-    unknown = sorted(set(values) - allowed)
-    if unknown:
-        raise InvalidInputError(f"{source}: unknown keys {unknown}; expected a subset of {sorted(allowed)}.")
 
 
 # ---------------------------------------------------------------------- features of a batch
@@ -444,7 +429,7 @@ def export_checkpoint(
     config_path = run_dir / "structure_config.json"
     if not config_path.is_file():
         raise MissingWeightsError(f"{config_path} not found: `run_dir` must be a `kinevid train structure` output.")
-    config = StructureTrainingConfig.from_dict(json.loads(config_path.read_text()), run_dir, source=str(config_path))
+    config = StructureTrainingConfig.from_dict(read_json_config(config_path), run_dir, source=str(config_path))
     if checkpoint is None:
         candidates = sorted((run_dir / CHECKPOINT_DIR).glob("step_*"))
         candidates = [path for path in candidates if (path / TRAINER_STATE).is_file()]
