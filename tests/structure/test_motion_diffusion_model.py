@@ -95,3 +95,23 @@ def test_shipped_configuration_is_small():
     model = MotionPrimitiveDiffusionModel(**config)
     size_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     assert size_bytes <= 20 * 1024 * 1024
+
+
+def test_text_norm_puts_sentence_embeddings_on_the_timestep_scale():
+    """Unit-norm sentence embeddings barely move a fresh model's conditioning unless normalised first."""
+    texts = torch.nn.functional.normalize(torch.randn(8, 384, generator=torch.Generator().manual_seed(0)), dim=-1)
+    timesteps = torch.arange(0, 1000, 125)
+
+    def text_spread_over_timestep_scale(model: MotionPrimitiveDiffusionModel) -> float:
+        with torch.no_grad():
+            text = model.text_embedding(model.text_input_norm(texts))
+            temb = model.time_embedding(model.time_proj(timesteps))
+        return float(torch.cdist(text, text).mean() / temb.norm(dim=-1).mean())
+
+    torch.manual_seed(0)
+    assert text_spread_over_timestep_scale(MotionPrimitiveDiffusionModel(text_norm=False)) < 0.2
+    torch.manual_seed(0)
+    normalised = MotionPrimitiveDiffusionModel(text_norm=True)
+    assert text_spread_over_timestep_scale(normalised) > 0.5
+    # The LayerNorm is part of the weights a checkpoint saves.
+    assert {"text_input_norm.weight", "text_input_norm.bias"} <= set(normalised.state_dict())

@@ -91,6 +91,10 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         num_heads (`int`, defaults to 4): attention heads.
         mlp_ratio (`float`, defaults to 4.0): MLP width over `hidden_dim`.
         dropout (`float`, defaults to 0.1): dropout during training.
+        text_norm (`bool`, defaults to False): LayerNorm the pooled text embedding before its MLP.
+            Sentence embeddings are unit vectors (entries ~ 1 / sqrt(text_dim)), so without it the text
+            enters the conditioning at a small fraction of the timestep embedding's scale and the
+            model learns to use it slowly; DiT's class embeddings start at unit scale per entry.
     """
 
     _supports_gradient_checkpointing = False
@@ -110,6 +114,7 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         num_heads: int = 4,
         mlp_ratio: float = 4.0,
         dropout: float = 0.1,
+        text_norm: bool = False,
     ):
         super().__init__()
         if hidden_dim % num_heads != 0:
@@ -122,6 +127,7 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
 
         self.time_proj = Timesteps(TIMESTEP_CHANNELS, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embedding = TimestepEmbedding(TIMESTEP_CHANNELS, hidden_dim)
+        self.text_input_norm = nn.LayerNorm(text_dim) if text_norm else nn.Identity()
         self.text_embedding = nn.Sequential(
             nn.Linear(text_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
         )
@@ -178,7 +184,7 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         batch_size, num_future, _ = sample.shape
         timestep = timestep.expand(batch_size) if timestep.ndim == 0 else timestep
         temb = self.time_embedding(self.time_proj(timestep).to(sample.dtype))  # (B, D)
-        text = self.text_embedding(text_embeds.to(sample.dtype))  # (B, D)
+        text = self.text_embedding(self.text_input_norm(text_embeds.to(sample.dtype)))  # (B, D)
         text = torch.where(text_mask[:, None], text, self.null_text.to(text.dtype))
         conditioning = F.silu(temb + text)  # (B, D)
 
