@@ -24,3 +24,15 @@ def test_shipped_checkpoint_generates_plausible_motion():
         height = joints[:, 15, 1] - joints[..., 1].amin(-1)  # head above the lowest joint
         assert 1.0 < float(height.median()) < 2.0  # an upright adult, not a collapsed or exploded body
     assert not torch.allclose(motions[0].rotations, motions[1].rotations)
+
+
+def test_shipped_checkpoint_follows_the_prompt():
+    """Coarse text grounding: over 4 s, runs cover more ground than walks, walks far more than standing."""
+    pipeline = TextToMotionPipeline.from_pretrained()
+
+    def mean_travel(prompt: str) -> float:
+        motions = pipeline([prompt] * 8, seconds=4.0, seed=0).motions
+        return float(torch.stack([(m.translation[-1] - m.translation[0])[[0, 2]].norm() for m in motions]).mean())
+
+    run, walk, stand = (mean_travel(p) for p in ("a person runs", "a person walks forward", "a person stands still"))
+    assert run > 1.5 * walk and walk > 4.0 * stand, (run, walk, stand)
