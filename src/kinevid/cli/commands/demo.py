@@ -16,7 +16,7 @@ from ...errors import InvalidInputError
 from ...utils import torch_threads
 from .info import motion_summary_table
 
-DEFAULT_PROMPT = "a person walks forward and waves with the right hand"
+DEFAULT_PROMPT = "a person walks forward"
 
 
 def run_demo(args: argparse.Namespace) -> int:
