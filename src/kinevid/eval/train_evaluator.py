@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError
-from ..train.engine import BEST_DIR, BEST_RECORD, TrainConfig, Trainer, check_config_keys, read_json_config
+from ..train.engine import BEST_DIR, BEST_RECORD, RecipeConfig, TrainConfig, Trainer, check_config_keys
 from ..utils.io import atomic_write
 from .clips import EvaluationClip, cut_clips
 from .metrics import mm_distance, r_precision
@@ -79,7 +79,7 @@ class EvaluatorDataConfig:
 
 
 @dataclass
-class EvaluatorTrainingConfig:
+class EvaluatorTrainingConfig(RecipeConfig):
     """Everything `configs/evaluator_cmu.json` holds: one section per dataclass.
 
     Args:
@@ -94,11 +94,6 @@ class EvaluatorTrainingConfig:
     train: TrainConfig
     data: EvaluatorDataConfig = field(default_factory=EvaluatorDataConfig)
     model: dict = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> EvaluatorTrainingConfig:
-        """Read a JSON config; `output_dir` fills `train.output_dir`. Unknown keys are errors naming the file."""
-        return cls.from_dict(read_json_config(path), output_dir=output_dir, source=str(path))
 
     @classmethod
     def from_dict(
@@ -116,11 +111,6 @@ class EvaluatorTrainingConfig:
         except TypeError as error:  # a missing required option
             raise InvalidInputError(f"{source}: train: {error}") from error
         return cls(train=train_config, data=EvaluatorDataConfig(**data), model=dict(model))
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["train"].pop("output_dir")
-        return values
 
     def model_arguments(self) -> dict:
         """The configurable `TextMotionRetrievalModel` arguments: the config's over the model's defaults."""

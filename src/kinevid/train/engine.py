@@ -178,6 +178,24 @@ def check_config_keys(values: dict, allowed: Iterable[str], source: str) -> None
         raise InvalidInputError(f"{source}: unknown keys {unknown}; expected a subset of {sorted(allowed)}.")
 
 
+class RecipeConfig:
+    """Base of a recipe's JSON config (a dataclass with a `train: TrainConfig` field): reading from a
+    file, and writing back without the run directory (which comes from the command line).
+
+    Subclasses implement `from_dict(values, output_dir, source)`.
+    """
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], output_dir: str | os.PathLike[str]):
+        """Read a JSON config; `output_dir` fills `train.output_dir`. Unknown keys are errors naming the file."""
+        return cls.from_dict(read_json_config(path), output_dir=output_dir, source=str(path))
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["train"].pop("output_dir")
+        return values
+
+
 class Trainer:
     """Runs `compute_loss` over `train_dataloader` for `config.max_steps` optimiser steps.
 

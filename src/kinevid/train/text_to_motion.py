@@ -47,7 +47,7 @@ from ..models.structure.representation import (
     joints_from_rotations,
 )
 from ..utils.io import atomic_write
-from .engine import TrainConfig, Trainer, check_config_keys, read_json_config
+from .engine import RecipeConfig, TrainConfig, Trainer, check_config_keys
 
 MIN_FEATURE_STD = 1e-2  # features with less spread are not amplified beyond 100x
 
@@ -137,7 +137,7 @@ class LossConfig:
 
 
 @dataclass
-class StructureTrainingConfig:
+class StructureTrainingConfig(RecipeConfig):
     """Everything `configs/structure_cmu.json` holds: one section per dataclass.
 
     Args:
@@ -161,11 +161,6 @@ class StructureTrainingConfig:
     validation_batches: int = 8
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> StructureTrainingConfig:
-        """Read a JSON config; `output_dir` fills `train.output_dir`. Unknown keys are errors."""
-        return cls.from_dict(read_json_config(path), output_dir=output_dir, source=str(path))
-
-    @classmethod
     def from_dict(
         cls, values: dict, output_dir: str | os.PathLike[str], source: str = "config"
     ) -> StructureTrainingConfig:
@@ -184,11 +179,6 @@ class StructureTrainingConfig:
         allowed = set(inspect.signature(MotionPrimitiveDiffusionModel.__init__).parameters) - {"self"}
         check_config_keys(model, allowed, f"{source}: model")
         return cls(train=train, model=model, **parsed, **values)
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values["train"].pop("output_dir")
-        return values
 
 
 # ---------------------------------------------------------------------- features of a batch
@@ -429,7 +419,7 @@ def export_checkpoint(
     config_path = run_dir / "structure_config.json"
     if not config_path.is_file():
         raise MissingWeightsError(f"{config_path} not found: `run_dir` must be a `kinevid train structure` output.")
-    config = StructureTrainingConfig.from_dict(read_json_config(config_path), run_dir, source=str(config_path))
+    config = StructureTrainingConfig.load(config_path, run_dir)
     if checkpoint is None:
         candidates = sorted((run_dir / CHECKPOINT_DIR).glob("step_*"))
         candidates = [path for path in candidates if (path / TRAINER_STATE).is_file()]
