@@ -1,5 +1,6 @@
 """The `Motion` sequence type, its file formats, codecs, retargeting, contacts and physical metrics."""
 
+from . import io  # noqa: F401  the file formats; they install `Motion.load` / `Motion.save`
 from .contacts import foot_contacts
 from .metrics import physical_metrics
 from .motion import Motion, bone_lengths, heading_angle, offsets_from_joints

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import roma
@@ -16,6 +17,16 @@ from ..errors import InvalidInputError
 
 NUM_BETAS = 10
 BONE_LENGTH_TOLERANCE = 1e-3  # metres; bone lengths may drift this much over a sequence
+
+# The file formats (`kinevid.motion.io`) depend on this type, not the other way round: on import
+# they install their reader and writer here (`kinevid.motion` imports them, and importing this
+# module imports that package first), and `Motion.load` / `Motion.save` call them.
+_FILE_IO: dict[str, Callable] = {}
+
+
+def register_file_io(load: Callable[..., Motion], save: Callable[[Motion, str | os.PathLike[str]], None]) -> None:
+    """Install the functions behind `Motion.load` (`load(path, **options)`) and `Motion.save` (`save(motion, path)`)."""
+    _FILE_IO["load"], _FILE_IO["save"] = load, save
 
 
 @dataclass
@@ -87,17 +98,14 @@ class Motion:
         return motion.canonicalize()
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **kwargs) -> Motion:
-        """Read a motion from `.npz` (AMASS/SMPL layout) or `.bvh`; see `kinevid.motion.io.load_motion`."""
-        from .io import load_motion
-
-        return load_motion(path, **kwargs)
+    def load(cls, path: str | os.PathLike[str], **options) -> Motion:
+        """Read a motion from `.npz` (AMASS/SMPL layout), `.bvh` or `.amc` (+ `.asf`); see
+        `kinevid.motion.io.load_motion` for the `options` (`skeleton`, `joint_map`, `scale`, `fps`)."""
+        return _FILE_IO["load"](path, **options)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write to `.npz` or `.bvh` atomically; see `kinevid.motion.io.save_motion`."""
-        from .io import save_motion
-
-        save_motion(self, path)
+        _FILE_IO["save"](self, path)
 
     # ------------------------------------------------------------------ properties
     @property

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from ...errors import InvalidInputError, MotionFileError
-from ..motion import Motion
+from ..motion import Motion, register_file_io
 from .bvh import BvhFile, BvhJoint, read_bvh, write_bvh
 from .bvh_retarget import bvh_to_motion, detect_scale, motion_to_bvh
 from .joint_names import NAMING_CONVENTIONS, map_joint_names, normalize_joint_name
@@ -82,6 +82,8 @@ def save_motion(motion: Motion, path: str | os.PathLike[str]) -> None:
     else:
         write_bvh(motion_to_bvh(motion), path)
 
+
+register_file_io(load_motion, save_motion)
 
 __all__ = [
     "NAMING_CONVENTIONS",
