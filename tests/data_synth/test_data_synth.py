@@ -11,7 +11,7 @@ import torch
 from kinevid.cli.main import main
 from kinevid.data.cmu import CMUMocap
 from kinevid.data.paired import SyntheticPairedDataset
-from kinevid.data.synth import MANIFEST, SynthConfig, build_synthetic_dataset, shard_name, synthesize_clip
+from kinevid.data.synth import FORMAT, MANIFEST, SynthConfig, build_synthetic_dataset, shard_name, synthesize_clip
 from kinevid.errors import InvalidInputError
 
 TRIALS = ["02_01", "05_02", "13_29"]
@@ -101,9 +101,16 @@ def test_resume_keeps_finished_shards_and_rebuilds_missing(trials, dataset_dir, 
 def test_incomplete_or_missing_dataset_is_reported(tmp_path):
     with pytest.raises(InvalidInputError, match="no manifest"):
         SyntheticPairedDataset(tmp_path)
-    (tmp_path / MANIFEST).write_text(json.dumps({"format": "kinevid-synth-v1", "config": {}, "num_clips": 1,
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": FORMAT, "config": {}, "num_clips": 1,
                                                  "shards": [], "complete": False}))  # fmt: skip
     with pytest.raises(InvalidInputError, match="incomplete"):
+        SyntheticPairedDataset(tmp_path)
+
+
+def test_v1_dataset_asks_for_a_rebuild(tmp_path):
+    (tmp_path / MANIFEST).write_text(json.dumps({"format": "kinevid-synth-v1", "config": {}, "num_clips": 1,
+                                                 "shards": [], "complete": True}))  # fmt: skip
+    with pytest.raises(InvalidInputError, match=r"manifest.json: a 'kinevid-synth-v1' dataset.*rebuild"):
         SyntheticPairedDataset(tmp_path)
 
 

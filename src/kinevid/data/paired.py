@@ -17,7 +17,7 @@ from ..render.frames import frames_to_tensor
 from .synth import MANIFEST, _read_manifest, read_shard_metadata
 
 SHARD_TENSORS = (
-    "frames", "masks", "skeleton_maps", "keypoints_2d", "tracks", "track_visibility", "rotations",
+    "frames", "masks", "depth", "skeleton_maps", "keypoints_2d", "tracks", "track_visibility", "rotations",
     "translation", "offsets", "betas", "joints", "camera_intrinsics", "camera_rotation", "camera_translation",
 )  # fmt: skip
 
@@ -29,19 +29,28 @@ class SyntheticPairedDataset(torch.utils.data.Dataset):
 
     - `video` (`torch.Tensor` of shape `(3, T, H, W)`): mannequin frames in [-1, 1].
     - `mask` (`torch.Tensor` of shape `(1, T, H, W)`): 1.0 on the person.
+    - `depth` (`torch.Tensor` of shape `(1, T, H, W)`): camera z of the nearest surface in metres, 0 where
+      the ray meets nothing (sky).
     - `skeleton` (`torch.Tensor` of shape `(3, T, H, W)`): skeleton maps in [-1, 1].
     - `keypoints_2d` `(T, 18, 2)`, `tracks` `(T, P, 2)` float and `track_visibility` `(T, P)` bool.
     - `rotations` `(T, 24, 3, 3)`, `translation` `(T, 3)`, `offsets` `(24, 3)`, `betas` `(10,)`,
       `joints` `(T, 24, 3)`: the motion.
     - `camera_intrinsics` `(3, 3)`, `camera_rotation` `(3, 3)`, `camera_translation` `(3,)`.
-    - `caption` (`str`), `fps` (`float`), `index` (`int`).
+    - `caption` (`str`: action and scene in one sentence), `action_caption` (`str`: what the person does,
+      a CMU text), `scene_caption` (`str`: how the person and scene look), `fps` (`float`), `index` (`int`).
 
     Args:
-        root (`str` or `Path`): the dataset directory (holding `manifest.json`).
+        root (`str` or `Path`): the dataset directory (holding `manifest.json`), or a directory holding one
+            dataset per split (`root/train`, `root/val`, `root/test`) when `split` is given.
+        split (`str`, *optional*): the CMU subject split expected (`"train"`, `"val"`, `"test"`, `"all"`); a
+            dataset built from another split is an error. `None` accepts any; `self.split` tells which it is.
     """
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike[str], split: str | None = None) -> None:
+        root = Path(root)
+        if split is not None and not (root / MANIFEST).is_file() and (root / split / MANIFEST).is_file():
+            root = root / split
+        self.root = root
         manifest_path = self.root / MANIFEST
         if not manifest_path.is_file():
             raise InvalidInputError(f"{manifest_path}: no manifest; build the dataset with `kinevid data synth`.")
@@ -51,6 +60,12 @@ class SyntheticPairedDataset(torch.utils.data.Dataset):
                 f"{manifest_path}: the dataset is incomplete; rerun `kinevid data synth` to finish it."
             )
         self.config = manifest["config"]
+        self.split: str | None = self.config.get("split")
+        if split is not None and self.split != split:
+            raise InvalidInputError(
+                f"{manifest_path}: the dataset holds the {self.split!r} split (`kinevid data synth --split`), "
+                f"not {split!r}."
+            )
         self.shards = [self.root / name for name in manifest["shards"]]
         self.num_clips = int(manifest["num_clips"])
         self.clips_per_shard = int(self.config["clips_per_shard"])
@@ -71,7 +86,8 @@ class SyntheticPairedDataset(torch.utils.data.Dataset):
         return path, index - shard * self.clips_per_shard
 
     def info(self, index: int) -> dict:
-        """Metadata of clip `index`: `trial_id`, `start_frame`, `caption`, `texts`, `camera`, `scene`."""
+        """Metadata of clip `index`: `trial_id`, `subject`, `start_frame`, `caption`, `action_caption`,
+        `scene_caption`, `colors`, `build`, `view`, `light`, `body_scale`, `texts`, `camera`, `scene`."""
         path, row = self._locate(index)
         shard = index % self.num_clips // self.clips_per_shard
         if shard not in self._metadata:
@@ -109,13 +125,17 @@ class SyntheticPairedDataset(torch.utils.data.Dataset):
         item["video"] = frames_to_tensor(item.pop("frames"))
         item["skeleton"] = frames_to_tensor(item.pop("skeleton_maps"))
         item["mask"] = item.pop("masks")[None].to(torch.float32)
+        item["depth"] = item["depth"][None]
         item["track_visibility"] = item["track_visibility"].bool()
-        item["caption"] = self.info(index)["caption"]
+        info = self.info(index)
+        for name in ("caption", "action_caption", "scene_caption"):
+            item[name] = info[name]
         item["fps"] = self.fps
         item["index"] = index % self.num_clips
         return item
 
     def __repr__(self) -> str:
         return (
-            f"SyntheticPairedDataset(root={str(self.root)!r}, clips={self.num_clips}, config={json.dumps(self.config)})"
+            f"SyntheticPairedDataset(root={str(self.root)!r}, split={self.split!r}, clips={self.num_clips}, "
+            f"config={json.dumps(self.config)})"
         )

@@ -1,7 +1,8 @@
-"""The synthetic paired-data builder: motions -> clips of (mannequin video, mask, skeleton maps, tracks,
-motion, camera, caption), sharded on disk.
+"""The synthetic paired-data builder: motions -> clips of (mannequin video, mask, depth, skeleton maps,
+tracks, motion, camera, caption), sharded on disk.
 
-On-disk format (`kinevid-synth-v1`), one directory:
+On-disk format (`kinevid-synth-v2`), one directory (v1 datasets, which lack depth and the scene
+caption, are refused with a message asking for a rebuild):
 
 - `manifest.json`: `{"format", "config" (the `SynthConfig`), "num_clips", "shards": [file names],
   "complete": bool}`.
@@ -12,6 +13,7 @@ On-disk format (`kinevid-synth-v1`), one directory:
   |---|---|---|---|
   | `frames` | uint8 | (N, T, H, W, 3) | mannequin RGB |
   | `masks` | uint8 | (N, T, H, W) | 1 on the person |
+  | `depth` | float32 | (N, T, H, W) | camera z of the nearest surface, metres; 0 where the ray meets nothing |
   | `skeleton_maps` | uint8 | (N, T, H, W, 3) | OpenPose COCO-18 maps, far to near |
   | `keypoints_2d` | float32 | (N, T, 18, 2) | COCO-18 pixels (u, v) |
   | `tracks` | float32 | (N, T, P, 2) | surface-point pixels (u, v) |
@@ -26,7 +28,13 @@ On-disk format (`kinevid-synth-v1`), one directory:
   | `camera_translation` | float32 | (N, 3) | world -> camera |
 
   The safetensors metadata holds `format`, `config` (JSON) and `clips` (JSON list, one dict per clip:
-  `index`, `trial_id`, `start_frame`, `caption`, `texts`, `camera` (`Camera.to_dict`), `scene`).
+  `index`, `trial_id`, `subject`, `start_frame`, `caption` (action + scene, one sentence),
+  `action_caption` (one of the trial's CMU texts, as the structure branch uses them), `scene_caption`,
+  `colors` (colour name per part of `kinevid.data.captions.COLOR_PARTS`), `build`, `view`, `light`,
+  `body_scale`, `texts`, `camera` (`Camera.to_dict`), `scene`).
+
+The split (`SynthConfig.split`) is the CMU subject split of `kinevid.data.cmu.split_subjects`, the
+structure branch's, so clips of test subjects never reach training.
 
 Clip `k` is drawn from a generator seeded by `(seed, k)` alone, so a dataset is the same whatever the
 sharding, and a rerun resumes by skipping shards already on disk (shards are written atomically,
@@ -50,14 +58,17 @@ from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
 from ..motion import Motion
+from ..motion.motion import heading_angle
 from ..render.camera import Camera, sample_camera
 from ..render.mannequin import render_mannequin
-from ..render.scene import sample_scene
+from ..render.scene import Appearance, Background, Light, Scene, sample_scene
 from ..render.skeleton_maps import render_skeleton_maps
 from ..utils import atomic_write
-from .cmu import CMUTrial
+from .captions import compose_caption, describe_scene
+from .cmu import SPLITS, CMUMocap, CMUTrial
 
-FORMAT = "kinevid-synth-v1"
+FORMAT = "kinevid-synth-v2"
+OLD_FORMATS = ("kinevid-synth-v1",)
 MANIFEST = "manifest.json"
 DEFAULT_CAPTION = "a person moves"
 _MAX_DRAWS = 100  # attempts at drawing a trial long enough for one clip
@@ -79,6 +90,8 @@ class SynthConfig:
         num_track_points (`int`): surface points tracked per clip.
         scale_range (`tuple[float, float]`): body size factor range.
         limb_range (`tuple[float, float]`): extra arm / leg length factor range.
+        split (`str`, *optional*): the CMU subject split the motions come from (`"train"`, `"val"`, `"test"`,
+            `"all"`); `None` when the motions were chosen otherwise (e.g. a list of trials).
     """
 
     num_clips: int = 256
@@ -91,9 +104,12 @@ class SynthConfig:
     num_track_points: int = 64
     scale_range: tuple[float, float] = (0.88, 1.12)
     limb_range: tuple[float, float] = (0.95, 1.05)
+    split: str | None = None
 
     def __post_init__(self) -> None:
         self.scale_range, self.limb_range = tuple(self.scale_range), tuple(self.limb_range)
+        if self.split is not None and self.split not in SPLITS:
+            raise InvalidInputError(f"`split` must be one of {list(SPLITS)} or None, got {self.split!r}.")
         for name in ("num_clips", "clips_per_shard", "num_frames", "height", "width", "num_track_points"):
             if int(getattr(self, name)) < 1:
                 raise InvalidInputError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
@@ -128,15 +144,18 @@ def _randint(high: int, generator: torch.Generator) -> int:
     return int(torch.randint(high, (), generator=generator))
 
 
-def randomize_body(motion: Motion, config: SynthConfig, generator: torch.Generator) -> Motion:
-    """Scale the body (and its path) by a random size, then arms and legs by random factors; re-canonicalize."""
+def randomize_body(motion: Motion, config: SynthConfig, generator: torch.Generator) -> tuple[Motion, float]:
+    """Scale the body (and its path) by a random size, then arms and legs by random factors; re-canonicalize.
+
+    Returns:
+        `(motion, scale)`: the new motion and its body size factor.
+    """
     scale = _uniform(config.scale_range, generator)
     offsets = motion.offsets * scale
     offsets[list(_LEG_OFFSETS)] *= _uniform(config.limb_range, generator)
     offsets[list(_ARM_OFFSETS)] *= _uniform(config.limb_range, generator)
-    return Motion(
-        motion.rotations, motion.translation * scale, motion.fps, offsets=offsets, betas=motion.betas
-    ).canonicalize()
+    motion = Motion(motion.rotations, motion.translation * scale, motion.fps, offsets=offsets, betas=motion.betas)
+    return motion.canonicalize(), scale
 
 
 def synthesize_clip(
@@ -166,17 +185,29 @@ def synthesize_clip(
             f"found no motion with at least {config.num_frames} frames at {config.fps} fps in {_MAX_DRAWS} draws."
         )
     start = _randint(motion.num_frames - config.num_frames + 1, generator)
-    motion = randomize_body(motion.to(dtype=torch.float32).slice(start, start + config.num_frames), config, generator)
+    motion, body_scale = randomize_body(
+        motion.to(dtype=torch.float32).slice(start, start + config.num_frames), config, generator
+    )
     joints = motion.joints
     camera = sample_camera(joints, config.width, config.height, generator)
     scene = sample_scene(generator)
-    caption = trial.texts[_randint(len(trial.texts), generator)] if trial.texts else DEFAULT_CAPTION
+    action_caption = trial.texts[_randint(len(trial.texts), generator)] if trial.texts else DEFAULT_CAPTION
+    middle = config.num_frames // 2
+    description = describe_scene(
+        scene,
+        body_scale,
+        camera_center=camera.center.numpy(),
+        camera_forward=camera.rotation[2].numpy(),
+        person_position=joints[middle, 0].double().numpy(),
+        heading=float(heading_angle(joints[middle])),
+    )
 
     rendered = render_mannequin(motion, camera, scene, num_track_points=config.num_track_points)
     maps, keypoints_2d, _ = render_skeleton_maps(joints, camera)
     arrays = {
         "frames": rendered.rgb,
         "masks": rendered.mask.astype(np.uint8),
+        "depth": np.where(np.isfinite(rendered.depth), rendered.depth, 0.0),
         "skeleton_maps": maps,
         "keypoints_2d": keypoints_2d.numpy(),
         "tracks": rendered.tracks,
@@ -194,8 +225,16 @@ def synthesize_clip(
     info = {
         "index": clip_index,
         "trial_id": trial.trial_id,
+        "subject": trial.subject,
         "start_frame": start,
-        "caption": caption,
+        "caption": compose_caption(action_caption, description),
+        "action_caption": action_caption,
+        "scene_caption": description.caption,
+        "colors": description.colors,
+        "build": description.build,
+        "view": description.view,
+        "light": description.light,
+        "body_scale": body_scale,
         "texts": list(trial.texts),
         "camera": camera.to_dict(),
         "scene": dataclasses.asdict(scene),
@@ -216,6 +255,10 @@ def build_synthetic_dataset(
     Returns:
         `Path` of `output_dir`.
     """
+    if isinstance(trials, CMUMocap) and config.split is not None and trials.split != config.split:
+        raise InvalidInputError(
+            f"the motions are CMU's {trials.split!r} split but `config.split` says {config.split!r}."
+        )
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = output_dir / MANIFEST
@@ -276,6 +319,11 @@ def _read_manifest(path: Path) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise InvalidInputError(f"{path}: not a readable JSON manifest: {error}") from error
+    if isinstance(manifest, dict) and manifest.get("format") in OLD_FORMATS:
+        raise InvalidInputError(
+            f"{path}: a {manifest['format']!r} dataset; this version reads {FORMAT!r} (it adds depth and the "
+            "scene caption): rebuild it with `kinevid data synth` into a new directory."
+        )
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InvalidInputError(f"{path}: expected a {FORMAT!r} manifest with a `format` field.")
     for key in ("config", "num_clips", "shards", "complete"):
@@ -296,3 +344,13 @@ def read_shard_metadata(path: str | os.PathLike[str]) -> list[dict]:
 def camera_from_info(info: dict) -> Camera:
     """The `Camera` of a clip from its metadata dict."""
     return Camera.from_dict(info["camera"])
+
+
+def scene_from_info(info: dict) -> Scene:
+    """The `Scene` (clothing, background, light) a clip was rendered with, from its metadata dict."""
+    scene = info["scene"]
+    return Scene(
+        appearance=Appearance(**scene["appearance"]),
+        background=Background(**scene["background"]),
+        light=Light(**scene["light"]),
+    )

@@ -55,12 +55,13 @@ def run_synth(args: argparse.Namespace) -> int:
     from ...data.cmu import CMUMocap
     from ...data.synth import SynthConfig, build_synthetic_dataset
 
+    trial_ids = [t.strip() for t in args.trials.split(",") if t.strip()] if args.trials else None
+    split = args.split or ("all" if trial_ids else "train")
     config = SynthConfig(
         num_clips=args.num_clips, clips_per_shard=args.clips_per_shard, num_frames=args.frames,
         height=args.size, width=args.size, fps=args.fps, seed=args.seed, num_track_points=args.track_points,
+        split=args.split or (None if trial_ids else "train"),
     )  # fmt: skip
-    trial_ids = [t.strip() for t in args.trials.split(",") if t.strip()] if args.trials else None
-    split = args.split or ("all" if trial_ids else "train")
     trials = CMUMocap(args.cmu_root, split=split, fps=args.fps, min_frames=args.frames, trial_ids=trial_ids)
     if len(trials) == 0:
         raise InvalidInputError(f"no CMU trial of the {split!r} split has {args.frames} frames at {args.fps:g} fps.")

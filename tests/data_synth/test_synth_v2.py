@@ -1,0 +1,136 @@
+"""Synthetic paired data v2: depth, two-part captions with colour names and view, CMU subject splits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from kinevid.cli.main import main
+from kinevid.data.captions import (
+    COLOR_NAMES,
+    action_predicate,
+    describe_scene,
+    light_side,
+    nearest_color_name,
+    view_name,
+)
+from kinevid.data.cmu import CMUMocap, read_cmu_index, split_subjects
+from kinevid.data.paired import SyntheticPairedDataset
+from kinevid.data.synth import SynthConfig, build_synthetic_dataset, scene_from_info
+from kinevid.errors import InvalidInputError
+from kinevid.render import render_mannequin
+from kinevid.render.scene import Appearance, Background, Scene
+
+TRIALS = ["02_01", "05_02", "13_29"]
+
+
+@pytest.fixture(scope="module")
+def dataset(cmu_root, tmp_path_factory):
+    trials = CMUMocap(cmu_root, trial_ids=TRIALS, fps=8, min_frames=9)
+    config = SynthConfig(num_clips=3, clips_per_shard=2, num_frames=9, height=32, width=32, num_track_points=24)
+    return SyntheticPairedDataset(build_synthetic_dataset(trials, tmp_path_factory.mktemp("v2"), config, False))
+
+
+def test_depth_matches_the_camera_depth_of_visible_surface_points(dataset):
+    for index in range(len(dataset)):
+        item, info = dataset[index], dataset.info(index)
+        depth, mask = item["depth"], item["mask"]
+        assert depth.shape == (1, 9, 32, 32) and torch.isfinite(depth).all() and (depth >= 0).all()
+        assert (depth[mask > 0] > 0.5).all()  # the person stands metres away
+        camera = dataset.camera(index)
+        points = torch.from_numpy(dataset.arrays(index)["tracks"])  # (T, P, 2) pixels of surface points
+        visible = item["track_visibility"]
+        # Camera z of the posed surface points, from the stored motion through the renderer's body.
+        rendered = render_mannequin(dataset.motion(index), camera, scene_from_info(info), num_track_points=24)
+        np.testing.assert_allclose(rendered.tracks, points.numpy(), atol=1e-4)
+        _, point_depth = camera.project(torch.from_numpy(rendered.points).double())
+        cols = points[..., 0].round().long().clamp(0, 31)
+        rows = points[..., 1].round().long().clamp(0, 31)
+        frames = torch.arange(9)[:, None].expand_as(cols)
+        sampled = depth[0][frames, rows, cols]
+        # At the pixel nearest a visible surface point, the depth is that point's (within a capsule's curvature
+        # over half a pixel).
+        assert visible.sum() > 20
+        error = (sampled - point_depth.float())[visible].abs()
+        assert float(error.median()) < 0.05
+
+
+def test_caption_has_action_and_scene_parts(dataset):
+    for index in range(len(dataset)):
+        item, info = dataset[index], dataset.info(index)
+        assert info["action_caption"] in info["texts"]
+        assert item["action_caption"] == info["action_caption"] and item["scene_caption"] == info["scene_caption"]
+        scene = info["scene"]
+        assert info["colors"]["shirt"] == nearest_color_name(scene["appearance"]["shirt"])
+        assert info["colors"]["trousers"] == nearest_color_name(scene["appearance"]["trousers"])
+        assert info["colors"]["floor"] == nearest_color_name(scene["background"]["ground"])
+        caption = item["caption"]
+        assert f"{info['colors']['shirt']} shirt and {info['colors']['trousers']} trousers" in caption
+        assert caption.endswith(f"seen from the {info['view']}" if info["view"] != "behind" else "seen from behind")
+        assert action_predicate(info["action_caption"]) in caption
+
+
+def test_color_names_are_the_nearest_palette_entry():
+    for name, rgb in COLOR_NAMES.items():
+        assert nearest_color_name(rgb) == name
+    assert nearest_color_name((1.0, 0.0, 0.0)) == "red"
+    assert nearest_color_name((0.0, 0.0, 1.0)) == "blue"
+    assert nearest_color_name((0.02, 0.6, 0.1)) == "green"
+    assert nearest_color_name(np.array([0.9, 0.9, 0.92])) == "white"
+
+
+def test_view_is_relative_to_the_person_facing():
+    person = np.zeros(3)
+    # Facing +Z (heading 0): a camera on +Z sees the front, on +X the person's left.
+    assert view_name(np.array([0.0, 1.5, 3.0]), person, 0.0) == "front"
+    assert view_name(np.array([0.0, 1.5, -3.0]), person, 0.0) == "behind"
+    assert view_name(np.array([3.0, 1.5, 0.0]), person, 0.0) == "left"
+    assert view_name(np.array([-3.0, 1.5, 0.0]), person, 0.0) == "right"
+    # Turned to face +X (heading pi/2): the camera on +X now sees the front, the one on +Z the right side.
+    assert view_name(np.array([3.0, 1.5, 0.0]), person, math.pi / 2) == "front"
+    assert view_name(np.array([0.0, 1.5, 3.0]), person, math.pi / 2) == "right"
+    # A camera looking along -Z (image right = +X, as OpenGL): light from +X is on the image's right.
+    forward = np.array([0.0, 0.0, -1.0])
+    assert light_side(np.array([1.0, 1.0, 0.0]), forward) == "right"
+    assert light_side(np.array([-1.0, 1.0, 0.0]), forward) == "left"
+    assert light_side(np.array([0.0, 1.0, 1.0]), forward) == "front"
+
+
+def test_scene_description_and_action_predicates():
+    scene = Scene(Appearance(shirt=(0.8, 0.1, 0.1), trousers=(0.15, 0.3, 0.85), build=0.9),
+                  Background(kind="texture", ground=(0.52, 0.52, 0.52)))  # fmt: skip
+    description = describe_scene(
+        scene, body_scale=1.0, camera_center=np.array([3.0, 1.5, 0.0]),
+        camera_forward=np.array([-1.0, 0.0, 0.0]), person_position=np.zeros(3), heading=0.0,
+    )  # fmt: skip
+    assert description.person == "a slim person in a red shirt and blue trousers"
+    assert description.setting.startswith("on a grey checkered floor") and description.setting.endswith(
+        "seen from the left"
+    )
+    assert action_predicate("a person walks") == "walks"
+    assert action_predicate("walk forward") == "walks forward"
+    assert action_predicate("carry suitcase") == "carries suitcase"
+    assert action_predicate("Walking up and down stairs") == "is walking up and down stairs"
+    assert action_predicate("russian dance") == "doing: russian dance"
+
+
+def test_splits_follow_the_structure_branch_subjects(cmu_root, tmp_path):
+    index = read_cmu_index(cmu_root)
+    subjects = split_subjects(entry.subject for entry in index.values())
+    output = tmp_path / "val"
+    code = main(["data", "synth", "-o", str(output), "--cmu-root", str(cmu_root), "--split", "val",
+                 "--num-clips", "3", "--frames", "5", "--size", "32", "--track-points", "8"])  # fmt: skip
+    assert code == 0
+    dataset = SyntheticPairedDataset(tmp_path, split="val")  # root/<split> layout
+    assert dataset.split == "val" and len(dataset) == 3
+    for clip in range(3):
+        info = dataset.info(clip)
+        assert info["subject"] in subjects["val"] and info["subject"] == index[info["trial_id"]].subject
+    with pytest.raises(InvalidInputError, match="'val' split"):
+        SyntheticPairedDataset(output, split="test")
+    trials = CMUMocap(cmu_root, split="test", fps=8, min_frames=5)
+    with pytest.raises(InvalidInputError, match=r"'test' split but `config\.split` says 'train'"):
+        build_synthetic_dataset(trials, tmp_path / "x", SynthConfig(num_clips=1, split="train"), False)
