@@ -1,7 +1,16 @@
-"""diffusers-style pipelines: `EchoMotionPipeline` (text/motion/video -> video + motion)."""
+"""diffusers-style pipelines: `EchoMotionPipeline` (text/motion/video -> video + motion), `MoSAPipeline`
+(text/motion/skeleton video -> video), `TextToMotionPipeline` (text -> motion)."""
 
 from .pipeline_echomotion import ECHOMOTION_MODES, EchoMotionPipeline
+from .pipeline_mosa import MoSAPipeline, MoSAPipelineOutput
 from .pipeline_output import KinevidPipelineOutput
 from .pipeline_text_to_motion import TextToMotionPipeline
 
-__all__ = ["ECHOMOTION_MODES", "EchoMotionPipeline", "KinevidPipelineOutput", "TextToMotionPipeline"]
+__all__ = [
+    "ECHOMOTION_MODES",
+    "EchoMotionPipeline",
+    "KinevidPipelineOutput",
+    "MoSAPipeline",
+    "MoSAPipelineOutput",
+    "TextToMotionPipeline",
+]
