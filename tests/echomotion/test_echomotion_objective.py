@@ -162,6 +162,29 @@ def test_stage2_joint_noises_both_modalities_at_one_level():
     torch.testing.assert_close(out["loss"], out["loss/video"] + out["loss/motion"])
 
 
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_batch_without_the_null_text_is_an_error_not_zeros(stage):
+    batch = _batch()
+    del batch["negative_encoder_hidden_states"]
+    with pytest.raises(InvalidInputError, match="null text"):
+        echomotion_training_step(tiny_echomotion(), batch, stage, EchoMotionTrainingConfig(text_dropout=1.0))
+    with pytest.raises(InvalidInputError, match="null text"):
+        echomotion_training_step(
+            tiny_echomotion(), {**batch, "negative_encoder_hidden_states": torch.zeros(4, 16)}, stage
+        )
+
+
+def test_recipe_drops_text_to_its_null_text():
+    model = tiny_echomotion(seed=4)
+    calls = _capture_calls(model)
+    null_text = torch.randn(5, 16, generator=torch.Generator().manual_seed(9))
+    recipe = EchoMotionTrainingRecipe(model, 1, EchoMotionTrainingConfig(text_dropout=1.0), null_text_embeds=null_text)
+    batch = _batch()
+    del batch["negative_encoder_hidden_states"]
+    recipe.training_step(batch)
+    torch.testing.assert_close(calls[0]["encoder_hidden_states"], null_text.expand(2, -1, -1), atol=0, rtol=0)
+
+
 def test_bad_stage_and_batch_raise():
     model = tiny_echomotion()
     with pytest.raises(InvalidInputError, match="stage"):

@@ -15,7 +15,12 @@ from echomotion_tiny import (
 )
 
 from kinevid.errors import InvalidInputError
-from kinevid.models.appearance import EchoMotionDualBlock, EchoMotionTransformer3DModel, is_motion_parameter
+from kinevid.models.appearance import (
+    ECHOMOTION_TASKS,
+    EchoMotionDualBlock,
+    EchoMotionTransformer3DModel,
+    is_motion_parameter,
+)
 from kinevid.models.rope import mvs_motion_positions, rotary_embedding_3d
 from kinevid.motion.codecs import MotionNormalizer
 
@@ -196,7 +201,7 @@ def test_gradients_reach_both_branches():
         "motion_embedder.position_embedder.linear_1.weight",
         "motion_embedder.shape_embedder.linear_1.weight",
         "motion_proj_out.rotation_decoder.linear_2.weight",
-        "task_embedder.embedding.weight",
+        "task_embedder.linear_2.weight",  # zero-initialised: its inputs, not yet its own weight, carry gradient
     ):
         assert model.get_parameter(name).grad.abs().sum() > 0, name
 
@@ -341,3 +346,76 @@ def test_fused_qkv_projections_give_the_same_joint_output():
         fused = model(**inputs)
     torch.testing.assert_close(fused.sample, separate.sample, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(fused.motion_sample, separate.motion_sample, atol=1e-6, rtol=1e-5)
+
+
+def _wan_modulation(wan: WanTransformer3DModel, timestep: torch.Tensor, text: torch.Tensor):
+    """Wan's own `(temb (B, D), block modulation (B, 6, D))` for `timestep`."""
+    temb, timestep_proj, _, _ = wan.condition_embedder(timestep, text)
+    return temb, timestep_proj.unflatten(1, (6, -1))
+
+
+def _capture_video_modulation(model: EchoMotionTransformer3DModel, monkeypatch) -> dict[str, list]:
+    """Record the video modulation every block and the video head receive."""
+    seen = {"blocks": [], "head": []}
+    for block in model.blocks:
+        block.register_forward_pre_hook(lambda module, args: seen["blocks"].append(args[2].clone()))
+    video_head = model._video_head
+
+    def head(hidden_states, temb, batch_size, grid):
+        seen["head"].append(temb.clone())
+        return video_head(hidden_states, temb, batch_size, grid)
+
+    monkeypatch.setattr(model, "_video_head", head)
+    return seen
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh", "wan_loaded"])
+def test_task_embedding_starts_at_zero_so_video_modulation_is_wans_for_every_task(tmp_path, monkeypatch, fresh):
+    if fresh:
+        model, wan = tiny_echomotion(seed=11), tiny_wan(seed=1)
+        wan.load_state_dict({k: v for k, v in model.state_dict().items() if not is_motion_parameter(k)})
+    else:
+        wan, model, _ = _wan_loaded_echomotion(tmp_path)
+    assert not model.task_embedder.linear_2.weight.any() and not model.task_embedder.linear_2.bias.any()
+    inputs = dummy_inputs()
+    seen = _capture_video_modulation(model, monkeypatch)
+    with torch.no_grad():
+        expected_temb, expected_modulation = _wan_modulation(wan, inputs["timestep"], inputs["encoder_hidden_states"])
+        video = []
+        for task in range(len(ECHOMOTION_TASKS)):
+            video.append(model(**inputs, task=torch.full((2,), task)).sample)
+    assert len(seen["blocks"]) == len(ECHOMOTION_TASKS) * len(model.blocks)
+    for modulation in seen["blocks"]:
+        torch.testing.assert_close(modulation, expected_modulation, atol=0, rtol=0)
+    for temb in seen["head"]:
+        torch.testing.assert_close(temb, expected_temb, atol=0, rtol=0)
+    for other in video[1:]:  # the task id alone changes nothing in a fresh model
+        assert torch.equal(other, video[0])
+
+
+def test_with_motion_masked_out_every_task_gives_wans_output(tmp_path):
+    wan, model, _ = _wan_loaded_echomotion(tmp_path)
+    inputs = dummy_inputs()
+    masked = torch.zeros(2, 5, dtype=torch.bool)
+    with torch.no_grad():
+        expected = wan(inputs["hidden_states"], inputs["timestep"], inputs["encoder_hidden_states"]).sample
+        for task in range(len(ECHOMOTION_TASKS)):
+            actual = model(**inputs, task=torch.full((2,), task), motion_attention_mask=masked).sample
+            assert (actual - expected).abs().max().item() <= 1e-5, ECHOMOTION_TASKS[task]
+
+
+def test_trained_task_embedding_survives_save_and_load(tmp_path):
+    model = tiny_echomotion(seed=12)
+    with torch.no_grad():
+        model.task_embedder.linear_2.weight.normal_()
+        model.task_embedder.linear_2.bias.normal_()
+    model.save_pretrained(tmp_path / "em")
+    loaded = EchoMotionTransformer3DModel.from_pretrained(tmp_path / "em").eval()
+    for name in ("task_embedder.linear_2.weight", "task_embedder.linear_2.bias"):
+        assert torch.equal(loaded.get_parameter(name), model.get_parameter(name)), name
+    inputs = dummy_inputs()
+    with torch.no_grad():
+        a = model(**inputs, task=torch.tensor([1, 2])).sample
+        b = loaded(**inputs, task=torch.tensor([1, 2])).sample
+        c = loaded(**inputs, task=torch.tensor([0, 0])).sample
+    assert torch.equal(a, b) and not torch.allclose(b, c)

@@ -11,15 +11,22 @@ Stage 2 (multi-task): every parameter trains on paired video + motion; each samp
 | m2v | video | motion | text at `text_dropout`, motion at `motion_condition_dropout` | video |
 | v2m | motion | video | text always, video at `video_condition_dropout` | motion |
 
-A dropped text is replaced by the embedding of the empty (negative) prompt, a dropped motion
-condition by a fully masked motion (the model then computes the plain video prediction), a dropped
-video condition by hiding the video tokens from the motion tokens.
+A dropped text is replaced by the null text, a dropped motion condition by a fully masked motion
+(the model then computes the plain video prediction), a dropped video condition by hiding the video
+tokens from the motion tokens.
+
+The null text is the text encoder's encoding of the empty prompt `""`, padded like every prompt
+(`kinevid.pipelines.pipeline_echomotion.encode_prompt_embeds(tokenizer, text_encoder, "", L)`), the
+same tensor `EchoMotionPipeline` guides with by default (`negative_prompt=""`). There is no fallback:
+a batch without it is an error, so training can never drop text to zeros while inference drops it
+to `""`.
 
 Batch (a dict of tensors; the engine's dataloader yields it):
     `motion` `(B, T, 235)` normalised motion features; `motion_mask` `(B, T)` bool, *optional*
     (False = padding); `encoder_hidden_states` `(B, L, text_dim)`; `negative_encoder_hidden_states`
-    `(L, text_dim)` or `(B, L, text_dim)`, *optional* (default zeros); stage 2 also `latents`
-    `(B, C, F, H, W)` normalised VAE latents with `T = 4 (F - 1) + 1`.
+    `(L, text_dim)` or `(B, L, text_dim)`, the null text (`EchoMotionTrainingRecipe` adds it from
+    its `null_text_embeds`); stage 2 also `latents` `(B, C, F, H, W)` normalised VAE latents with
+    `T = 4 (F - 1) + 1`.
 """
 
 from __future__ import annotations
@@ -107,18 +114,27 @@ def _bernoulli(probability: float, batch_size: int, generator: torch.Generator |
 
 
 def _text_with_dropout(batch: dict, dropped: torch.Tensor) -> torch.Tensor:
-    """`encoder_hidden_states` with the `dropped` `(B,)` samples replaced by the negative prompt."""
+    """`encoder_hidden_states` with the `dropped` `(B,)` samples replaced by the null text."""
     text = batch["encoder_hidden_states"]
-    negative = batch.get("negative_encoder_hidden_states")
-    negative = torch.zeros_like(text) if negative is None else negative.to(text).expand_as(text)
-    return torch.where(dropped.to(text.device)[:, None, None], negative, text)
+    null_text = batch["negative_encoder_hidden_states"]
+    if null_text.shape[-2:] != text.shape[-2:] or null_text.ndim not in (2, 3):
+        raise InvalidInputError(
+            f"`negative_encoder_hidden_states` (the null text) must have shape (L, D) or (B, L, D) with "
+            f"(L, D) = {tuple(text.shape[-2:])} of `encoder_hidden_states`; got {tuple(null_text.shape)}"
+        )
+    null_text = null_text.to(text).expand_as(text)
+    return torch.where(dropped.to(text.device)[:, None, None], null_text, text)
 
 
 def _check_batch(batch: dict, stage: int) -> None:
-    required = ["motion", "encoder_hidden_states"] + (["latents"] if stage == 2 else [])
+    required = ["motion", "encoder_hidden_states", "negative_encoder_hidden_states"]
+    required += ["latents"] if stage == 2 else []
     missing = [key for key in required if key not in batch]
     if missing:
-        raise InvalidInputError(f"stage-{stage} batch lacks {missing}; it needs {required} (see echomotion_training)")
+        raise InvalidInputError(
+            f"stage-{stage} batch lacks {missing}; it needs {required} (`negative_encoder_hidden_states` is the "
+            'null text, the text encoder\'s encoding of "", see echomotion_training)'
+        )
 
 
 def echomotion_training_step(
@@ -215,6 +231,9 @@ class EchoMotionTrainingRecipe:
         stage (`int`): 1 (motion-only) or 2 (multi-task).
         config (`EchoMotionTrainingConfig`, *optional*): hyper-parameters.
         generator (`torch.Generator`, *optional*): randomness of the objective.
+        null_text_embeds (`torch.Tensor` of shape `(L, text_dim)`, *optional*): the null text (the text
+            encoder's encoding of `""`, see the module docstring), added to every batch that lacks
+            `negative_encoder_hidden_states`.
     """
 
     def __init__(
@@ -223,20 +242,33 @@ class EchoMotionTrainingRecipe:
         stage: int,
         config: EchoMotionTrainingConfig | None = None,
         generator: torch.Generator | None = None,
+        null_text_embeds: torch.Tensor | None = None,
     ) -> None:
+        if null_text_embeds is not None and null_text_embeds.ndim != 2:
+            raise InvalidInputError(
+                f"`null_text_embeds` must have shape (L, text_dim); got {tuple(null_text_embeds.shape)}"
+            )
         self.model = model
         self.stage = stage
         self.config = config or EchoMotionTrainingConfig()
         self.generator = generator
+        self.null_text_embeds = null_text_embeds
         self.trainable_parameters = configure_stage(model, stage)
+
+    def _with_null_text(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.null_text_embeds is None or "negative_encoder_hidden_states" in batch:
+            return batch
+        return {**batch, "negative_encoder_hidden_states": self.null_text_embeds}
 
     def training_step(self, batch: dict[str, torch.Tensor], stage: int | None = None) -> dict[str, torch.Tensor]:
         """Loss terms of `batch` at `stage` (default: the recipe's; a different stage re-freezes)."""
         if stage is not None and stage != self.stage:
             self.stage = stage
             self.trainable_parameters = configure_stage(self.model, stage)
-        return echomotion_training_step(self.model, batch, self.stage, self.config, self.generator)
+        return echomotion_training_step(
+            self.model, self._with_null_text(batch), self.stage, self.config, self.generator
+        )
 
     def compute_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`Trainer`'s hook: the same loss, on the (possibly accelerate-wrapped) `model`."""
-        return echomotion_training_step(model, batch, self.stage, self.config, self.generator)
+        return echomotion_training_step(model, self._with_null_text(batch), self.stage, self.config, self.generator)

@@ -52,6 +52,44 @@ def _noise_or_given(
     return given.to(device=device, dtype=torch.float32)
 
 
+def encode_prompt_embeds(
+    tokenizer: PreTrainedTokenizerBase,
+    text_encoder: PreTrainedModel,
+    prompt: str | list[str],
+    max_sequence_length: int,
+) -> torch.Tensor:
+    """EchoMotion's one text encoding, for sampling and training alike: padding positions set to zero.
+
+    Whitespace-normalised prompts are tokenized to exactly `max_sequence_length` tokens (truncated or
+    padded), encoded with the attention mask, and the hidden states past each prompt's last token
+    zeroed (as `WanPipeline` does). The null text that training drops prompts to is
+    `encode_prompt_embeds(tokenizer, text_encoder, "", L)[0]`, the same tensor the pipeline guides
+    with for `negative_prompt=""`.
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`), text_encoder (`PreTrainedModel`): the pipeline's.
+        prompt (`str` or `list[str]`): `B` prompts.
+        max_sequence_length (`int`): `L`.
+
+    Returns:
+        `torch.Tensor` of shape `(B, L, text_dim)` on the text encoder's device.
+    """
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    tokens = tokenizer(
+        [" ".join(p.split()) for p in prompts],
+        padding="max_length",
+        max_length=max_sequence_length,
+        truncation=True,
+        add_special_tokens=True,
+        return_attention_mask=True,
+        return_tensors="pt",
+    )
+    mask = tokens.attention_mask.to(text_encoder.device)
+    with torch.no_grad():
+        embeds = text_encoder(tokens.input_ids.to(text_encoder.device), mask).last_hidden_state
+    return embeds * mask[..., None].to(embeds.dtype)  # (B, L, D), zeros after the last real token
+
+
 class EchoMotionPipeline(DiffusionPipeline):
     r"""Joint human video and SMPL motion generation with an `EchoMotionTransformer3DModel`.
 
@@ -98,7 +136,7 @@ class EchoMotionPipeline(DiffusionPipeline):
         max_sequence_length: int = 512,
         device: torch.device | None = None,
     ) -> torch.Tensor:
-        """Text embeddings as `WanPipeline` feeds them: padding positions set to zero.
+        """Text embeddings as `WanPipeline` feeds them (`encode_prompt_embeds`), repeated per video.
 
         Args:
             prompt (`str` or `list[str]`): `B` prompts.
@@ -109,20 +147,7 @@ class EchoMotionPipeline(DiffusionPipeline):
             `torch.Tensor` of shape `(B * num_videos_per_prompt, L, text_dim)`.
         """
         device = device or self._execution_device
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-        tokens = self.tokenizer(
-            [" ".join(p.split()) for p in prompts],
-            padding="max_length",
-            max_length=max_sequence_length,
-            truncation=True,
-            add_special_tokens=True,
-            return_attention_mask=True,
-            return_tensors="pt",
-        )
-        encoder_device = self.text_encoder.device
-        mask = tokens.attention_mask.to(encoder_device)
-        embeds = self.text_encoder(tokens.input_ids.to(encoder_device), mask).last_hidden_state
-        embeds = embeds * mask[..., None].to(embeds.dtype)  # (B, L, D), zeros after the last real token
+        embeds = encode_prompt_embeds(self.tokenizer, self.text_encoder, prompt, max_sequence_length)
         return embeds.to(device).repeat_interleave(num_videos_per_prompt, dim=0)
 
     # ------------------------------------------------------------------ 1. checks
@@ -137,6 +162,8 @@ class EchoMotionPipeline(DiffusionPipeline):
         motion: Motion | list[Motion] | None,
         video: torch.Tensor | None,
         callback_on_step_end_tensor_inputs: list[str] | None,
+        latents: torch.Tensor | None = None,
+        motion_latents: torch.Tensor | None = None,
     ) -> None:
         if mode not in ECHOMOTION_MODES:
             raise InvalidInputError(f"`mode` must be one of {ECHOMOTION_MODES}; got {mode!r}")
@@ -160,6 +187,18 @@ class EchoMotionPipeline(DiffusionPipeline):
             raise InvalidInputError(f"`motion` is only used in mode 'm2v'; got it with mode {mode!r}")
         if mode != "v2m" and video is not None:
             raise InvalidInputError(f"`video` is only used in mode 'v2m'; got it with mode {mode!r}")
+        # `latents` / `motion_latents` are the initial noise of a generated modality; the conditioning
+        # modality is clean and comes from `motion` / `video`, so initial noise for it has no meaning.
+        if mode == "m2v" and motion_latents is not None:
+            raise InvalidInputError(
+                "`motion_latents` (initial motion noise) cannot be used in mode 'm2v', where the motion is the "
+                "clean condition given by `motion`; give `latents` for the video noise instead"
+            )
+        if mode == "v2m" and latents is not None:
+            raise InvalidInputError(
+                "`latents` (initial video noise) cannot be used in mode 'v2m', where the video is the clean "
+                "condition given by `video`; give `motion_latents` for the motion noise instead"
+            )
         unknown = set(callback_on_step_end_tensor_inputs or ()) - set(self._callback_tensor_inputs)
         if unknown:
             raise InvalidInputError(
@@ -373,7 +412,10 @@ class EchoMotionPipeline(DiffusionPipeline):
             motion_guidance_scale (`float`, defaults to 1.0): m2v motion scale `w2`.
             num_videos_per_prompt (`int`, defaults to 1): samples per prompt.
             generator (`torch.Generator`, *optional*): makes generation deterministic.
-            latents (`torch.Tensor`, *optional*), motion_latents (`torch.Tensor`, *optional*): initial noise.
+            latents (`torch.Tensor` of shape `(B, C, F, H / 8, W / 8)`, *optional*): initial video noise
+                (t2vm, m2v; an error in v2m, where the video is the condition).
+            motion_latents (`torch.Tensor` of shape `(B, T, 235)`, *optional*): initial motion noise in the
+                normalised feature space (t2vm, v2m; an error in m2v, where the motion is the condition).
             prompt_embeds, negative_prompt_embeds (`torch.Tensor` of shape `(B, L, text_dim)`, *optional*):
                 precomputed text embeddings.
             output_type (`str`, defaults to `"np"`): `"np"`, `"pt"` or `"latent"` for the video.
@@ -392,7 +434,17 @@ class EchoMotionPipeline(DiffusionPipeline):
         callback_on_step_end_tensor_inputs = list(callback_on_step_end_tensor_inputs or ["latents", "motion_latents"])
         # 1. Check inputs
         self.check_inputs(
-            mode, prompt, prompt_embeds, height, width, num_frames, motion, video, callback_on_step_end_tensor_inputs
+            mode,
+            prompt,
+            prompt_embeds,
+            height,
+            width,
+            num_frames,
+            motion,
+            video,
+            callback_on_step_end_tensor_inputs,
+            latents,
+            motion_latents,
         )
         device = self._execution_device
 

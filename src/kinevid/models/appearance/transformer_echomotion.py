@@ -293,15 +293,29 @@ class EchoMotionDualBlock(WanTransformerBlock):
         return hidden_states, motion_hidden_states
 
 
+class ZeroInitLinear(nn.Linear):
+    """`nn.Linear` whose weight and bias start at zero (also when materialised after a partial checkpoint load)."""
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
 class EchoMotionTaskEmbedding(nn.Module):
-    """Task id -> embedding (`Embedding -> Linear -> SiLU -> Linear`) added to both modalities' time embeddings."""
+    """Task id -> embedding (`Embedding -> Linear -> SiLU -> Linear`) added to both modalities' time embeddings.
+
+    The last layer starts at zero (as adaLN-Zero and the zero-initialised projections of
+    diffusers' VACE do), so a fresh model's video modulation is exactly Wan's for every task: the
+    task hint grows from nothing during training instead of shifting the pretrained time embedding.
+    """
 
     def __init__(self, num_tasks: int, dim: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(num_tasks, dim)
         self.linear_1 = nn.Linear(dim, dim)
         self.act = nn.SiLU()
-        self.linear_2 = nn.Linear(dim, dim)
+        self.linear_2 = ZeroInitLinear(dim, dim)
 
     def forward(self, task: torch.Tensor) -> torch.Tensor:
         """`task` (`torch.LongTensor` of shape `(B,)`) -> `(B, dim)`."""
