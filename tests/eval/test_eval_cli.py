@@ -1,4 +1,4 @@
-"""`kinevid eval motion` on a small real subset, with the model column unavailable."""
+"""`kinevid eval motion` on a small real subset; a `--model` that is not there is an error."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import json
 from kinevid.cli.main import main
 
 
-def test_eval_motion_reports_real_data_and_says_when_the_model_is_missing(tmp_path, cmu_root, capsys):
+def test_eval_motion_reports_real_data(tmp_path, cmu_root, capsys):
     report_path = tmp_path / "report.json"
     argv = ["eval", "motion", "--cmu-root", str(cmu_root), "--max-trials", "34", "--num-samples", "32"]
-    argv += ["--model", str(tmp_path / "no_model"), "-o", str(report_path)]
+    argv += ["--real-only", "-o", str(report_path)]
     assert main(argv) == 0
     report = json.loads(report_path.read_text())
-    real, model = report["columns"]
+    (real,) = report["columns"]
     assert real["name"] == "real (test)" and report["settings"]["clips"] == 32
     for name in ("r_precision_top1", "r_precision_top2", "r_precision_top3", "fid", "mm_distance", "diversity"):
         assert real["metrics"][name] is not None
@@ -23,10 +23,19 @@ def test_eval_motion_reports_real_data_and_says_when_the_model_is_missing(tmp_pa
         <= real["metrics"]["r_precision_top3"]
     )
     assert real["metrics"]["physical/foot_skating_ratio"] is not None
-    assert model["metrics"] == {} and model["note"].startswith("NOT EVALUATED")
     assert (tmp_path / "report.md").is_file()
-    printed = capsys.readouterr().out
-    assert "R-precision top-3" in printed and "NOT EVALUATED" in printed
+    assert "R-precision top-3" in capsys.readouterr().out
+
+
+def test_eval_motion_with_a_missing_model_is_an_error(tmp_path, cmu_root, capsys):
+    # It used to report "NOT EVALUATED" and exit 0; a model asked for by path must exist.
+    report_path = tmp_path / "report.json"
+    argv = ["eval", "motion", "--cmu-root", str(cmu_root), "--max-trials", "34", "--num-samples", "32"]
+    argv += ["--model", str(tmp_path / "no_model"), "-o", str(report_path)]
+    assert main(argv) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("kinevid eval: error: --model") and "no_model" in error and len(error.splitlines()) == 1
+    assert not report_path.exists()
 
 
 def test_eval_motion_rejects_too_few_samples(tmp_path, cmu_root, capsys):

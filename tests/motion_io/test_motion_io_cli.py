@@ -73,7 +73,7 @@ def test_convert_errors(tmp_path, capsys, bvh_builders, write_text):
     npz = tmp_path / "ok.npz"
     assert main(["convert", str(sample_motion_path()), str(npz)]) == 0
     assert main(["convert", str(npz), str(tmp_path / "y.bvh"), "--scale", "0.01"]) == 1
-    assert "BVH input only" in capsys.readouterr().err
+    assert "BVH/AMC input only" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json", "custom.bvh", "cut.bvh", "ok.npz"]
 
 

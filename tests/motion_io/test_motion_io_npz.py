@@ -137,7 +137,7 @@ def test_unknown_suffix_and_missing_file(tmp_path):
         load_motion(tmp_path / "absent.npz")
     with pytest.raises(MotionFileError, match=r"not a readable \.npz"):
         load_motion(_write_bytes(tmp_path / "junk.npz", b"not a zip"))
-    with pytest.raises(InvalidInputError, match="BVH files only"):
+    with pytest.raises(InvalidInputError, match="BVH/AMC files only"):
         load_motion(_write(tmp_path), scale=0.01)
 
 

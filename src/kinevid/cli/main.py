@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from ..errors import KinevidError
 
@@ -30,10 +31,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warnings(args.command)
+            return int(args.func(args) or 0)
     except KinevidError as error:
         print(f"kinevid {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # a disk that fills up, a file that vanishes: one line, not a traceback
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"kinevid {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+
+
+def _one_line_warnings(command: str):
+    """`warnings.showwarning` replacement printing `kinevid COMMAND: warning: message` (no source line)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"kinevid {command}: warning: {message}", file=sys.stderr if file is None else file)
+
+    return show
 
 
 if __name__ == "__main__":

@@ -284,6 +284,25 @@ def offsets_from_joints(joints: torch.Tensor) -> torch.Tensor:
     return torch.cat([template[:1] * 0, directions * lengths[:, None]], dim=0)
 
 
+def fit_offsets(joints: torch.Tensor) -> torch.Tensor:
+    """Rest offsets `(24, 3)` for SMPL-24 `joints` `(T, 24, 3)` of unknown body.
+
+    Bone lengths come from `offsets_from_joints` (T-pose directions); the children of joints with
+    several children (pelvis, spine3) are then placed where the data holds them in their parent's
+    fitted frame, averaged over frames, so that a rigid body is fitted exactly.
+    """
+    offsets = offsets_from_joints(joints)
+    rotations, translation = inverse_kinematics(joints, offsets, SMPL24)
+    _, orientations = forward_kinematics(rotations, translation, offsets, SMPL24)
+    for parent in range(SMPL24.num_joints):
+        children = SMPL24.children(parent)
+        if len(children) > 1:
+            vectors = joints[:, children] - joints[:, parent : parent + 1]  # (T, n, 3) world
+            local = vectors @ orientations[:, parent]  # rows: R^T v
+            offsets[children] = local.mean(dim=0)
+    return offsets
+
+
 def _check_shape(name: str, tensor: torch.Tensor, shape: tuple[int | None, ...]) -> None:
     if not isinstance(tensor, torch.Tensor):
         raise InvalidInputError(f"`{name}` must be a torch.Tensor, got {type(tensor).__name__}.")

@@ -1,12 +1,15 @@
-"""File helpers: every file kinevid writes goes through `atomic_write`."""
+"""File helpers: every file kinevid writes goes through `atomic_write` (several at once: `atomic_write_group`);
+commands check where they will write with `check_output_path` before doing the work."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+from ..errors import InvalidInputError
 
 
 @contextlib.contextmanager
@@ -31,6 +34,45 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write_group(paths: Sequence[str | os.PathLike[str]]) -> Iterator[list[Path]]:
+    """`atomic_write` for several files that appear together or not at all.
+
+    Yields one temporary path per target; only when the block succeeds are they all renamed onto
+    their targets (renames within a directory, which do not fail part-way in practice). On error
+    every temporary file is removed and no target is touched.
+    """
+    with contextlib.ExitStack() as stack:
+        yield [stack.enter_context(atomic_write(path)) for path in paths]
+
+
+def check_output_path(path: str | os.PathLike[str], what: str = "output") -> Path:
+    """Check, before any work, that a file can be written at `path`; return it as a `Path`.
+
+    The nearest existing ancestor of `path` must be a writable directory (probed by creating and
+    removing a temporary file there, so read-only mounts and permissions are caught whoever runs
+    it), and `path` itself must not be a directory. Nothing is left behind.
+
+    Raises:
+        `InvalidInputError`: naming `what`, the path and the reason.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInputError(f"{what} {target}: is a directory; expected a file name.")
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InvalidInputError(f"{what} {target}: cannot create it, {ancestor} is a file, not a directory.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kinevid-probe-", dir=ancestor)
+    except OSError as error:
+        raise InvalidInputError(f"{what} {target}: cannot write in {ancestor} ({error.strerror}).") from None
+    os.close(fd)
+    os.unlink(probe)
+    return target
 
 
 def _current_umask() -> int:

@@ -2,7 +2,8 @@
 
 Generates a motion from a prompt with the shipped text-to-motion model, writes it as npz
 (AMASS/SMPL layout) and BVH, renders a mannequin | skeleton-map video, and prints a summary with
-the physical metrics. Everything runs on the CPU in seconds, without downloads.
+the physical metrics. Everything runs on the CPU in seconds, without downloads. The three files
+appear together or not at all; where they go is checked before the work starts.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ...errors import InvalidInputError
-from ...utils import torch_threads
+from ...utils import atomic_write_group, check_output_path, torch_threads
 from .info import motion_summary_table
 
 DEFAULT_PROMPT = "a person walks forward"
@@ -25,16 +26,22 @@ def run_demo(args: argparse.Namespace) -> int:
 
     if not args.seconds > 0:
         raise InvalidInputError(f"--seconds must be positive, got {args.seconds}.")
+    if args.size < 2 or args.size % 2:
+        raise InvalidInputError(f"--size must be an even number of pixels >= 2 (mp4), got {args.size}.")
     console = Console()
     output_dir: Path = args.output_dir
+    paths = {name: output_dir / f"motion.{name}" for name in ("npz", "bvh")}
+    video_path = output_dir / "motion.mp4"
+    for path in (*paths.values(), video_path):
+        check_output_path(path, "-o")
     with torch_threads(1):
         pipeline = TextToMotionPipeline.from_pretrained()
         motion = pipeline(args.prompt, seconds=args.seconds, seed=args.seed, show_progress=True).motions[0]
-    paths = {name: output_dir / f"motion.{name}" for name in ("npz", "bvh")}
-    for path in paths.values():
-        motion.save(path)
-    video_path = output_dir / "motion.mp4"
-    write_video(render_motion_views(motion, style="grid", size=args.size), video_path, fps=motion.fps)
+    frames = render_motion_views(motion, style="grid", size=args.size)
+    with atomic_write_group([*paths.values(), video_path]) as (npz_tmp, bvh_tmp, video_tmp):
+        motion.save(npz_tmp)
+        motion.save(bvh_tmp)
+        write_video(frames, video_tmp, fps=motion.fps)
 
     console.print(f"prompt: {args.prompt!r} (seed {args.seed})")
     console.print(f"wrote {paths['npz']}, {paths['bvh']} and {video_path}")

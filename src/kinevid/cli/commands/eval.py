@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from ...errors import InvalidInputError
+from ...errors import InvalidInputError, MissingWeightsError
 
 
 def _eval_motion(args: argparse.Namespace) -> int:
@@ -14,6 +15,12 @@ def _eval_motion(args: argparse.Namespace) -> int:
 
     if args.output is not None and args.output.suffix not in (".json", ".md"):
         raise InvalidInputError(f"`-o` must name a .json or .md file, got {args.output}.")
+    if args.model is not None and not args.real_only:
+        from ...eval.text_to_motion import load_text_to_motion_pipeline
+
+        pipeline, reason = load_text_to_motion_pipeline(args.model)
+        if pipeline is None:  # a model asked for by path must be there (the shipped one may be absent)
+            raise MissingWeightsError(f"--model {args.model}: {reason}")
     evaluator = TextMotionEvaluator.from_pretrained(args.evaluator)
     report = evaluate_text_to_motion(
         evaluator,
@@ -37,6 +44,44 @@ def _eval_motion(args: argparse.Namespace) -> int:
             print(f"report: {args.output} (and {markdown})")
         else:
             print(f"report: {args.output}")
+    return 0
+
+
+def _check_report_dir(output: Path) -> None:
+    """Fail before any work when the report directory cannot be written."""
+    if output.exists() and not output.is_dir():
+        raise InvalidInputError(f"{output}: exists and is not a directory; `-o` names the report directory.")
+    parent = output.parent if output.parent != Path("") else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"{output}: cannot write the report there ({existing} is not writable).")
+
+
+def _eval_video(args: argparse.Namespace) -> int:
+    import torch
+
+    from ...eval.video.evaluate import VideoEvaluationInputs, evaluate_videos
+    from ...eval.video.report import write_report
+    from ...utils import torch_threads
+
+    _check_report_dir(args.output)
+    inputs = VideoEvaluationInputs(
+        reference_dir=args.reference,
+        prompts_file=args.prompts,
+        i3d_weights=args.i3d,
+        clip_dir=args.clip,
+        dino_dir=args.dino,
+        poses_dir=args.poses,
+        motions_dir=args.motions,
+    )
+    with torch_threads(args.threads or torch.get_num_threads()):
+        evaluation = evaluate_videos(args.generated, inputs, metrics=args.metrics, device=args.device)
+    write_report(evaluation, args.output)
+    for name, value in evaluation.means.items():
+        if not name.startswith("pck/"):
+            interval = evaluation.intervals.get(name)
+            print(f"{name}: {value:.4f}" + (f" ± {interval:.4f}" if interval is not None else ""))
+    print(f"report: {args.output / 'report.md'} (and report.json, pictures)")
     return 0
 
 
@@ -65,3 +110,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o", "--output", type=Path, default=None, help="write the report (.json, plus .md next to it; or .md)"
     )
     motion.set_defaults(func=_eval_motion)
+
+    video = targets.add_parser(
+        "video",
+        help="video metrics: FVD, CLIPSIM, VBench dimensions, the pose judge, motion plausibility",
+        description="Score a directory of generated videos (or of repeat sub-directories) and write a report "
+        "directory (report.json, report.md, pictures). Metrics default to all whose inputs are given.",
+    )
+    video.add_argument("generated", type=Path, metavar="GENERATED_DIR", help="generated videos (.mp4/.gif)")
+    video.add_argument("--reference", type=Path, default=None, help="real videos (FVD)")
+    video.add_argument("--prompts", type=Path, default=None, help="JSON {video name: prompt} (CLIPSIM)")
+    video.add_argument(
+        "--metrics", nargs="+", default=None, metavar="NAME", help="metrics to compute (default: all available)"
+    )
+    video.add_argument(
+        "--i3d", type=Path, default=None, help="I3D weights: InceptionI3d state dict or i3d_torchscript.pt"
+    )
+    video.add_argument("--clip", type=Path, default=None, help="transformers CLIPModel directory")
+    video.add_argument("--dino", type=Path, default=None, help="transformers ViT/DINOv2 directory (DINO ViT-B/16)")
+    video.add_argument(
+        "--poses", type=Path, default=None, help="directory of <name>.npz pose conditions (keypoints_2d, masks)"
+    )
+    video.add_argument("--motions", type=Path, default=None, help="directory of <name>.npz/.bvh recovered motions")
+    video.add_argument("--device", default="cpu", help="device for I3D (default: cpu)")
+    video.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    video.add_argument("-o", "--output", type=Path, required=True, help="report directory")
+    video.set_defaults(func=_eval_video)

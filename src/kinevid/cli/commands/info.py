@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ...motion import Motion
 from ...motion.metrics import physical_metrics
-from .convert import add_bvh_input_options, load_motion_with_options
+from .convert import add_motion_input_options, load_motion_with_options
 
 
 def motion_summary_table(motion: Motion, title: str) -> Table:
@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "info",
         help="print frames, fps, duration, joints and physical metrics of a motion file",
-        description="Summarise a .bvh or .npz motion file. Physical metrics (kinevid.motion.metrics) assume "
+        description="Summarise a .bvh, .amc or .npz motion file. Physical metrics (kinevid.motion.metrics) assume "
         "the floor at y = 0 as the file stores it.",
     )
-    parser.add_argument("file", type=Path, metavar="FILE", help=".bvh or .npz motion file")
-    add_bvh_input_options(parser)
+    parser.add_argument("file", type=Path, metavar="FILE", help=".bvh, .amc or .npz motion file")
+    add_motion_input_options(parser)
     parser.set_defaults(func=run_info)

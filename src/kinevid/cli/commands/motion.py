@@ -5,8 +5,9 @@
 
 With `--prompts FILE` (one prompt per line; blank lines and lines starting with `#` skipped) the
 prompts are generated as one batch and `-o` names a directory that receives `000.npz`, `001.npz`,
-... and `prompts.txt` (the prompt of each file). Every file is written atomically, and only after
-all motions were generated, so an error leaves nothing half-written.
+... and `prompts.txt` (the prompt of each file). Output paths are checked before generating; the
+files of one run (motions, prompts.txt, the --render video) appear together after all the work
+succeeded, or not at all.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import argparse
 from pathlib import Path
 
 from ...errors import InvalidInputError
-from ...utils import atomic_write, torch_threads
+from ...utils import atomic_write_group, check_output_path, torch_threads
 
 MOTION_SUFFIXES = (".npz", ".bvh")
 RENDER_SIZE = 256  # pixels, height and width of each view in --render videos
@@ -28,7 +29,13 @@ def read_prompt_file(path: Path) -> list[str]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as error:
-        raise InvalidInputError(f"Prompt file {path} is not UTF-8 text ({error}).") from error
+        raise InvalidInputError(
+            f"Prompt file {path} is not UTF-8 text ({error.reason} at byte {error.start})."
+        ) from None
+    except OSError as error:
+        raise InvalidInputError(f"Prompt file {path}: cannot read ({error.strerror}).") from None
+    if any("\x00" in line for line in lines):
+        raise InvalidInputError(f"Prompt file {path} is not text (it contains NUL bytes).")
     prompts = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     if not prompts:
         raise InvalidInputError(f"Prompt file {path} holds no prompt (one per line expected).")
@@ -40,6 +47,21 @@ def render_motion_video(motion, path: Path) -> None:
     from ...render import render_motion_views, write_video
 
     write_video(render_motion_views(motion, style="grid", size=RENDER_SIZE), path, fps=motion.fps)
+
+
+def _output_paths(args: argparse.Namespace, output: Path, batch: bool, count: int) -> list[Path]:
+    """Every file the run writes: the motions (and prompts.txt with --prompts), then the --render video."""
+    if batch:
+        if output.exists() and not output.is_dir():
+            raise InvalidInputError(f"-o {output}: is a file; with --prompts, -o names a directory.")
+        paths = [output / f"{index:03d}.npz" for index in range(count)] + [output / "prompts.txt"]
+    else:
+        paths = [output]
+    if args.render is not None:
+        paths.append(Path(args.render))
+    for path in paths:
+        check_output_path(path, "--render" if args.render is not None and path == Path(args.render) else "-o")
+    return paths
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,11 +80,12 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--render {args.render}: the video file must end in .mp4 or .gif.")
     if args.threads < 1:
         raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
+    paths = _output_paths(args, output, batch, len(prompts))
     with torch_threads(args.threads):
-        return _generate(args, prompts, output, batch)
+        return _generate(args, prompts, paths, batch)
 
 
-def _generate(args: argparse.Namespace, prompts: list[str], output: Path, batch: bool) -> int:
+def _generate(args: argparse.Namespace, prompts: list[str], paths: list[Path], batch: bool) -> int:
     from ...pipelines.pipeline_text_to_motion import TextToMotionPipeline
 
     pipeline = TextToMotionPipeline.from_pretrained(args.checkpoint)
@@ -75,18 +98,20 @@ def _generate(args: argparse.Namespace, prompts: list[str], output: Path, batch:
         contact_guidance_scale=args.contact_guidance,
         show_progress=True,
     )
+    with atomic_write_group(paths) as temporary:
+        for motion, tmp in zip(result.motions, temporary, strict=False):
+            motion.save(tmp)
+        if batch:
+            listing = "".join(f"{index:03d}.npz\t{prompt}\n" for index, prompt in enumerate(prompts))
+            temporary[len(prompts)].write_text(listing, encoding="utf-8")
+        if args.render is not None:
+            render_motion_video(result.motions[0], temporary[-1])
     if batch:
-        for index, motion in enumerate(result.motions):
-            motion.save(output / f"{index:03d}.npz")
-        with atomic_write(output / "prompts.txt") as tmp:
-            tmp.write_text("".join(f"{index:03d}.npz\t{prompt}\n" for index, prompt in enumerate(prompts)))
-        print(f"wrote {len(prompts)} motions to {output}/")
+        print(f"wrote {len(prompts)} motions to {paths[0].parent}/")
         return 0
     motion = result.motions[0]
-    motion.save(output)
-    print(f"wrote {output} ({motion.num_frames} frames at {motion.fps:g} fps)")
+    print(f"wrote {paths[0]} ({motion.num_frames} frames at {motion.fps:g} fps)")
     if args.render is not None:
-        render_motion_video(motion, Path(args.render))
         print(f"wrote {args.render}")
     return 0
 

@@ -64,12 +64,12 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter1d
 
-from ...body.kinematics import forward_kinematics, inverse_kinematics
+from ...body.kinematics import forward_kinematics
 from ...body.rotations import rotation_between, yaw_matrix
 from ...body.skeleton import SMPL24, default_offsets
 from ...errors import InvalidInputError
 from ..contacts import HUMANML3D_FPS, foot_contact_transitions
-from ..motion import Motion, offsets_from_joints
+from ..motion import Motion, fit_offsets
 
 NUM_JOINTS = 22
 HUMANML3D_FEATURE_DIM = 263
@@ -282,25 +282,6 @@ def decode_humanml3d_joints(features: torch.Tensor) -> torch.Tensor:
     return torch.cat([root[..., None, :], others], dim=-2)
 
 
-def _fit_offsets(joints: torch.Tensor) -> torch.Tensor:
-    """Rest offsets `(24, 3)` for SMPL-24 `joints` `(T, 24, 3)` of unknown body.
-
-    Bone lengths come from `offsets_from_joints` (T-pose directions); the children of joints with
-    several children (pelvis, spine3) are then placed where the data holds them in their parent's
-    fitted frame, averaged over frames, so that a rigid body is fitted exactly.
-    """
-    offsets = offsets_from_joints(joints)
-    rotations, translation = inverse_kinematics(joints, offsets, SMPL24)
-    _, orientations = forward_kinematics(rotations, translation, offsets, SMPL24)
-    for parent in range(SMPL24.num_joints):
-        children = SMPL24.children(parent)
-        if len(children) > 1:
-            vectors = joints[:, children] - joints[:, parent : parent + 1]  # (T, n, 3) world
-            local = vectors @ orientations[:, parent]  # rows: R^T v
-            offsets[children] = local.mean(dim=0)
-    return offsets
-
-
 def decode_humanml3d(features: torch.Tensor, offsets: torch.Tensor | None = None) -> Motion:
     """`Motion` at 20 fps from HumanML3D features, by inverse kinematics of the decoded joints.
 
@@ -324,5 +305,5 @@ def decode_humanml3d(features: torch.Tensor, offsets: torch.Tensor | None = None
         forearm = torch.nn.functional.normalize(joints[:, wrist] - joints[:, elbow], dim=-1)
         hands.append(joints[:, wrist] + forearm * hand_source[hand].norm())
     joints = torch.cat([joints, torch.stack(hands, dim=1)], dim=1)
-    offsets = _fit_offsets(joints) if offsets is None else offsets.to(joints)
+    offsets = fit_offsets(joints) if offsets is None else offsets.to(joints)
     return Motion.from_joints(joints, fps=HUMANML3D_FPS, offsets=offsets)

@@ -6,10 +6,15 @@ Import (`bvh_to_motion`) works for any hierarchy:
 2. BVH joints are matched to SMPL-24 joints by name (`joint_names`: CMU/Daz, CMU ASF, Mixamo and
    SMPL names; an explicit `joint_map` overrides). A SMPL leaf (head, feet, hands) with no named
    counterpart is taken from its parent's only `End Site`.
-3. Units: BVH has none. Unless `scale` is given, the rest pose's largest extent decides: below 17
-   units the file is taken to be in metres, below 1,700 in centimetres, above in millimetres
-   (a person is 1-2 m tall). Inches or other units need an explicit `scale` (metres per unit).
-   The file is assumed to be Y-up (as CMU, Mixamo and Blender's exporter write it).
+3. Units: BVH has none. Unless `scale` is given, the skeleton's proportions decide: the lengths
+   of thighs, shins, upper arms and forearms (in file units) are compared with the default adult
+   body's, and the known unit closest (in log scale) to their median ratio wins: metres,
+   centimetres, millimetres, inches, or CMU's ASF length unit (1/0.45 inch, about 0.0564 m, the
+   unit of BVH converted from CMU's ASF/AMC). Bones are used rather than the overall size, which
+   fingers, end sites and the rest pose inflate; a skeleton whose limbs cannot be named falls back
+   to the rest pose's largest extent (a person is 1-2 m tall). Any other unit needs an explicit
+   `scale` (metres per unit). The file is assumed to be Y-up (as CMU, Mixamo and Blender's
+   exporter write it).
 4. Rotations on SMPL-24:
    - when every SMPL joint has a counterpart and their hierarchy is SMPL's (each joint's BVH
      parent is its SMPL parent, the pelvis is the BVH root, bone offsets are constant), the file's
@@ -35,8 +40,15 @@ Import (`bvh_to_motion`) works for any hierarchy:
      default body's proportions, fixed in the frame of the one below;
    - collars: 40 % of the way from the chest to the shoulder, fixed in the chest's frame;
    - hands and toes: the mean of the wrist's / ankle's children (finger roots, End Site).
-   The rest pose of the file becomes the motion's rest pose (`offsets`): CMU, Mixamo and SMPL
-   rigs rest in a T-pose facing +Z, as kinevid's default body.
+   The rest pose of the file becomes the motion's rest pose (`offsets`) when it is a T-pose
+   facing +Z, as kinevid's default body and CMU, Mixamo and SMPL rigs. A rest pose that is not
+   (an A-pose, arms down, limbs pointing along +Y as some exporters write bones) is detected from
+   the directions of the limb and spine bones (more than 30 degrees from the T-pose's); the motion
+   is then retargeted onto a T-pose body with the file's bone lengths: the joint positions of every
+   frame are the file's, fitted by inverse kinematics on that body, and a warning says so.
+5. Frame rate: the file's `Frame Time` unless `fps` is given. Files sometimes declare the wrong
+   one (30 fps for a 120 fps capture); `check_frame_rate` warns when the resulting speeds are
+   implausible for a person.
 
 Export (`motion_to_bvh`) writes the SMPL-24 hierarchy with the motion's offsets in centimetres,
 channels `Xposition Yposition Zposition Zrotation Xrotation Yrotation` on the pelvis and
@@ -49,6 +61,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -57,8 +70,8 @@ import torch
 from ...body.kinematics import forward_kinematics, inverse_kinematics
 from ...body.rotations import matrix_to_euler
 from ...body.skeleton import SMPL24, Skeleton, default_offsets
-from ...errors import UnknownJointError
-from ..motion import Motion
+from ...errors import InvalidInputError, UnknownJointError
+from ..motion import Motion, fit_offsets
 from .bvh import END_SITE_SUFFIX, POSITION_CHANNELS, BvhFile, BvhJoint
 from .joint_names import map_joint_names
 
@@ -77,9 +90,25 @@ _LEAF_PARENTS = {
 }
 # Collars sit this far along chest -> shoulder when the file has none (as `kinevid.motion.retarget`).
 _COLLAR_FRACTION = 0.4
-# Unit detection: a rest pose spans about 1.7 m; the unit whose reading is closest (in log scale) wins.
-_UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001}
+# Unit detection: metres per unit of the units files come in; the one whose reading of the limb
+# bones (or, without named limbs, of a 1.7 m rest pose) is closest in log scale wins.
+ASF_LENGTH_UNIT = 0.0254 / 0.45  # CMU's ASF files: `:units length 0.45`, i.e. 1/0.45 inch
+UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254, "asf": ASF_LENGTH_UNIT}
 _TYPICAL_EXTENT_M = 1.7
+_SCALE_BONES = (
+    ("left_hip", "left_knee"), ("right_hip", "right_knee"), ("left_knee", "left_ankle"),
+    ("right_knee", "right_ankle"), ("left_shoulder", "left_elbow"), ("right_shoulder", "right_elbow"),
+    ("left_elbow", "left_wrist"), ("right_elbow", "right_wrist"),
+)  # fmt: skip
+# Rest-pose check: bones whose direction must be within this angle of the T-pose's.
+_TPOSE_TOLERANCE_DEGREES = 30.0
+_TPOSE_BONES = (*_SCALE_BONES, ("pelvis", "neck"), ("left_shoulder", "right_shoulder"))
+# Frame-rate check, calibrated on the 2,323 CMU trials of 2 s or more at their true rate: their
+# fastest joint's 95th-percentile speed is 0.03-16 m/s; among the 1,548 that travel more than 2 m
+# it is below 1.2 m/s in 1 % of the trials (a typical walk declared at a quarter of its rate: 0.9).
+_MAX_PLAUSIBLE_SPEED = 20.0  # m/s
+_MIN_LOCOMOTION_SPEED = 1.2  # m/s, fastest joint (95th percentile) of a clip travelling >= 2 m
+_LOCOMOTION_TRAVEL = 2.0  # m
 # Tolerance (file units) under which a joint's per-frame position channels count as a constant offset.
 _CONSTANT_OFFSET_TOLERANCE = 1e-6
 
@@ -93,13 +122,62 @@ def _rest_positions(offsets: torch.Tensor, skeleton: Skeleton) -> torch.Tensor:
     return forward_kinematics(eye, offsets.new_zeros(1, 3), offsets, skeleton)[0][0]
 
 
-def detect_scale(bvh: BvhFile) -> float:
-    """Metres per file unit from the size of the rest pose (see the module docstring)."""
+def detect_scale(bvh: BvhFile, counterparts: Mapping[str, int] | None = None) -> float:
+    """Metres per file unit from the skeleton's limb bones, else its size (see the module docstring).
+
+    Args:
+        bvh (`BvhFile`): the parsed file.
+        counterparts (`Mapping[str, int]`, *optional*): `{smpl_name: joint_index}`; by default found
+            with the joint-name rules.
+    """
     positions = _rest_positions(torch.as_tensor(bvh.rest_offsets(), dtype=torch.float64), bvh.skeleton())
-    extent = float((positions.amax(0) - positions.amin(0)).max())
-    if not extent > 0:
-        return 1.0
-    return min(_UNIT_SCALES.values(), key=lambda s: abs(math.log(extent * s / _TYPICAL_EXTENT_M)))
+    if counterparts is None:
+        names = [joint.name for joint in bvh.joints if not joint.is_end_site]
+        mapping, _ = map_joint_names(names)
+        counterparts = {smpl: bvh.joint_names.index(name) for name, smpl in mapping.items()}
+    reference = _rest_positions(default_offsets(dtype=torch.float64), SMPL24)
+    ratios = [
+        float((reference[SMPL24.index(b)] - reference[SMPL24.index(a)]).norm())
+        / float((positions[counterparts[b]] - positions[counterparts[a]]).norm())
+        for a, b in _SCALE_BONES
+        if a in counterparts
+        and b in counterparts
+        and float((positions[counterparts[b]] - positions[counterparts[a]]).norm()) > 0
+    ]
+    if ratios:
+        estimate = float(np.median(ratios))
+    else:
+        extent = float((positions.amax(0) - positions.amin(0)).max())
+        if not extent > 0:
+            return 1.0
+        estimate = _TYPICAL_EXTENT_M / extent
+    return min(UNIT_SCALES.values(), key=lambda s: abs(math.log(estimate / s)))
+
+
+def check_frame_rate(motion: Motion, source: str | os.PathLike[str] = "motion") -> str | None:
+    """A warning message when `motion`'s speeds are implausible for its declared frame rate, else `None`.
+
+    Too high a rate shows as a joint faster than 20 m/s (95th percentile over frames); too low a
+    rate as a clip whose root travels 2 m or more while its fastest joint moves at under 1.2 m/s
+    (thresholds from the CMU trials at their true rate, see `_MIN_LOCOMOTION_SPEED`).
+    """
+    if motion.num_frames < 3:
+        return None
+    joints = motion.joints.detach().double()
+    speeds = (joints[1:] - joints[:-1]).norm(dim=-1).amax(-1) * motion.fps  # (T - 1,) fastest joint
+    fastest = float(torch.quantile(speeds, 0.95))
+    travel = float((joints[1:, 0, [0, 2]] - joints[:-1, 0, [0, 2]]).norm(dim=-1).sum())
+    if fastest > _MAX_PLAUSIBLE_SPEED:
+        verdict = "too high"
+    elif travel >= _LOCOMOTION_TRAVEL and fastest < _MIN_LOCOMOTION_SPEED:
+        verdict = "too low"
+    else:
+        return None
+    return (
+        f"{source}: the declared frame rate ({motion.fps:g} fps) looks {verdict} for the motion: its fastest joint "
+        f"moves at {fastest:.2f} m/s (95th percentile) while the root travels {travel:.1f} m. If the file's frame "
+        f"time is wrong, pass the true rate (`fps=`, CLI --input-fps)."
+    )
 
 
 def _smpl_counterparts(
@@ -250,30 +328,60 @@ def _children_mean(bvh: BvhFile, anchor: int, rest: torch.Tensor, leaf: str) -> 
     return anchor, rest[children].mean(0)
 
 
+def _tpose_departure(rest: torch.Tensor) -> tuple[float, str]:
+    """Largest angle (degrees) between a limb/spine bone of SMPL-24 rest positions `(24, 3)` and the
+    default T-pose's, and the bone it is on."""
+    reference = _rest_positions(default_offsets(dtype=rest.dtype), SMPL24)
+    worst, worst_bone = 0.0, ""
+    for a, b in _TPOSE_BONES:
+        ours = rest[SMPL24.index(b)] - rest[SMPL24.index(a)]
+        theirs = reference[SMPL24.index(b)] - reference[SMPL24.index(a)]
+        cosine = float(torch.nn.functional.cosine_similarity(ours, theirs, dim=0).clamp(-1.0, 1.0))
+        angle = math.degrees(math.acos(cosine)) if float(ours.norm()) > 0 else 180.0
+        if angle > worst:
+            worst, worst_bone = angle, f"{a} -> {b}"
+    return worst, worst_bone
+
+
 def bvh_to_motion(
     bvh: BvhFile,
     joint_map: Mapping[str, str] | None = None,
     scale: float | None = None,
     source: str | os.PathLike[str] = "BVH",
+    fps: float | None = None,
 ) -> Motion:
     """Map a parsed BVH onto a SMPL-24 `Motion` (see the module docstring for the rules).
 
     Args:
         bvh (`BvhFile`): the parsed file.
         joint_map (`Mapping[str, str]`, *optional*): `{bvh_joint_name: smpl_joint_name}` overriding the name rules.
-        scale (`float`, *optional*): metres per file unit; detected from the skeleton's size when omitted.
-        source (`str` or `os.PathLike`): how to name the file in error messages.
+        scale (`float`, *optional*): metres per file unit; detected from the skeleton's proportions when omitted.
+        source (`str` or `os.PathLike`): how to name the file in error and warning messages.
+        fps (`float`, *optional*): the true frame rate, overriding the file's `Frame Time`.
 
     Returns:
-        `Motion` (float32) at the file's frame rate.
+        `Motion` (float32) at the file's frame rate (or `fps`).
 
     Raises:
         `UnknownJointError`: required SMPL joints have no counterpart; the message lists them and the
             BVH joints that were not mapped.
+        `InvalidInputError`: `scale` or `fps` is not a positive number.
+
+    Warns:
+        `UserWarning` when the rest pose is not a T-pose facing +Z (the motion is retargeted onto one).
     """
+    for name, value in (("scale", scale), ("fps", fps)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InvalidInputError(f"`{name}` must be a positive number, got {value}.")
+    fps = bvh.fps if fps is None else float(fps)
     counterparts, convention = _smpl_counterparts(bvh, joint_map, str(source))
-    scale = detect_scale(bvh) if scale is None else float(scale)
+    scale = detect_scale(bvh, counterparts) if scale is None else float(scale)
+    tpose = True
     if _has_smpl_tree(bvh, counterparts):
+        indices = [counterparts[name] for name in SMPL24.joint_names]
+        rest_offsets = torch.as_tensor(bvh.rest_offsets()[indices], dtype=torch.float64)
+        tpose = _tpose_departure(_rest_positions(rest_offsets, SMPL24))[0] <= _TPOSE_TOLERANCE_DEGREES
+    if tpose and _has_smpl_tree(bvh, counterparts):
         indices = [counterparts[name] for name in SMPL24.joint_names]
         rotations, translations = bvh.local_transforms(torch.float64, indices)
         # Position channels below the root must hold still to be bone offsets (as Blender writes them).
@@ -281,9 +389,7 @@ def bvh_to_motion(
             translations = translations * scale
             offsets = translations[0].clone()
             offsets[0] = torch.as_tensor(bvh.joints[0].offset, dtype=torch.float64) * scale
-            motion = Motion(
-                rotations=rotations, translation=translations[:, 0] - offsets[0], fps=bvh.fps, offsets=offsets
-            )
+            motion = Motion(rotations=rotations, translation=translations[:, 0] - offsets[0], fps=fps, offsets=offsets)
             return motion.to(dtype=torch.float32)
 
     skeleton = bvh.skeleton()
@@ -308,10 +414,20 @@ def bvh_to_motion(
         -1
     )
     smpl_rest = rest[anchors] + points
-    offsets = smpl_rest - smpl_rest[list(SMPL24.parents)]
-    offsets[0] = 0.0
+    departure, bone = _tpose_departure(smpl_rest)
+    if departure <= _TPOSE_TOLERANCE_DEGREES:
+        offsets = smpl_rest - smpl_rest[list(SMPL24.parents)]
+        offsets[0] = 0.0
+    else:
+        warnings.warn(
+            f"{source}: the rest pose is not a T-pose facing +Z (bone {bone} is {departure:.0f} degrees from it); "
+            "the motion was retargeted onto a T-pose body with the file's bone lengths (joint positions are the "
+            "file's, rotations are relative to the T-pose).",
+            stacklevel=2,
+        )
+        offsets = fit_offsets(smpl_positions)
     local_rotations, translation = inverse_kinematics(smpl_positions, offsets, SMPL24)
-    motion = Motion(rotations=local_rotations, translation=translation, fps=bvh.fps, offsets=offsets)
+    motion = Motion(rotations=local_rotations, translation=translation, fps=fps, offsets=offsets)
     return motion.to(dtype=torch.float32)
 
 

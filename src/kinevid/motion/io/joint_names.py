@@ -1,14 +1,15 @@
 """Joint-name rules that map the skeletons of common BVH sources onto SMPL-24.
 
 Names are compared after normalisation: the namespace before the last `:` is dropped
-(`mixamorig:LeftArm` -> `LeftArm`), a leading `mixamorig` / `mixamorig1_` prefix too, then the
-name is lower-cased and stripped of everything but letters and digits (`L_Hip` -> `lhip`).
+(`mixamorig:LeftArm` -> `LeftArm`), a leading `mixamorig` / `mixamorig1_` / `CC_Base_` prefix too,
+then the name is lower-cased and stripped of everything but letters and digits (`L_Hip` -> `lhip`).
 
 Each naming convention is one table. The same name can mean different joints in different
 conventions (Mixamo's `Spine1` is SMPL's `spine2`; Daz's `lHand` is the wrist, ASF's `lhand` the
 hand), so a file is matched against every table and the one naming most of its joints wins.
-Joints a table does not name (Daz's `lButtock`, ASF's `lhipjoint`, fingers, eyes) are left out;
-the SMPL joints they leave empty are placed by `bvh_retarget`.
+Joints a table does not name (Daz's `lButtock`, ASF's `lhipjoint`, Character Creator's `Pelvis`
+and twist bones, fingers, eyes) are left out; the SMPL joints they leave empty are placed by
+`bvh_retarget`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ def _sided(table: Mapping[str, str]) -> dict[str, str]:
     return expanded
 
 
+def _any_side_marker(table: Mapping[str, str]) -> dict[str, str]:
+    """`{"upperarm": "{side}_shoulder"}` -> every side marking rigs use: `LeftUpperArm`, `L_UpperArm`,
+    `UpperArm_L`, `upperarm.l`, `UpperArmLeft` (all normalised)."""
+    return _sided(
+        {form.format(name=name): smpl for name, smpl in table.items() for form in ("{{side}}{name}", "{{s}}{name}",
+         "{name}{{s}}", "{name}{{side}}")}
+    )  # fmt: skip
+
+
 # CMU BVH as converted for Daz/Poser (the files in `data/bvh`), also used by many CMU BVH ports.
 CMU_DAZ = {
     "hip": "pelvis", "hips": "pelvis", "abdomen": "spine1", "abdomen2": "spine2", "chest": "spine3",
@@ -40,10 +50,11 @@ CMU_DAZ = {
     }),
 }  # fmt: skip
 
-# CMU ASF/AMC bone names (BVH exported from the original CMU skeleton: amc2bvh and similar).
+# CMU ASF/AMC bone names (the ASF files themselves, and BVH exported from them: amc2bvh and
+# similar, whose root is `hip` or `hips`).
 CMU_ASF = {
-    "root": "pelvis", "hips": "pelvis", "lowerback": "spine1", "upperback": "spine2", "thorax": "spine3",
-    "lowerneck": "neck", "head": "head",
+    "root": "pelvis", "hip": "pelvis", "hips": "pelvis", "lowerback": "spine1", "upperback": "spine2",
+    "thorax": "spine3", "lowerneck": "neck", "head": "head",
     **_sided({
         "{s}clavicle": "{side}_collar", "{s}humerus": "{side}_shoulder", "{s}radius": "{side}_elbow",
         "{s}wrist": "{side}_wrist", "{s}hand": "{side}_hand", "{s}femur": "{side}_hip", "{s}tibia": "{side}_knee",
@@ -61,6 +72,29 @@ MIXAMO = {
     }),
 }  # fmt: skip
 
+# iClone / Character Creator 3-4 (`CC_Base_` prefix, removed by `normalize_joint_name`). `Hip` is
+# the root of body and legs; `Pelvis` below it only carries the thighs, like ASF's `hipjoint`.
+CHARACTER_CREATOR = {
+    "hip": "pelvis", "waist": "spine1", "spine01": "spine2", "spine02": "spine3", "necktwist01": "neck",
+    "head": "head",
+    **_sided({
+        "{s}clavicle": "{side}_collar", "{s}upperarm": "{side}_shoulder", "{s}forearm": "{side}_elbow",
+        "{s}hand": "{side}_wrist", "{s}mid1": "{side}_hand", "{s}thigh": "{side}_hip", "{s}calf": "{side}_knee",
+        "{s}foot": "{side}_ankle", "{s}toebase": "{side}_foot",
+    }),
+}  # fmt: skip
+
+# "Hips / Spine / Chest": Unity's humanoid avatar and the mocap libraries named after it
+# (Bandai Namco, Truebones, many game rigs); the side as a prefix or suffix in any spelling.
+HIPS_SPINE_CHEST = {
+    "hips": "pelvis", "spine": "spine1", "chest": "spine2", "upperchest": "spine3", "neck": "neck", "head": "head",
+    **_any_side_marker({
+        "shoulder": "{side}_collar", "upperarm": "{side}_shoulder", "lowerarm": "{side}_elbow", "hand": "{side}_wrist",
+        "upperleg": "{side}_hip", "lowerleg": "{side}_knee", "foot": "{side}_ankle", "toes": "{side}_foot",
+        "toe": "{side}_foot",
+    }),
+}  # fmt: skip
+
 # SMPL's own names: `left_hip`, `Left_Hip`, `L_Hip`, `l_hip`, `Pelvis`, `Spine1`, ...
 SMPL = {
     **{re.sub(r"[^a-z0-9]", "", name): name for name in SMPL24.joint_names},
@@ -73,14 +107,16 @@ NAMING_CONVENTIONS: dict[str, dict[str, str]] = {
     "mixamo": MIXAMO,
     "cmu_daz": CMU_DAZ,
     "cmu_asf": CMU_ASF,
+    "character_creator": CHARACTER_CREATOR,
+    "hips_spine_chest": HIPS_SPINE_CHEST,
 }
 """Convention name -> {normalised BVH joint name: SMPL-24 joint name}."""
 
 
 def normalize_joint_name(name: str) -> str:
-    """`"mixamorig:LeftUpLeg"` -> `"leftupleg"`, `"L_Hip"` -> `"lhip"`."""
+    """`"mixamorig:LeftUpLeg"` -> `"leftupleg"`, `"L_Hip"` -> `"lhip"`, `"CC_Base_L_Thigh"` -> `"lthigh"`."""
     name = name.rsplit(":", 1)[-1]
-    name = re.sub(r"^mixamorig\d*_?", "", name, flags=re.IGNORECASE)
+    name = re.sub(r"^(mixamorig\d*_?|cc_base_)", "", name, flags=re.IGNORECASE)
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 

@@ -67,11 +67,21 @@ def load_npz(path: str | os.PathLike[str]) -> Motion:
     path = Path(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise MotionFileError(f"{path}: not a readable .npz file ({error}).") from None
+    except (OSError, ValueError, EOFError):
+        # numpy's own message can advise `allow_pickle=True`: never for a file a user hands us.
+        raise MotionFileError(
+            f"{path}: not a motion file (not a readable .npz archive; expected named arrays `poses`, `trans`, "
+            "`mocap_framerate` in the AMASS/SMPL layout)."
+        ) from None
     if not isinstance(data, np.lib.npyio.NpzFile):
-        raise MotionFileError(f"{path}: holds a single array, not an .npz archive of named arrays.")
+        raise MotionFileError(f"{path}: not a motion file (holds a single array, not an .npz archive of named arrays).")
     with data:
+        if "poses" not in data.files and "trans" not in data.files:
+            keys = ", ".join(f"`{key}`" for key in data.files[:8]) or "none"
+            raise MotionFileError(
+                f"{path}: not a motion file (no `poses` or `trans` array; its keys: {keys}); expected the "
+                "AMASS/SMPL layout."
+            )
         poses = _array(path, data, "poses", "(T, 72)")
         if poses.ndim != 2 or poses.shape[1] not in _POSE_WIDTHS or poses.shape[0] < 1:
             raise MotionFileError(
