@@ -28,9 +28,23 @@ def _train_evaluator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_vae(args: argparse.Namespace) -> int:
+    from ...recipes.vae import train_from_cli
+
+    return train_from_cli(args)
+
+
+def _train_mosa(args: argparse.Namespace) -> int:
+    from ...recipes.mosa import train_from_cli
+
+    return train_from_cli(args)
+
+
 TRAIN_TASKS = {
     "structure": (_train_structure, "text -> 3D motion (MoSA structure model) on CMU mocap"),
     "evaluator": (_train_evaluator, "text-motion retrieval evaluator (kinevid.eval) on the CMU train split"),
+    "mosa": (_train_mosa, "MoSA appearance branch (Wan DiT + HADC) on a latent cache of paired clips"),
+    "vae": (_train_vae, "the video VAE (AutoencoderKLWan) on synthetic mannequin frames, then clips"),
 }
 
 
