@@ -1,5 +1,5 @@
 """The training loop on accelerate (`Trainer`, `TrainConfig`) and task recipes."""
 
-from .engine import TrainConfig, Trainer
+from .engine import TrainConfig, Trainer, TrainingDivergedError
 
-__all__ = ["TrainConfig", "Trainer"]
+__all__ = ["TrainConfig", "Trainer", "TrainingDivergedError"]

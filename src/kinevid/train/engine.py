@@ -5,12 +5,22 @@ loss terms (one of them `"loss"`, the one to minimise) and a dataloader. The tra
 `accelerator.prepare`, gradient accumulation, clipping, an optional EMA of the weights, learning-rate
 warmup and schedule, `save_state` checkpoints that resume bit-for-bit (model, optimiser, scheduler,
 EMA, RNG states, data position), a progress bar on the main process, logs to
-`output_dir/logs.jsonl` and the console, and a final `save_pretrained` into `output_dir/final`.
-With `best_metric` set, the model of the best validation so far is kept in `output_dir/best`.
+`output_dir/logs.jsonl`, the console and optionally TensorBoard, and a final `save_pretrained` into
+`output_dir/final`. With `best_metric` set, the model of the best validation so far is kept in
+`output_dir/best`. A non-finite loss stops the run with `TrainingDivergedError` naming the step; the
+checkpoints written before it stay.
+
+The same loop runs on one process or many (`accelerate launch` with a config from
+`configs/accelerate/`: DDP, FSDP sharding the transformer blocks, DeepSpeed ZeRO-2/3), in fp32,
+bf16 or fp16, optionally with gradient checkpointing and LoRA adapters (`kinevid.train.lora`).
+Logged loss terms are means over every process, so a run logs the same numbers on any number of
+processes with the same global batch.
 
 Layout of `output_dir`:
 
-    logs.jsonl                       one JSON object per logged step (loss terms, lr, steps/s)
+    logs.jsonl                       one JSON object per logged step (loss terms, lr, steps/s); a
+                                     resumed run first drops the lines after its checkpoint
+    tensorboard/                     TensorBoard events (with `log_with=("tensorboard",)`)
     config.json                      the TrainConfig of the run
     checkpoints/step_0001000/        accelerate state + trainer_state.json (step, epoch, best so far)
     final/                           save_pretrained of the (EMA) model
@@ -28,18 +38,23 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import DistributedType, broadcast_object_list, set_seed
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.optimization import get_scheduler
-from diffusers.training_utils import EMAModel
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import InvalidInputError, MissingWeightsError
+from ..errors import InvalidInputError, KinevidError, MissingWeightsError
 from ..utils.io import atomic_write
+from .distributed import fsdp_wrap_classes, process_state, uses_cpu
+from .lora import DEFAULT_LORA_TARGET_MODULES, add_lora, merge_lora_state_dict
+
+if TYPE_CHECKING:
+    from diffusers.training_utils import EMAModel
 
 LOG_FILE = "logs.jsonl"
 CHECKPOINT_DIR = "checkpoints"
@@ -50,6 +65,12 @@ TRAINER_STATE = "trainer_state.json"
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "cosine_with_min_lr", "linear")
 BEST_METRIC_MODES = ("max", "min")
+LOG_TRACKERS = ("tensorboard",)
+TENSORBOARD_DIR = "tensorboard"
+
+
+class TrainingDivergedError(KinevidError, FloatingPointError):
+    """The loss became NaN or infinite; the run stopped, keeping the checkpoints written before."""
 
 
 @dataclass
@@ -87,6 +108,25 @@ class TrainConfig:
             `output_dir/best`. The best value and step are part of every checkpoint, so a resumed run
             keeps them.
         best_metric_mode (`str`, defaults to "max"): "max" if larger `best_metric` is better, else "min".
+        split_batches (`bool`, defaults to False): with several processes, split each dataloader batch
+            across them (`batch_size` is then the global micro-batch, the same for any number of
+            processes); by default every process draws its own `batch_size` samples (global
+            micro-batch `batch_size * num_processes`). Either way the processes together see the
+            batches a single process would, in the same order (use `drop_last=True` or a dataset
+            size divisible by the global batch, so no process pads its last batch).
+        gradient_checkpointing (`bool`, defaults to False): recompute activations in the backward pass
+            (the model's `enable_gradient_checkpointing`; an error for models without one).
+        fsdp_wrap_modules (`tuple[str, ...]`, *optional*): class names of the modules FSDP shards one
+            by one (its wrap units); defaults to the accelerate config's list, else the transformer
+            blocks of `kinevid.train.distributed.TRANSFORMER_BLOCK_CLASSES` the model contains.
+        lora_rank (`int`, *optional*): train LoRA adapters of this rank on `lora_target_modules`
+            instead of the model's weights; `final/` and `best/` hold the merged weights.
+        lora_alpha (`float`, *optional*): LoRA scale numerator (defaults to `lora_rank`).
+        lora_target_modules (`tuple[str, ...]`): layers adapted by LoRA (the attention projections).
+        lora_keep_trainable (`tuple[str, ...]`, defaults to ()): regular expressions of parameter names
+            trained in full beside the adapters (e.g. modules new to a pretrained backbone).
+        log_with (`tuple[str, ...]`, defaults to ()): extra loggers beside `logs.jsonl`: "tensorboard"
+            (events in `output_dir/tensorboard`).
     """
 
     output_dir: str
@@ -111,6 +151,14 @@ class TrainConfig:
     min_lr_rate: float = 0.0
     best_metric: str | None = None
     best_metric_mode: str = "max"
+    split_batches: bool = False
+    gradient_checkpointing: bool = False
+    fsdp_wrap_modules: tuple[str, ...] | None = None
+    lora_rank: int | None = None
+    lora_alpha: float | None = None
+    lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGET_MODULES
+    lora_keep_trainable: tuple[str, ...] = ()
+    log_with: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every"):
@@ -140,7 +188,19 @@ class TrainConfig:
             raise InvalidInputError(
                 f"TrainConfig: `best_metric_mode` must be one of {BEST_METRIC_MODES}, got {self.best_metric_mode!r}."
             )
+        if self.lora_rank is not None and (not isinstance(self.lora_rank, int) or self.lora_rank < 1):
+            raise InvalidInputError(f"TrainConfig: `lora_rank` must be a positive integer, got {self.lora_rank!r}.")
+        if isinstance(self.log_with, str):
+            self.log_with = (self.log_with,)
+        if set(self.log_with) - set(LOG_TRACKERS):
+            raise InvalidInputError(
+                f"TrainConfig: `log_with` must be a subset of {LOG_TRACKERS}, got {list(self.log_with)}."
+            )
         self.adam_betas = tuple(self.adam_betas)
+        for name in ("lora_target_modules", "lora_keep_trainable", "log_with"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if self.fsdp_wrap_modules is not None:
+            self.fsdp_wrap_modules = tuple(self.fsdp_wrap_modules)
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> TrainConfig:
@@ -205,12 +265,18 @@ class Trainer:
             for one batch; `"loss"` is minimised, every term is logged.
         train_dataloader (`torch.utils.data.DataLoader`): yields the batches; reshuffled every epoch
             from `config.seed` (accelerate's seedable sampler), so runs and resumes are reproducible.
+            With several processes, accelerate shards it (see `TrainConfig.split_batches`).
         config (`TrainConfig`): optimisation, checkpointing and logging options.
         validate (`Callable[[nn.Module, int], dict[str, float]]`, *optional*): called with the
             unwrapped model (EMA weights when enabled, eval mode, no grad, on a forked RNG so it does
             not change the training's random numbers) and the step every `validate_every` steps and
             at the last step; its values are logged with a `val/` prefix. Required with
             `config.best_metric`; with several processes, the main process's values decide the best.
+
+    Several processes: start the script with `accelerate launch --config_file
+    configs/accelerate/<ddp|fsdp|zero2|zero3>.yaml`; every process builds the same model and
+    dataloader and calls `fit`. Each process seeds its random number generators with
+    `config.seed + process index`, so noise drawn inside `compute_loss` differs between processes.
     """
 
     def __init__(
@@ -231,17 +297,34 @@ class Trainer:
         self.output_dir = Path(config.output_dir)
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
-        set_seed(config.seed)
+        process_state()
         self.accelerator = Accelerator(
+            cpu=uses_cpu(),
             mixed_precision=config.mixed_precision,
             gradient_accumulation_steps=config.gradient_accumulation_steps,
-            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=config.seed),
+            dataloader_config=DataLoaderConfiguration(
+                split_batches=config.split_batches, use_seedable_sampler=True, data_seed=config.seed
+            ),
+            log_with=list(config.log_with) or None,
+            project_dir=str(self.output_dir),
         )
+        set_seed(config.seed, device_specific=True)
+        self._check_sharding_options()
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(model)
+        if config.lora_rank is not None:
+            add_lora(model, config.lora_rank, config.lora_alpha, config.lora_target_modules, config.lora_keep_trainable)
+        if self.accelerator.distributed_type == DistributedType.FSDP:
+            self._configure_fsdp_wrapping(model)
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            self._configure_deepspeed()
+        trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        if not trainable:
+            raise InvalidInputError(
+                f"{type(model).__name__} has no trainable parameters (all have requires_grad False)."
+            )
         optimizer = torch.optim.AdamW(
-            [parameter for parameter in model.parameters() if parameter.requires_grad],
-            lr=config.learning_rate,
-            betas=config.adam_betas,
-            weight_decay=config.weight_decay,
+            trainable, lr=config.learning_rate, betas=config.adam_betas, weight_decay=config.weight_decay
         )
         lr_scheduler = self._build_lr_scheduler(optimizer)
         self.model, self.optimizer, self.train_dataloader, self.lr_scheduler = self.accelerator.prepare(
@@ -249,17 +332,55 @@ class Trainer:
         )
         self.ema: EMAModel | None = None
         if config.ema_decay is not None:
-            self.ema = EMAModel(self.model.parameters(), decay=config.ema_decay)
+            from diffusers.training_utils import EMAModel  # imports every diffusers model: only when needed
+
+            self.ema = EMAModel(self._ema_parameters(), decay=config.ema_decay)
             self.accelerator.register_for_checkpointing(self.ema)
         self.step = 0
         self.epoch = 0
         self.best_value: float | None = None
         self.best_step: int | None = None
+        self._checkpoint_to_load: Path | None = None
+
+    @property
+    def shards_weights(self) -> bool:
+        """Whether each process holds only a shard of the weights (FSDP, DeepSpeed ZeRO-3)."""
+        if self.accelerator.distributed_type == DistributedType.FSDP:
+            return True
+        if self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            return self.accelerator.state.deepspeed_plugin.zero_stage == 3
+        return False
+
+    def _check_sharding_options(self) -> None:
+        if self.config.ema_decay is not None and self.shards_weights:
+            raise InvalidInputError(
+                "TrainConfig: `ema_decay` is not supported with sharded weights (FSDP, DeepSpeed ZeRO-3): a process "
+                "holds only its shard, and the EMA is checkpointed by the main process; use DDP or ZeRO-2 for EMA runs."
+            )
+
+    def _configure_fsdp_wrapping(self, model: nn.Module) -> None:
+        from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+
+        plugin = self.accelerator.state.fsdp_plugin
+        if self.config.fsdp_wrap_modules is not None or not plugin.transformer_cls_names_to_wrap:
+            plugin.transformer_cls_names_to_wrap = fsdp_wrap_classes(model, self.config.fsdp_wrap_modules)
+        if plugin.auto_wrap_policy is None:
+            plugin.auto_wrap_policy = transformer_auto_wrap_policy
+
+    def _configure_deepspeed(self) -> None:
+        # DeepSpeed accumulates and clips itself: hand it the TrainConfig's values (the json says "auto").
+        deepspeed_config = self.accelerator.state.deepspeed_plugin.deepspeed_config
+        deepspeed_config["gradient_accumulation_steps"] = self.config.gradient_accumulation_steps
+        deepspeed_config["gradient_clipping"] = max(self.config.max_grad_norm, 0.0)
+
+    def _ema_parameters(self) -> list[nn.Parameter]:
+        return [parameter for parameter in self.model.parameters() if parameter.requires_grad]
 
     def _build_lr_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
-        # The prepared scheduler steps once per process per optimiser step.
-        num_warmup_steps = self.config.warmup_steps * self.accelerator.num_processes
-        num_training_steps = self.config.max_steps * self.accelerator.num_processes
+        # The prepared scheduler steps once per process per optimiser step (once in all with `split_batches`).
+        scale = 1 if self.config.split_batches else self.accelerator.num_processes
+        num_warmup_steps = self.config.warmup_steps * scale
+        num_training_steps = self.config.max_steps * scale
         if self.config.lr_scheduler == "cosine_with_min_lr":
             from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
 
@@ -286,14 +407,21 @@ class Trainer:
         return max(candidates, key=lambda path: int(path.name.split("_")[1]), default=None)
 
     def save_checkpoint(self) -> Path:
-        """`save_state` into `checkpoints/step_XXXXXXX`; older checkpoints beyond the limit are removed."""
+        """`save_state` into `checkpoints/step_XXXXXXX`; older checkpoints beyond the limit are removed.
+
+        Every process writes its part (its RNG states, its shard under FSDP/DeepSpeed) into a
+        temporary directory that the main process renames once all are done, so a checkpoint is
+        either complete or absent.
+        """
         path = self.checkpoint_root / f"step_{self.step:07d}"
+        partial = path.with_name(path.name + ".partial")
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
-            # Write into a temporary directory and rename, so a checkpoint is either complete or absent.
-            partial = path.with_name(path.name + ".partial")
             shutil.rmtree(partial, ignore_errors=True)
-            self.accelerator.save_state(str(partial), safe_serialization=True)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(partial), safe_serialization=True)
+        self.accelerator.wait_for_everyone()
+        if self.accelerator.is_main_process:
             state = {
                 "step": self.step,
                 "epoch": self.epoch,
@@ -307,6 +435,7 @@ class Trainer:
             shutil.rmtree(path, ignore_errors=True)
             partial.rename(path)
             self._prune_checkpoints()
+        self.accelerator.wait_for_everyone()
         return path
 
     def _prune_checkpoints(self) -> None:
@@ -345,16 +474,41 @@ class Trainer:
         record = {"step": self.step, **values}
         with open(self.output_dir / LOG_FILE, "a") as handle:  # appended line by line: a log, not a result file
             handle.write(json.dumps(record) + "\n")
+        self.accelerator.log(values, step=self.step)
         text = " ".join(f"{key}={value:.4g}" for key, value in values.items())
         (progress.write if progress is not None else print)(f"step {self.step}: {text}")
+
+    def _drop_log_after(self, step: int) -> None:
+        """Keep the log lines up to `step` (a resumed run logs the later steps again)."""
+        path = self.output_dir / LOG_FILE
+        if not self.accelerator.is_main_process or not path.is_file():
+            return
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # the last line of a killed run may be cut off
+                continue
+            if isinstance(record, dict) and record.get("step", math.inf) <= step:
+                kept.append(line + "\n")
+        with atomic_write(path) as tmp:
+            tmp.write_text("".join(kept))
+
+    def _mean_over_processes(self, totals: dict[str, float], count: int) -> dict[str, float]:
+        """`totals / count`, averaged over every process (each process's totals cover its own samples)."""
+        keys = sorted(totals)
+        means = torch.tensor([totals[key] / count for key in keys], dtype=torch.float64, device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:
+            means = self.accelerator.reduce(means, reduction="mean")
+        return dict(zip(keys, means.tolist(), strict=True))
 
     def _run_validation(self, progress: tqdm | None) -> dict[str, float]:
         if self.validate is None:
             return {}
         model = self.accelerator.unwrap_model(self.model)
         if self.ema is not None:
-            self.ema.store(model.parameters())
-            self.ema.copy_to(model.parameters())
+            self.ema.store(self._ema_parameters())
+            self.ema.copy_to(self._ema_parameters())
         model.eval()
         try:
             # Forked RNG: validating (or not, e.g. at the last step of an interrupted run) must not
@@ -364,7 +518,7 @@ class Trainer:
         finally:
             model.train()
             if self.ema is not None:
-                self.ema.restore(model.parameters())
+                self.ema.restore(self._ema_parameters())
         self._log(values, progress)
         self._update_best(values, progress)
         return values
@@ -399,6 +553,25 @@ class Trainer:
         if self.accelerator.is_main_process:
             (progress.write if progress is not None else print)(f"step {self.step}: best {name}={value:.4g} -> {path}")
 
+    def _check_finite(self, terms: dict[str, torch.Tensor]) -> None:
+        """Raise `TrainingDivergedError` on every process if any process's loss is NaN or infinite."""
+        finite = torch.isfinite(terms["loss"].detach()).all().reshape(1)
+        if self.accelerator.num_processes > 1:
+            finite = self.accelerator.gather(finite)
+        if bool(finite.all()):
+            return
+        values = ", ".join(f"{key}={float(value.detach().float().mean()):.4g}" for key, value in terms.items())
+        checkpoint = self.latest_checkpoint()
+        kept = (
+            f"the last good checkpoint is {checkpoint} (continue from it with `resume`, e.g. at a lower learning rate)"
+            if checkpoint is not None
+            else "no checkpoint had been written yet"
+        )
+        raise TrainingDivergedError(
+            f"step {self.step + 1}: the loss is not finite ({values} on process {self.accelerator.process_index}); "
+            f"training stopped, {kept}."
+        )
+
     # ------------------------------------------------------------------ loop
     def _batches(self):
         """Yield batches forever, epoch after epoch, starting at the data position of `self.step`."""
@@ -430,17 +603,32 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train to `config.max_steps`; returns the last logged values (and validation values)."""
         config = self.config
-        self._checkpoint_to_load: Path | None = None
+        self._checkpoint_to_load = None
         if config.resume:
             self._resume()
         if self.accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.output_dir / "config.json") as tmp:
                 tmp.write_text(json.dumps(asdict(config), indent=2))
-        self.model.train()
+            self._drop_log_after(self.step)
+        self.accelerator.wait_for_everyone()
+        if config.log_with:
+            self.accelerator.init_trackers(TENSORBOARD_DIR)
         progress = tqdm(
             total=config.max_steps, initial=self.step, desc="train", disable=not self.accelerator.is_local_main_process
         )
+        try:
+            last_values = self._train(progress)
+        finally:
+            progress.close()
+            for tracker in self.accelerator.trackers:
+                tracker.finish()
+        self.save_final()
+        return last_values
+
+    def _train(self, progress: tqdm) -> dict[str, float]:
+        config = self.config
+        self.model.train()
         totals: dict[str, float] = {}
         micro_batches = 0
         last_values: dict[str, float] = {}
@@ -456,8 +644,7 @@ class Trainer:
                     raise InvalidInputError(
                         f"`compute_loss` must return a dict with a 'loss' entry, got {sorted(terms)}."
                     )
-                if not torch.isfinite(terms["loss"]):
-                    raise FloatingPointError(f"step {self.step}: the loss is {float(terms['loss'])}; stopping.")
+                self._check_finite(terms)
                 self.accelerator.backward(terms["loss"])
                 if self.accelerator.sync_gradients and config.max_grad_norm > 0:
                     self.accelerator.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
@@ -465,19 +652,19 @@ class Trainer:
                 self.lr_scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
             for key, value in terms.items():
-                totals[key] = totals.get(key, 0.0) + float(value.detach())
+                totals[key] = totals.get(key, 0.0) + float(value.detach().float().mean())
             micro_batches += 1
             if not self.accelerator.sync_gradients:
                 continue
             if self.ema is not None:
-                self.ema.step(self.model.parameters())
+                self.ema.step(self._ema_parameters())
             self.step += 1
             steps_since_log += 1
             progress.update(1)
             progress.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
             if self.step % config.log_every == 0 or self.step == config.max_steps:
                 elapsed = time.perf_counter() - tic
-                last_values = {key: value / micro_batches for key, value in totals.items()}
+                last_values = self._mean_over_processes(totals, micro_batches)
                 last_values["lr"] = self.lr_scheduler.get_last_lr()[0]
                 last_values["steps_per_s"] = steps_since_log / max(elapsed, 1e-9)
                 self._log(last_values, progress)
@@ -489,10 +676,8 @@ class Trainer:
                 validated_step = self.step
             if self.step % config.checkpoint_every == 0 or self.step == config.max_steps:
                 self.save_checkpoint()
-        progress.close()
         if validated_step != self.step:  # resumed at `max_steps`: nothing ran
             last_values.update(self._run_validation(None))
-        self.save_final()
         return last_values
 
     def save_final(self) -> Path:
@@ -500,22 +685,59 @@ class Trainer:
         return self._save_pretrained(self.output_dir / FINAL_DIR)
 
     def _save_pretrained(self, path: Path, record: dict | None = None) -> Path:
-        """`save_pretrained` the (EMA) model into `path` (plus `record` as `BEST_RECORD`), all or nothing."""
+        """`save_pretrained` the (EMA) model into `path` (plus `record` as `BEST_RECORD`), all or nothing.
+
+        Every process takes part (under FSDP/DeepSpeed the full weights are gathered from the
+        shards); LoRA adapters are merged, so `path` loads into the model class as a plain model.
+        """
         self.accelerator.wait_for_everyone()
-        if self.accelerator.is_main_process:
-            model = self.accelerator.unwrap_model(self.model)
-            if self.ema is not None:
-                self.ema.store(model.parameters())
-                self.ema.copy_to(model.parameters())
-            try:
+        model = self.accelerator.unwrap_model(self.model)
+        if self.ema is not None:
+            self.ema.store(self._ema_parameters())
+            self.ema.copy_to(self._ema_parameters())
+        try:
+            standalone = self.config.lora_rank is None and not self.shards_weights
+            state_dict = None if standalone else self.accelerator.get_state_dict(self.model)
+            if self.accelerator.is_main_process:
+                to_save = model if standalone else self._plain_model(model, state_dict)
                 partial = path.with_name(path.name + ".partial")
                 shutil.rmtree(partial, ignore_errors=True)
-                model.save_pretrained(str(partial))
+                to_save.save_pretrained(str(partial))
                 if record is not None:
                     (partial / BEST_RECORD).write_text(json.dumps(record, indent=2))
                 shutil.rmtree(path, ignore_errors=True)
                 partial.rename(path)
-            finally:
-                if self.ema is not None:
-                    self.ema.restore(model.parameters())
+        finally:
+            if self.ema is not None:
+                self.ema.restore(self._ema_parameters())
+        self.accelerator.wait_for_everyone()
         return path
+
+    def _plain_model(self, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> ModelMixin:
+        """A model of `model`'s own class (not FSDP's wrapper class, no LoRA layers) holding `state_dict`."""
+        from accelerate import init_empty_weights
+
+        if self.config.lora_rank is not None:
+            alpha = self.config.lora_alpha if self.config.lora_alpha is not None else self.config.lora_rank
+            state_dict = merge_lora_state_dict(state_dict, scaling=alpha / self.config.lora_rank)
+        model_class = next(
+            cls for cls in type(model).__mro__ if issubclass(cls, ModelMixin) and "FSDP" not in cls.__name__
+        )
+        with init_empty_weights():
+            plain = model_class.from_config(model.config)
+        plain.load_state_dict(state_dict, assign=True)
+        return plain
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Call the model's `enable_gradient_checkpointing` (diffusers' models have one); a clear error otherwise."""
+    enable = getattr(model, "enable_gradient_checkpointing", None)
+    if enable is None:
+        raise InvalidInputError(
+            f"TrainConfig: `gradient_checkpointing` is set but {type(model).__name__} has no "
+            "`enable_gradient_checkpointing`."
+        )
+    try:
+        enable()
+    except ValueError as error:  # diffusers: the class does not set `_supports_gradient_checkpointing`
+        raise InvalidInputError(f"TrainConfig: `gradient_checkpointing`: {error}") from error
