@@ -73,7 +73,8 @@ MIXAMO = {
 }  # fmt: skip
 
 # iClone / Character Creator 3-4 (`CC_Base_` prefix, removed by `normalize_joint_name`). `Hip` is
-# the root of body and legs; `Pelvis` below it only carries the thighs, like ASF's `hipjoint`.
+# the root of body and legs; `Pelvis` below it only carries the thighs, like ASF's `hipjoint` (SMPL has one
+# pelvis for both: a Pelvis turning against the Hip bends it, and the fit spreads that over the hips).
 CHARACTER_CREATOR = {
     "hip": "pelvis", "waist": "spine1", "spine01": "spine2", "spine02": "spine3", "necktwist01": "neck",
     "head": "head",
