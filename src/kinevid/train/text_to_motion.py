@@ -34,10 +34,10 @@ from torch import nn
 from ..body.rotations import rotation_6d_to_matrix
 from ..data.motion_windows import PARAPHRASE_TEMPLATES, MotionWindowDataset
 from ..errors import InvalidInputError
+from ..losses.contact import floor_penetration_loss, foot_slide_loss
 from ..models.structure.motion_diffusion import MotionPrimitiveDiffusionModel
 from ..models.structure.representation import (
     CONTACTS,
-    FOOT_JOINTS,
     JOINTS,
     NUM_JOINTS,
     PELVIS,
@@ -272,13 +272,11 @@ class StructureLoss:
         velocity_error = ((velocity - true_velocity) ** 2).mean(dim=(-1, -2))  # (B, F)
         # Contacts label the transition leaving a frame: frame t's label constrains the step t -> t+1.
         contacts = features[:, num_history - 1 : -1, CONTACTS]  # (B, F, 4)
-        foot_speed_sq = (velocity[:, :, list(FOOT_JOINTS)][..., [0, 2]] ** 2).sum(-1)  # (B, F, 4)
-        slide = (contacts * foot_speed_sq).sum(-1) * step_weight  # (B, F)
         return {
             "joints": F.mse_loss(joints, true_joints[:, num_history:]),
             "velocity": (velocity_error * step_weight).sum() / step_weight.sum(),
-            "contact": slide.sum() / step_weight.sum(),
-            "floor": (torch.relu(-joints[..., 1]) ** 2).mean(),
+            "contact": foot_slide_loss(velocity, contacts, step_weight),
+            "floor": floor_penetration_loss(joints),
         }
 
 
