@@ -40,10 +40,18 @@ def _train_mosa(args: argparse.Namespace) -> int:
     return train_from_cli(args)
 
 
+def _train_echomotion(args: argparse.Namespace) -> int:
+    from ...recipes.echomotion import train_from_cli
+
+    return train_from_cli(args)
+
+
 TRAIN_TASKS = {
     "structure": (_train_structure, "text -> 3D motion (MoSA structure model) on CMU mocap"),
     "evaluator": (_train_evaluator, "text-motion retrieval evaluator (kinevid.eval) on the CMU train split"),
     "mosa": (_train_mosa, "MoSA appearance branch (Wan DiT + HADC) on a latent cache of paired clips"),
+    "echomotion-stage1": (_train_echomotion, "EchoMotion stage 1: the motion branch, motion-only (video frozen)"),
+    "echomotion-stage2": (_train_echomotion, "EchoMotion stage 2: joint / m2v / v2m multi-task from stage 1"),
     "vae": (_train_vae, "the video VAE (AutoencoderKLWan) on synthetic mannequin frames, then clips"),
 }
 
@@ -63,3 +71,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--max-trials", type=int, default=None, help="use only the first N trials per split (smoke runs)"
         )
         task.set_defaults(func=run)
+    plot = tasks.add_parser("plot", help="draw a run's loss curves (logs.jsonl) to a PNG")
+    plot.add_argument("run", type=Path, help="run directory (the --output of a training task) or its logs.jsonl")
+    plot.add_argument("-o", "--output", type=Path, default=None, help="PNG to write (default: RUN/loss.png)")
+    plot.set_defaults(func=_plot)
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from ...train.plot import plot_losses
+
+    print(f"wrote {plot_losses(args.run, args.output)}")
+    return 0
