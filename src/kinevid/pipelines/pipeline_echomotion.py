@@ -102,6 +102,11 @@ class EchoMotionPipeline(DiffusionPipeline):
         vae (`AutoencoderKLWan`): Wan's video VAE.
         scheduler (`FlowMatchEulerDiscreteScheduler` or `UniPCMultistepScheduler`): a flow-matching
             scheduler (UniPC with `prediction_type="flow_prediction"`, `use_flow_sigmas=True`).
+        max_sequence_length (`int`, defaults to 512): text tokens per prompt when `__call__` is not given
+            `max_sequence_length`; the length the transformer was trained with (the padded rows enter the
+            text projection, so training and sampling must pad alike; Wan2.1: 512).
+        fps (`float`, defaults to 16.0): frame rate of video and motion when `__call__` is not given `fps`
+            (the training data's; Wan2.1: 16).
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -114,11 +119,14 @@ class EchoMotionPipeline(DiffusionPipeline):
         transformer: EchoMotionTransformer3DModel,
         vae: AutoencoderKLWan,
         scheduler: FlowMatchEulerDiscreteScheduler | UniPCMultistepScheduler,
+        max_sequence_length: int = 512,
+        fps: float = 16.0,
     ) -> None:
         super().__init__()
         self.register_modules(
             tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, vae=vae, scheduler=scheduler
         )
+        self.register_to_config(max_sequence_length=max_sequence_length, fps=fps)
         self.vae_scale_factor_temporal = self.vae.config.scale_factor_temporal
         self.vae_scale_factor_spatial = self.vae.config.scale_factor_spatial
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
@@ -373,7 +381,7 @@ class EchoMotionPipeline(DiffusionPipeline):
         height: int = 480,
         width: int = 832,
         num_frames: int = 81,
-        fps: float = 16.0,
+        fps: float | None = None,
         num_inference_steps: int = 50,
         guidance_scale: float = 6.0,
         motion_guidance_scale: float = 1.0,
@@ -391,7 +399,7 @@ class EchoMotionPipeline(DiffusionPipeline):
         | MultiPipelineCallbacks
         | None = None,
         callback_on_step_end_tensor_inputs: list[str] | None = None,
-        max_sequence_length: int = 512,
+        max_sequence_length: int | None = None,
     ) -> KinevidPipelineOutput | tuple:
         r"""Generate.
 
@@ -406,7 +414,7 @@ class EchoMotionPipeline(DiffusionPipeline):
             negative_prompt (`str` or `list[str]`, defaults to `""`): the dropped-text prompt.
             height (`int`, defaults to 480), width (`int`, defaults to 832): multiples of 16.
             num_frames (`int`, defaults to 81): `4k + 1` video frames = motion frames.
-            fps (`float`, defaults to 16.0): frame rate of video and motion.
+            fps (`float`, *optional*): frame rate of video and motion (default: the pipeline config's `fps`).
             num_inference_steps (`int`, defaults to 50): denoising steps.
             guidance_scale (`float`, defaults to 6.0): text scale (t2vm, m2v `w1`) or video scale (v2m).
             motion_guidance_scale (`float`, defaults to 1.0): m2v motion scale `w2`.
@@ -423,7 +431,8 @@ class EchoMotionPipeline(DiffusionPipeline):
             attention_kwargs (`dict`, *optional*): passed to the transformer.
             callback_on_step_end: called after every step with the tensors named in
                 `callback_on_step_end_tensor_inputs`; may return replacements.
-            max_sequence_length (`int`, defaults to 512): text tokens.
+            max_sequence_length (`int`, *optional*): text tokens (default: the pipeline config's, the
+                length the transformer was trained with).
 
         Returns:
             `KinevidPipelineOutput` with `frames` (None in v2m), `motion` (`list[Motion]`, in m2v the
@@ -432,6 +441,8 @@ class EchoMotionPipeline(DiffusionPipeline):
         if isinstance(callback_on_step_end, PipelineCallback | MultiPipelineCallbacks):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         callback_on_step_end_tensor_inputs = list(callback_on_step_end_tensor_inputs or ["latents", "motion_latents"])
+        fps = float(self.config.fps if fps is None else fps)
+        max_sequence_length = int(max_sequence_length or self.config.max_sequence_length)
         # 1. Check inputs
         self.check_inputs(
             mode,
