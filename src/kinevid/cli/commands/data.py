@@ -1,11 +1,22 @@
-"""`kinevid data synth`: build a synthetic paired dataset (mannequin video, masks, skeleton maps, tracks,
-motion, camera, caption) from the CMU motions.
+"""`kinevid data`: build datasets.
 
-    kinevid data synth -o data/synth --num-clips 1024 --split train --seed 0
+`kinevid data synth` renders the CMU motions into a synthetic paired dataset (mannequin video, masks, depth,
+skeleton maps, tracks, motion, camera, two-part caption), one CMU subject split per directory:
+
+    kinevid data synth -o data/synth/train --num-clips 1024 --split train --seed 0
+    kinevid data synth -o data/synth/test --num-clips 128 --split test --seed 1
     kinevid data synth -o data/synth_small --num-clips 16 --trials 02_01,05_02 --frames 17 --size 64 --fps 8
 
-Rerunning the same command resumes: finished shards are kept. The format is described in
-`kinevid.data.synth`; `kinevid.data.paired.SyntheticPairedDataset` reads it back.
+`kinevid data cache` encodes a synthetic dataset or a folder of mp4 videos once with the video VAE and the
+text encoder, into latent shards (`kinevid.data.cache`); under `accelerate launch` each process encodes its
+share of the shards:
+
+    kinevid data cache data/synth/train -o data/cache/train --vae path/to/vae --text-encoder minilm
+    accelerate launch --num_processes 8 -m kinevid.cli.main data cache data/synth/train -o data/cache/train
+    kinevid data cache my_videos/ -o data/cache/mine --frames 17 --size 128 --fps 8
+
+Rerunning either command resumes: finished shards are kept. `kinevid.data.SyntheticPairedDataset` and
+`kinevid.data.LatentCacheDataset` read the results.
 """
 
 from __future__ import annotations
@@ -50,6 +61,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
     synth.set_defaults(func=run_synth)
 
+    cache = actions.add_parser(
+        "cache",
+        help="encode a dataset or a video folder into latent shards (VAE + text encoder)",
+        description=(
+            "Encode a synthetic dataset (a `kinevid data synth` directory) or a folder of mp4 videos (+ captions, "
+            "optional motion npz) once with the video VAE and the text encoder, into safetensors shards. Run it "
+            "under `accelerate launch` to split the shards over processes."
+        ),
+    )
+    cache.add_argument("source", type=Path, help="synthetic dataset directory or folder of .mp4 videos")
+    cache.add_argument("-o", "--output", type=Path, required=True, help="cache directory")
+    cache.add_argument("--vae", default=None, help="AutoencoderKLWan directory (default: the shipped kinevid VAE)")
+    cache.add_argument("--text-encoder", default="minilm", help="text encoder name or directory (default: minilm)")
+    cache.add_argument("--clips-per-shard", type=int, default=16, help="clips per shard file (default: 16)")
+    cache.add_argument("--batch-size", type=int, default=4, help="clips per VAE call (default: 4)")
+    videos = cache.add_argument_group("video folders")
+    videos.add_argument("--frames", type=int, default=17, help="frames per clip, 4k + 1 (default: 17)")
+    videos.add_argument("--size", type=int, default=None, help="height and width (default: 64)")
+    videos.add_argument("--height", type=int, default=None, help="height (default: --size)")
+    videos.add_argument("--width", type=int, default=None, help="width (default: --size)")
+    videos.add_argument("--fps", type=float, default=None, help="clip frame rate (default: the videos' own)")
+    videos.add_argument("--track-points", type=int, default=64, help="tracked points per clip (default: 64)")
+    cache.set_defaults(func=run_cache)
+
 
 def run_synth(args: argparse.Namespace) -> int:
     from ...data.cmu import CMUMocap
@@ -67,4 +102,34 @@ def run_synth(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"no CMU trial of the {split!r} split has {args.frames} frames at {args.fps:g} fps.")
     build_synthetic_dataset(trials, args.output, config)
     print(f"wrote {config.num_clips} clips in {config.num_shards} shards to {args.output}")
+    return 0
+
+
+def run_cache(args: argparse.Namespace) -> int:
+    from ...data.cache import build_latent_cache
+    from ...data.paired import SyntheticPairedDataset
+    from ...data.real_video import VideoFolderSource
+    from ...data.synth import MANIFEST
+    from ...models.vae import load_video_vae
+    from ...text import load_text_encoder
+    from ...train.distributed import process_state
+
+    if not args.source.is_dir():
+        raise InvalidInputError(f"{args.source}: no such dataset or video folder.")
+    if (args.source / MANIFEST).is_file():
+        source = SyntheticPairedDataset(args.source)
+    else:
+        height = args.height or args.size or 64
+        width = args.width or args.size or 64
+        source = VideoFolderSource(args.source, args.frames, height, width, args.fps, args.track_points)
+    state = process_state()
+    vae = load_video_vae(args.vae).to(state.device)
+    text_encoder = load_text_encoder(args.text_encoder, device=state.device)
+    build_latent_cache(
+        source, args.output, vae, text_encoder, text_encoder_name=args.text_encoder,
+        clips_per_shard=args.clips_per_shard, batch_size=args.batch_size,
+        state=state if state.num_processes > 1 else None,
+    )  # fmt: skip
+    if state.is_main_process:
+        print(f"wrote a latent cache of {len(source)} clips to {args.output}")
     return 0
