@@ -218,3 +218,47 @@ def test_text_width_must_match_the_transformer(cache, tmp_path):
     config = EchoMotionStageConfig.from_dict(values, tmp_path / "em1")
     with pytest.raises(InvalidInputError, match="text_dim"):
         train_echomotion(config, train_set=cache)
+
+
+@pytest.fixture(scope="module")
+def synthetic_cache(cmu_root, vae_dir, tmp_path_factory):
+    """A real latent cache (`kinevid.data`) of a tiny synthetic paired set: 4 clips of 9 frames at 32x32."""
+    from kinevid.data.cache import build_latent_cache
+    from kinevid.data.cmu import CMUMocap
+    from kinevid.data.synth import SynthConfig, build_synthetic_dataset
+    from kinevid.models.vae import load_video_vae
+    from kinevid.text import load_text_encoder
+
+    trials = CMUMocap(cmu_root, trial_ids=["02_01", "05_02"], fps=8, min_frames=9)
+    config = SynthConfig(num_clips=4, clips_per_shard=4, num_frames=9, height=32, width=32, num_track_points=4)
+    synth = build_synthetic_dataset(trials, tmp_path_factory.mktemp("synth"), config, show_progress=False)
+    output = tmp_path_factory.mktemp("cache")
+    vae, text_encoder = load_video_vae(vae_dir), load_text_encoder("minilm")
+    return build_latent_cache(synth, output, vae, text_encoder, "minilm", clips_per_shard=2, show_progress=False)
+
+
+def test_cli_stage1_then_stage2_on_a_latent_cache(synthetic_cache, vae_dir, tmp_path):
+    from kinevid.cli.main import main
+    from kinevid.data import LatentCacheDataset
+    from kinevid.motion.codecs import decode_echomotion
+
+    data = {"cache_dir": str(synthetic_cache), "val_cache_dir": str(synthetic_cache), "validation_batches": 1}
+    stage1 = _write(tmp_path, "s1.json", _stage_config(1, tmp_path, data=data))
+    assert main(["train", "echomotion-stage1", "--config", str(stage1), "--output", str(tmp_path / "em1")]) == 0
+    values = _stage_config(2, tmp_path, data=data, init_from=str(tmp_path / "em1"), vae=str(vae_dir))
+    stage2 = _write(tmp_path, "s2.json", values)
+    assert main(["train", "echomotion-stage2", "--config", str(stage2), "--output", str(tmp_path / "em2")]) == 0
+
+    cache = LatentCacheDataset(synthetic_cache)
+    pipe = EchoMotionPipeline.from_pretrained(tmp_path / "em2" / "pipeline")
+    expected = MotionNormalizer.fit(cache[i]["motion_features"] for i in range(len(cache)))
+    torch.testing.assert_close(pipe.transformer.motion_normalizer().mean, expected.mean)
+    assert pipe.config.fps == cache.fps == 8.0 and pipe.config.max_sequence_length == TEXT_LEN
+    records = [json.loads(line) for line in (tmp_path / "em2" / "logs.jsonl").read_text().splitlines()]
+    assert any("val/loss/video" in record for record in records)
+    options = {"height": 32, "width": 32, "num_frames": 9, "num_inference_steps": 2}
+    motion = decode_echomotion(cache[0]["motion_features"], cache.fps)
+    out = pipe(cache[0]["caption"], mode="m2v", motion=motion, generator=torch.Generator().manual_seed(0), **options)
+    assert out.frames.shape == (1, 9, 32, 32, 3) and np.isfinite(out.frames).all()
+    # the conditioning motion comes back as given
+    torch.testing.assert_close(out.motion_features[0], encode_echomotion(motion), atol=1e-4, rtol=1e-4)

@@ -255,7 +255,8 @@ class EchoMotionTrainingRecipe:
         self.null_text_embeds = null_text_embeds
         self.trainable_parameters = configure_stage(model, stage)
 
-    def _with_null_text(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def with_null_text(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`batch` with `negative_encoder_hidden_states` set to the recipe's null text (unless it has one)."""
         if self.null_text_embeds is None or "negative_encoder_hidden_states" in batch:
             return batch
         return {**batch, "negative_encoder_hidden_states": self.null_text_embeds}
@@ -265,10 +266,8 @@ class EchoMotionTrainingRecipe:
         if stage is not None and stage != self.stage:
             self.stage = stage
             self.trainable_parameters = configure_stage(self.model, stage)
-        return echomotion_training_step(
-            self.model, self._with_null_text(batch), self.stage, self.config, self.generator
-        )
+        return echomotion_training_step(self.model, self.with_null_text(batch), self.stage, self.config, self.generator)
 
     def compute_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """`Trainer`'s hook: the same loss, on the (possibly accelerate-wrapped) `model`."""
-        return echomotion_training_step(model, self._with_null_text(batch), self.stage, self.config, self.generator)
+        return echomotion_training_step(model, self.with_null_text(batch), self.stage, self.config, self.generator)

@@ -265,7 +265,7 @@ def make_validation(
     """`validate(model, step)`: mean loss terms on fixed batches with fixed noise, levels, tasks and dropout."""
     count = min(len(dataset), batch_size * num_batches)
     batches = [
-        recipe._with_null_text(
+        recipe.with_null_text(
             torch.utils.data.default_collate([dataset[i] for i in range(start, min(start + batch_size, count))])
         )
         for start in range(0, count, batch_size)
