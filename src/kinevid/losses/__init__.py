@@ -6,7 +6,7 @@ from .lucas_kanade import good_features, lucas_kanade_tracks
 from .mask import mask_loss
 from .mosa_loss import MoSALoss, MoSALossConfig
 from .tracker import DenseTracker
-from .tracking import pair_weights, tracking_loss
+from .tracking import pair_weights, track_accuracy, tracking_loss
 
 __all__ = [
     "DenseTracker",
@@ -20,6 +20,7 @@ __all__ = [
     "lucas_kanade_tracks",
     "mask_loss",
     "pair_weights",
+    "track_accuracy",
     "tracking_loss",
     "video_contact_loss",
 ]

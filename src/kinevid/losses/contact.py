@@ -1,7 +1,7 @@
 """MoSA's contact constraint L_cont: feet in contact do not slide and nothing goes through the floor.
 
 In 3D (Y up, floor y = 0, metres), on a motion's joints, as the structure branch trains it
-(`kinevid.train.text_to_motion.StructureLoss` calls these):
+(`kinevid.recipes.structure.StructureLoss` calls these):
 
 - `foot_slide_loss`: squared horizontal speed ((m/s)^2) of the foot joints (`kinevid.motion.contacts`'
   left ankle, left toe, right ankle, right toe) over transitions labelled in contact, summed over

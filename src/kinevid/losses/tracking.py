@@ -137,3 +137,34 @@ def tracking_loss(
         total = total + (pair_weight * error).sum()
         weight_sum = weight_sum + pair_weight.sum()
     return total / weight_sum.clamp_min(1e-12)
+
+
+def track_accuracy(
+    predicted: torch.Tensor,
+    gt_tracks: torch.Tensor,
+    visibility: torch.Tensor,
+    thresholds: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+) -> dict[str, float]:
+    """Position accuracy of tracks against the ground truth where it is visible (TAP-Vid's `< delta`).
+
+    Args:
+        predicted (`torch.Tensor` of shape `(..., T, P, 2)`), gt_tracks (same shape): pixels `(u, v)`.
+        visibility (`torch.Tensor` of shape `(..., T, P)`): bool, which positions count (e.g. ground truth
+            visible, query frame excluded).
+        thresholds (sequence of `float`): pixel distances for the `within_<d>px` fractions.
+
+    Returns:
+        `dict[str, float]`: `mean_px`, `median_px`, `within_<d>px` per threshold, and `count`.
+    """
+    if predicted.shape != gt_tracks.shape or tuple(visibility.shape) != tuple(gt_tracks.shape[:-1]):
+        raise InvalidInputError(
+            f"tracks {tuple(predicted.shape)} and {tuple(gt_tracks.shape)} and visibility "
+            f"{tuple(visibility.shape)} must be (..., T, P, 2), (..., T, P, 2) and (..., T, P)."
+        )
+    errors = (predicted.double() - gt_tracks.double()).norm(dim=-1)[visibility.bool()]
+    if errors.numel() == 0:
+        raise InvalidInputError("`visibility` selects no position to score.")
+    result = {"mean_px": float(errors.mean()), "median_px": float(errors.median())}
+    result.update({f"within_{d:g}px": float((errors < d).double().mean()) for d in thresholds})
+    result["count"] = errors.numel()
+    return result
