@@ -1,0 +1,481 @@
+"""Recipe: train MoSA's appearance branch (a Wan DiT with HADC) on a latent cache of paired clips.
+
+    kinevid train mosa --config configs/mosa_synth.json --output runs/mosa
+
+The structure model is frozen and unused here: the condition is the skeleton video of the
+ground-truth motion (`batch["skeleton"]` from the cache). Per batch (`MoSATrainingRecipe.compute_loss`):
+
+1. Flow matching as Wan and EchoMotion train it (`kinevid.diffusion.flow_matching`): noise levels
+   `s` drawn and shifted, `x_t = (1 - s) x0 + s eps`, the model predicts `v = eps - x0` at timestep
+   `1000 s`; `L_d` = MSE to `v`.
+2. Classifier-free guidance dropout, per sample: the caption is replaced by the null text (the
+   encoding of "" padded like every caption, exactly what `MoSAPipeline` uses) with probability
+   `text_dropout`; the skeleton is dropped (`skeleton_dropout` passed to the model: its HADC sites
+   skip that sample) with probability `skeleton_dropout`.
+3. `L_m` every step: the HADC sites' mask logits against the cached person mask at latent
+   resolution (`kinevid.losses.mask_loss`).
+4. `L_track` and `L_cont` every `track_every` calls: the x0 prediction `x_t - s v_pred` is decoded by
+   the frozen VAE with gradients; `kinevid.losses.tracking_loss` tracks it (`DenseTracker`) against
+   the cached tracks, `video_contact_loss` tracks the ground-truth planted feet (projected through
+   the clip's camera, `foot_contact_targets`) one frame on.
+
+`L = L_d + l_m L_m + l_track L_track + l_cont L_cont` by `kinevid.losses.MoSALoss` (weights,
+`track_every` and tracker options in the `loss` section, `MoSALossConfig`); `L_m`, `L_track` and
+`L_cont` count only the samples that kept their skeleton. Every term is logged.
+
+Output directory: the Trainer's layout (`logs.jsonl`, `checkpoints/`, `final/` = the transformer),
+`mosa_config.json` (the config used) and `pipeline/`, a `MoSAPipeline` directory ready for sampling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..diffusion.flow_matching import (
+    TIMESTEP_DISTRIBUTIONS,
+    add_noise,
+    per_sample_mse,
+    sample_sigmas,
+    sigmas_to_timesteps,
+    velocity_target,
+)
+from ..errors import InvalidInputError
+from ..models.vae import decode_latents
+from ..pipelines.pipeline_mosa import NULL_PROMPT, encode_text, pad_text_tokens
+from ..train.engine import TRAINER_STATE, RecipeConfig, TrainConfig, Trainer, check_config_keys
+from ..utils.io import atomic_write
+
+TRAINABLE = ("all", "mosa", "lora")
+"""What trains: every parameter, only the HADC / skeleton-encoder parameters (backbone frozen), or those
+plus PEFT LoRA adapters on the backbone's attention projections."""
+
+BATCH_KEYS = ("latents", "text_tokens", "text_mask", "mask_latent", "skeleton", "tracks", "track_visibility")
+CONTACT_KEYS = ("joints", "camera_intrinsics", "camera_rotation", "camera_translation", "fps")
+
+
+@dataclass
+class MoSAObjectiveConfig:
+    """The flow-matching objective and its dropout.
+
+    Args:
+        shift (`float`, defaults to 3.0): time shift of the training noise levels (Wan at 480p: 3).
+        timestep_distribution (`str`, defaults to "uniform"): "uniform" or "logit_normal".
+        text_dropout (`float`, defaults to 0.1): probability a caption becomes the null text.
+        skeleton_dropout (`float`, defaults to 0.05): probability a sample gets no skeleton
+            (UniAnimate-DiT drops 5% of poses).
+        max_sequence_length (`int`, defaults to 512): text tokens per caption the DiT sees (padded with
+            zeros; `MoSAPipeline` pads to the same length).
+    """
+
+    shift: float = 3.0
+    timestep_distribution: str = "uniform"
+    text_dropout: float = 0.1
+    skeleton_dropout: float = 0.05
+    max_sequence_length: int = 512
+
+    def __post_init__(self) -> None:
+        if self.timestep_distribution not in TIMESTEP_DISTRIBUTIONS:
+            raise InvalidInputError(
+                f"objective: `timestep_distribution` must be one of {TIMESTEP_DISTRIBUTIONS}, "
+                f"got {self.timestep_distribution!r}"
+            )
+        for name in ("text_dropout", "skeleton_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise InvalidInputError(f"objective: `{name}` must be a probability in [0, 1], got {value!r}")
+        if not self.shift > 0:
+            raise InvalidInputError(f"objective: `shift` must be positive, got {self.shift!r}")
+        if not isinstance(self.max_sequence_length, int) or self.max_sequence_length < 1:
+            raise InvalidInputError(
+                f"objective: `max_sequence_length` must be a positive integer, got {self.max_sequence_length!r}"
+            )
+
+
+@dataclass
+class MoSADataConfig:
+    """Where the latent caches are (`kinevid.data.build_latent_cache` output directories).
+
+    Args:
+        cache_dir (`str`): training cache.
+        val_cache_dir (`str`, *optional*): validation cache (loss terms on fixed noise, logged as `val/...`).
+        validation_batches (`int`, defaults to 2): batches of the validation cache per validation.
+        num_workers (`int`, defaults to 0): dataloader worker processes.
+    """
+
+    cache_dir: str = ""
+    val_cache_dir: str | None = None
+    validation_batches: int = 2
+    num_workers: int = 0
+
+
+@dataclass
+class MoSAModelConfig:
+    """The transformer and what of it trains.
+
+    Args:
+        config (`dict`): `MoSAWanTransformer3DModel` arguments (a fresh model), or overrides of the
+            config at `pretrained` (e.g. `hadc_layers`).
+        pretrained (`str`, *optional*): a `WanTransformer3DModel` / `MoSAWanTransformer3DModel` directory
+            (a Wan2.1 diffusers `transformer/` loads without conversion; HADC weights start at zero).
+        trainable (`str`, defaults to "all"): one of `TRAINABLE`.
+        lora_rank (`int`, defaults to 16), lora_alpha (`float`, *optional*): with `trainable="lora"`.
+        gradient_checkpointing (`bool`, defaults to False): recompute block activations in backward.
+    """
+
+    config: dict = field(default_factory=dict)
+    pretrained: str | None = None
+    trainable: str = "all"
+    lora_rank: int = 16
+    lora_alpha: float | None = None
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        if self.trainable not in TRAINABLE:
+            raise InvalidInputError(f"model: `trainable` must be one of {TRAINABLE}, got {self.trainable!r}")
+
+
+@dataclass
+class MoSATrainingConfig(RecipeConfig):
+    """Everything `configs/mosa_synth.json` holds: one section per dataclass.
+
+    Args:
+        train (`TrainConfig`): optimisation (`output_dir` comes from the command line).
+        data (`MoSADataConfig`):
+        model (`MoSAModelConfig`):
+        objective (`MoSAObjectiveConfig`):
+        loss (`kinevid.losses.MoSALossConfig`): weights `l_m`, `l_track`, `l_cont` and `track_every`.
+        vae (`str`, *optional*): `AutoencoderKLWan` directory (the cache's VAE); None = the shipped one.
+        text_encoder (`str`, defaults to "minilm"): the cache's text encoder (`kinevid.text.load_text_encoder`).
+        structure (`str`, *optional*): `TextToMotionPipeline` directory put into the exported pipeline
+            (None = the shipped one).
+    """
+
+    train: TrainConfig
+    data: MoSADataConfig = field(default_factory=MoSADataConfig)
+    model: MoSAModelConfig = field(default_factory=MoSAModelConfig)
+    objective: MoSAObjectiveConfig = field(default_factory=MoSAObjectiveConfig)
+    loss: object = None
+    vae: str | None = None
+    text_encoder: str = "minilm"
+    structure: str | None = None
+
+    def __post_init__(self) -> None:
+        from ..losses import MoSALossConfig
+
+        if self.loss is None:
+            self.loss = MoSALossConfig()
+
+    @classmethod
+    def from_dict(cls, values: dict, output_dir: str | os.PathLike[str], source: str = "config") -> MoSATrainingConfig:
+        from ..losses import DenseTracker, MoSALossConfig
+
+        values = dict(values)
+        check_config_keys(values, {f.name for f in fields(cls)}, source)
+        train = TrainConfig.from_dict({**values.pop("train", {}), "output_dir": str(output_dir)}, f"{source}: train")
+        sections = {"data": MoSADataConfig, "model": MoSAModelConfig, "objective": MoSAObjectiveConfig}
+        sections["loss"] = MoSALossConfig
+        parsed = {}
+        for name, section_type in sections.items():
+            section = values.pop(name, {})
+            check_config_keys(section, {f.name for f in fields(section_type)}, f"{source}: {name}")
+            if name == "loss":
+                tracker_options = set(inspect.signature(DenseTracker.__init__).parameters) - {"self"}
+                check_config_keys(section.get("tracker", {}), tracker_options, f"{source}: loss.tracker")
+            parsed[name] = section_type(**section)
+        if not parsed["data"].cache_dir:
+            raise InvalidInputError(f"{source}: data.cache_dir is required (a kinevid latent cache directory)")
+        return cls(train=train, **parsed, **values)
+
+
+# ---------------------------------------------------------------------- the objective
+def _bernoulli(probability: float, batch_size: int, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(batch_size, generator=generator) < probability
+
+
+def _check_batch(batch: dict) -> None:
+    missing = [key for key in BATCH_KEYS if key not in batch]
+    if missing:
+        raise InvalidInputError(
+            f"MoSA batch lacks {missing}; it needs {list(BATCH_KEYS)} (kinevid.data.LatentCacheDataset items)"
+        )
+
+
+class MoSATrainingRecipe:
+    """Binds the objective to a model: `training_step(batch)` and the Trainer's `compute_loss(model, batch)`.
+
+    Args:
+        model (`MoSAWanTransformer3DModel`): the model to train.
+        vae (`AutoencoderKLWan`): the cache's VAE, frozen; decodes the x0 prediction for `L_track` / `L_cont`.
+        null_text (`torch.Tensor` of shape `(L, D)`): `encode_text(text_encoder, NULL_PROMPT, L)[0]`.
+        objective (`MoSAObjectiveConfig`, *optional*):
+        loss (`kinevid.losses.MoSALossConfig`, *optional*): weights, `track_every`, tracker options.
+        tracker (`nn.Module`, *optional*): defaults to `DenseTracker(**loss.tracker)`.
+        generator (`torch.Generator`, *optional*): CPU generator of noise, levels, dropout and tracked points
+            (default: torch's global generator, which the Trainer seeds and restores on resume).
+
+    Attributes:
+        num_calls (`int`): losses computed so far; `L_track` and `L_cont` run on calls `0, n, 2n, ...`
+            (`n = track_every`; with gradient accumulation a call is a micro-batch).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        vae: nn.Module,
+        null_text: torch.Tensor,
+        objective: MoSAObjectiveConfig | None = None,
+        loss=None,
+        tracker: nn.Module | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        from ..losses import MoSALoss, MoSALossConfig
+
+        self.model = model
+        self.vae = vae.eval().requires_grad_(False)
+        self.objective = objective or MoSAObjectiveConfig()
+        self.loss = MoSALoss(loss or MoSALossConfig(), tracker)
+        self.loss.tracker.eval().requires_grad_(False)
+        if null_text.ndim != 2:
+            raise InvalidInputError(f"`null_text` must be (L, D) token embeddings, got {tuple(null_text.shape)}")
+        real = torch.ones(1, null_text.shape[0], dtype=torch.bool)
+        self.null_text = pad_text_tokens(null_text[None], real, self.objective.max_sequence_length)[0]
+        self.generator = generator
+        self.num_calls = 0
+
+    def training_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Loss terms of `batch` on the recipe's model."""
+        return self.compute_loss(self.model, batch)
+
+    def compute_loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Named loss terms (`"loss"` to minimise) of one batch on `model` (possibly accelerate-wrapped)."""
+        step = self.num_calls
+        self.num_calls += 1
+        return self.loss_terms(model, batch, step)
+
+    def loss_terms(self, model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        """The loss terms of one batch at call `step` (which decides whether `L_track` / `L_cont` run)."""
+        _check_batch(batch)
+        objective = self.objective
+        latents = batch["latents"]
+        batch_size, device = latents.shape[0], latents.device
+
+        # 1. Flow matching
+        noise = torch.randn(latents.shape, generator=self.generator).to(latents)
+        sigmas = sample_sigmas(
+            batch_size, objective.shift, objective.timestep_distribution, generator=self.generator, device=device
+        )
+        noisy = add_noise(latents, noise, sigmas)
+
+        # 2. Conditions with classifier-free-guidance dropout
+        text = pad_text_tokens(batch["text_tokens"], batch["text_mask"], objective.max_sequence_length)
+        drop_text = _bernoulli(objective.text_dropout, batch_size, self.generator).to(device)
+        text = torch.where(drop_text[:, None, None], self.null_text.to(text).expand_as(text), text)
+        drop_skeleton = _bernoulli(objective.skeleton_dropout, batch_size, self.generator).to(device)
+
+        output = model(
+            noisy,
+            sigmas_to_timesteps(sigmas),
+            text,
+            skeleton_video=batch["skeleton"],
+            skeleton_dropout=drop_skeleton,
+            return_mask_logits=True,
+        )
+        velocity = output.sample
+        diffusion = per_sample_mse(velocity, velocity_target(latents, noise)).mean()
+
+        # 3. Tracking and contact supervision on the decoded x0 prediction (tracking steps only)
+        video_terms = {}
+        if self.loss.should_track(step):
+            x0 = noisy - sigmas.to(noisy).reshape(-1, 1, 1, 1, 1) * velocity
+            video_terms["pred_video"] = decode_latents(self.vae.to(device), x0).float()  # with gradient
+            video_terms["gt_tracks"], video_terms["track_visibility"] = batch["tracks"], batch["track_visibility"]
+            if self.loss.config.lambda_contact > 0:
+                video_terms["foot_pixels"], video_terms["foot_contacts"] = _foot_contact_targets(batch)
+
+        # 4. L = L_d + l_m L_m + l_track L_track + l_cont L_cont, on the samples that kept their skeleton
+        terms = self.loss(
+            diffusion,
+            step,
+            mask_logits=output.mask_logits,
+            mask_latent=batch["mask_latent"],
+            sample_mask=~drop_skeleton,
+            generator=self.generator,
+            **video_terms,
+        )
+        terms["dropped/text"] = drop_text.float().mean()
+        terms["dropped/skeleton"] = drop_skeleton.float().mean()
+        return terms
+
+
+def _foot_contact_targets(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """`kinevid.losses.foot_contact_targets` of the batch's ground-truth motion and camera."""
+    from ..losses import foot_contact_targets
+
+    missing = [key for key in CONTACT_KEYS if key not in batch]
+    if missing:
+        raise InvalidInputError(
+            f"L_cont needs the motion and camera of every clip; the batch lacks {missing} (a cache without the "
+            "motion / camera fields): set loss.lambda_contact to 0 or cache a source that has them"
+        )
+    fps = batch["fps"]
+    fps = float(fps.flatten()[0]) if isinstance(fps, torch.Tensor) else float(fps)
+    image_size = tuple(batch["skeleton"].shape[-2:])
+    return foot_contact_targets(
+        batch["joints"],
+        batch["camera_intrinsics"],
+        batch["camera_rotation"],
+        batch["camera_translation"],
+        image_size,
+        fps,
+    )
+
+
+# ---------------------------------------------------------------------- setup
+def build_transformer(config: MoSAModelConfig):
+    """A fresh or pretrained `MoSAWanTransformer3DModel`, with `trainable` applied."""
+    from ..models.appearance import MoSAWanTransformer3DModel
+
+    if config.pretrained is not None:
+        model = MoSAWanTransformer3DModel.from_pretrained(config.pretrained, **config.config)
+    else:
+        model = MoSAWanTransformer3DModel(**config.config)
+    if config.trainable in ("mosa", "lora"):
+        model.freeze_backbone()
+    if config.trainable == "lora":
+        model.add_backbone_lora(config.lora_rank, alpha=config.lora_alpha)
+    if config.gradient_checkpointing:
+        model.enable_gradient_checkpointing()
+    return model
+
+
+def make_validation(recipe: MoSATrainingRecipe, dataset, batch_size: int, num_batches: int, seed: int = 0):
+    """`validate(model, step)`: mean loss terms (tracking included) on fixed batches with fixed noise."""
+    count = min(len(dataset), batch_size * num_batches)
+    batches = [
+        torch.utils.data.default_collate([dataset[i] for i in range(start, min(start + batch_size, count))])
+        for start in range(0, count, batch_size)
+    ]
+
+    def validate(model: nn.Module, step: int) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        generator, recipe.generator = recipe.generator, torch.Generator().manual_seed(seed)
+        try:
+            device = next(model.parameters()).device
+            for batch in batches:
+                batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                for name, value in recipe.loss_terms(model, batch, step=0).items():
+                    totals[name] = totals.get(name, 0.0) + float(value) / len(batches)
+        finally:
+            recipe.generator = generator
+        return totals
+
+    return validate
+
+
+def _resumed_calls(trainer: Trainer, config: TrainConfig) -> int:
+    """`compute_loss` calls before the checkpoint a resumed run starts from (0 without resume)."""
+    if not config.resume:
+        return 0
+    checkpoint = trainer.latest_checkpoint()
+    if checkpoint is None:
+        return 0
+    step = int(json.loads((checkpoint / TRAINER_STATE).read_text())["step"])
+    return step * config.gradient_accumulation_steps
+
+
+def train_mosa(config: MoSATrainingConfig) -> Path:
+    """Run the recipe; returns the directory of the trained `MoSAPipeline`."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    from ..data import LatentCacheDataset
+    from ..models.appearance import MoSAWanTransformer3DModel
+    from ..models.vae import load_video_vae
+    from ..pipelines.pipeline_mosa import MoSAPipeline
+    from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
+    from ..text import load_text_encoder
+
+    output_dir = Path(config.train.output_dir)
+    if config.train.num_threads is not None:
+        torch.set_num_threads(config.train.num_threads)
+    vae = load_video_vae(config.vae)
+    text_encoder = load_text_encoder(config.text_encoder)
+    train_set = LatentCacheDataset(config.data.cache_dir, expect_vae=vae, expect_text_encoder=config.text_encoder)
+    if not train_set.fields["skeleton"]:
+        raise InvalidInputError(
+            f"{train_set.root}: the cache holds no skeleton maps (fields.skeleton false); MoSA trains on them "
+            "(cache a synthetic dataset, or a source with skeletons)"
+        )
+    model = build_transformer(config.model)
+    null_text = encode_text(text_encoder, NULL_PROMPT, config.objective.max_sequence_length)[0]
+    recipe = MoSATrainingRecipe(model, vae, null_text, config.objective, config.loss)
+    validate = None
+    if config.data.val_cache_dir is not None:
+        val_set = LatentCacheDataset(config.data.val_cache_dir, expect_vae=vae, expect_text_encoder=config.text_encoder)
+        validate = make_validation(
+            recipe, val_set, config.train.batch_size, config.data.validation_batches, config.train.seed
+        )
+    dataloader = torch.utils.data.DataLoader(
+        train_set, batch_size=config.train.batch_size, shuffle=True, drop_last=True, num_workers=config.data.num_workers
+    )
+    if len(dataloader) == 0:
+        raise InvalidInputError(
+            f"{config.data.cache_dir}: {len(train_set)} clips are fewer than train.batch_size {config.train.batch_size}"
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(output_dir / "mosa_config.json") as tmp:
+        tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    trainer = Trainer(model, recipe.compute_loss, dataloader, config.train, validate=validate)
+    recipe.num_calls = _resumed_calls(trainer, config.train)
+    trainer.fit()
+
+    transformer = MoSAWanTransformer3DModel.from_pretrained(output_dir / "final").eval()
+    pipeline = MoSAPipeline(
+        transformer,
+        vae,
+        text_encoder,
+        FlowMatchEulerDiscreteScheduler(shift=config.objective.shift),
+        structure=TextToMotionPipeline.from_pretrained(config.structure),
+        text_encoder_name=config.text_encoder,
+        max_sequence_length=config.objective.max_sequence_length,
+        fps=train_set.fps,
+    )
+    pipeline_dir = output_dir / "pipeline"
+    pipeline.save_pretrained(pipeline_dir)
+    return pipeline_dir
+
+
+def train_from_cli(args: argparse.Namespace) -> int:
+    """`kinevid train mosa --config FILE --output DIR [--resume] [--max-steps N]`."""
+    config = MoSATrainingConfig.load(args.config, output_dir=args.output)
+    if args.max_steps is not None:
+        if args.max_steps < 1:
+            raise InvalidInputError(f"`--max-steps` must be a positive integer, got {args.max_steps}.")
+        config.train.max_steps = args.max_steps
+    config.train.resume = args.resume
+    if getattr(args, "max_trials", None) is not None:
+        raise InvalidInputError("`--max-trials` does not apply to `kinevid train mosa` (it trains on a latent cache)")
+    pipeline_dir = train_mosa(config)
+    print(f"trained pipeline: {pipeline_dir}")
+    print(f'try: MoSAPipeline.from_pretrained("{pipeline_dir}")("a person walks forward", height=..., width=...)')
+    return 0
+
+
+__all__ = [
+    "TRAINABLE",
+    "MoSADataConfig",
+    "MoSAModelConfig",
+    "MoSAObjectiveConfig",
+    "MoSATrainingConfig",
+    "MoSATrainingRecipe",
+    "build_transformer",
+    "train_from_cli",
+    "train_mosa",
+]
