@@ -1,4 +1,5 @@
-"""HumanML3D 263-dim features: round trips, an independent decoder, the heading convention."""
+"""HumanML3D 263-dim features: round trips, an independent decoder, the heading convention, and a
+literal implementation of HumanML3D's `process_file` on CMU clips."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kinevid.motion.codecs.humanml3d import (
     decode_humanml3d,
     decode_humanml3d_joints,
     encode_humanml3d,
+    encode_humanml3d_joints,
     humanml3d_joints,
 )
 from kinevid.motion.contacts import foot_contact_transitions
@@ -245,3 +247,153 @@ def test_bad_input():
         encode_humanml3d(Motion.rest(1, fps=30.0))
     with pytest.raises(InvalidInputError, match="one clip"):
         decode_humanml3d(torch.zeros(2, 5, 263))
+
+
+# ----------------------------------------------------------------------------- HumanML3D's own recipe
+
+
+def quaternion_between(v0: np.ndarray, v1: np.ndarray) -> np.ndarray:
+    """HumanML3D's `qbetween`: the unit quaternion rotating v0 onto v1 (w = |v0||v1| + v0.v1)."""
+    w = np.sqrt((v0**2).sum(-1) * (v1**2).sum(-1)) + (v0 * v1).sum(-1)
+    q = np.concatenate([w[..., None], np.cross(v0, v1)], axis=-1)
+    return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
+
+
+def humanml3d_process_file(positions: np.ndarray, feet_threshold: float = 0.002) -> tuple[np.ndarray, np.ndarray]:
+    """HumanML3D's `process_file` + `Skeleton.inverse_kinematics_np(smooth_forward=True)`, step by
+    step with quaternions (EricGuo5513/HumanML3D `motion_representation.py`, `common/skeleton.py`),
+    without `uniform_skeleton`: `(T, 22, 3)` -> features `(T - 1, 263)` and `global_positions` `(T, 22, 3)`."""
+    from scipy.ndimage import gaussian_filter1d
+
+    positions = positions.copy()
+    positions[:, :, 1] -= positions.min(axis=0).min(axis=0)[1]  # put on floor
+    root_pos_init = positions[0]
+    positions = positions - root_pos_init[0] * np.array([1, 0, 1])  # XZ at origin
+    r_hip, l_hip, sdr_r, sdr_l = 2, 1, 17, 16  # face_joint_indx
+    across = (root_pos_init[r_hip] - root_pos_init[l_hip]) + (root_pos_init[sdr_r] - root_pos_init[sdr_l])
+    across = across / np.linalg.norm(across)
+    forward_init = np.cross(np.array([0, 1, 0]), across)
+    forward_init = forward_init / np.linalg.norm(forward_init)
+    root_quat_init = quaternion_between(forward_init, np.array([0.0, 0.0, 1.0]))
+    positions = quaternion_rotate(np.broadcast_to(root_quat_init, (*positions.shape[:-1], 4)), positions)
+    global_positions = positions.copy()
+
+    def foot(indices):
+        step = ((positions[1:, indices] - positions[:-1, indices]) ** 2).sum(-1)
+        return (step < feet_threshold).astype(np.float64)
+
+    feet_l, feet_r = foot([7, 10]), foot([8, 11])
+
+    # inverse_kinematics_np unpacks face_joint_indx as (l_hip, r_hip, sdr_r, sdr_l) = (2, 1, 17, 16).
+    ik_l_hip, ik_r_hip = 2, 1
+    across = (positions[:, ik_r_hip] - positions[:, ik_l_hip]) + (positions[:, 17] - positions[:, 16])
+    across = across / np.linalg.norm(across, axis=-1, keepdims=True)
+    forward = np.cross(np.array([[0, 1, 0]]), across, axis=-1)
+    forward = gaussian_filter1d(forward, 20, axis=0, mode="nearest")
+    forward = forward / np.linalg.norm(forward, axis=-1, keepdims=True)
+    root_quat = quaternion_between(forward, np.array([[0.0, 0.0, 1.0]]).repeat(len(forward), 0))
+    root_quat[0] = np.array([1.0, 0.0, 0.0, 0.0])
+    quat_params = np.zeros((*positions.shape[:-1], 4))
+    quat_params[:, 0] = root_quat
+    raw = np.array(T2M_RAW_DIRECTIONS, dtype=np.float64)
+    inverse = np.array([1.0, -1.0, -1.0, -1.0])
+    for chain in T2M_KINEMATIC_CHAINS:
+        rotation = root_quat
+        for parent, joint in itertools.pairwise(chain):
+            bone = positions[:, joint] - positions[:, parent]
+            rot_u_v = quaternion_between(
+                raw[joint][None].repeat(len(bone), 0), bone / np.linalg.norm(bone, axis=-1, keepdims=True)
+            )
+            local = quaternion_multiply(rotation * inverse, rot_u_v)
+            quat_params[:, joint] = local
+            rotation = quaternion_multiply(rotation, local)
+    matrices = quaternion_to_matrix(quat_params)
+    cont_6d = np.concatenate([matrices[..., 0], matrices[..., 1]], axis=-1)
+    r_rot = quat_params[:, 0]
+    velocity = quaternion_rotate(r_rot[1:], positions[1:, 0] - positions[:-1, 0])
+    r_velocity = quaternion_multiply(r_rot[1:], r_rot[:-1] * inverse)
+
+    positions[..., 0] -= positions[:, 0:1, 0]  # get_rifke
+    positions[..., 2] -= positions[:, 0:1, 2]
+    positions = quaternion_rotate(np.repeat(r_rot[:, None], positions.shape[1], axis=1), positions)
+    root_data = np.concatenate([np.arcsin(r_velocity[:, 2:3]), velocity[:, [0, 2]], positions[:-1, 0, 1:2]], axis=-1)
+    local_vel = quaternion_rotate(
+        np.repeat(r_rot[:-1, None], global_positions.shape[1], axis=1), global_positions[1:] - global_positions[:-1]
+    )
+    num_frames = len(positions)
+    data = np.concatenate(
+        [
+            root_data,
+            positions[:-1, 1:].reshape(num_frames - 1, -1),
+            cont_6d[:-1, 1:].reshape(num_frames - 1, -1),
+            local_vel.reshape(num_frames - 1, -1),
+            feet_l,
+            feet_r,
+        ],
+        axis=-1,
+    )
+    return data, global_positions
+
+
+@pytest.mark.parametrize("trial_id", ["07_01", "13_10"])
+def test_features_match_humanml3d_recipe_on_cmu(cmu_motions, trial_id):
+    motion = cmu_motions[trial_id]
+    positions = motion.resample(20.0).joints[:, :22].numpy()
+    expected, new_joints = humanml3d_process_file(positions)
+
+    # Joints alone: every one of the 263 channels, HumanML3D's rotation channels included.
+    from_joints = encode_humanml3d_joints(positions)
+    assert isinstance(from_joints, np.ndarray) and from_joints.shape == expected.shape
+    assert np.abs(from_joints - expected).max() < 1e-6
+    # From the Motion: the same except the rotation channels (ours carry the twist about each bone).
+    features = encode_humanml3d(motion).numpy()
+    others = np.r_[0:67, 193:263]
+    assert np.abs(features[:, others] - expected[:, others]).max() < 1e-6
+    # HumanML3D's decoded joints are the turned clip itself; ours are the same, and decode to it.
+    assert np.abs(humanml3d_joints(motion).numpy() - new_joints).max() < 1e-6
+    assert np.abs(decode_humanml3d_joints(expected) - new_joints[:-1]).max() < 1e-6
+
+
+def test_smoothed_first_frame_is_the_earlier_convention(cmu_motions):
+    motion = cmu_motions["13_10"]
+    default, smoothed = humanml3d_joints(motion), humanml3d_joints(motion, first_frame="smoothed")
+    assert (
+        decode_humanml3d_joints(encode_humanml3d(motion, first_frame="smoothed")) - smoothed[:-1]
+    ).abs().max() < 1e-9
+    # The two canonical frames differ by a constant yaw: the smoothed heading of frame 0.
+    centred_default, centred_smoothed = default - default[:1, :1], smoothed - smoothed[:1, :1]
+    cross = (
+        centred_default[..., 2] * centred_smoothed[..., 0] - centred_default[..., 0] * centred_smoothed[..., 2]
+    ).sum()
+    dot = (
+        centred_default[..., 0] * centred_smoothed[..., 0] + centred_default[..., 2] * centred_smoothed[..., 2]
+    ).sum()
+    yaw = torch.atan2(cross, dot)
+    rotated = centred_default @ axis_angle_to_matrix(yaw * torch.tensor([0.0, 1.0, 0.0]).double()).T
+    assert (rotated - centred_smoothed).abs().max() < 1e-9 and abs(float(yaw)) > 1e-3
+    with pytest.raises(InvalidInputError, match="first_frame"):
+        encode_humanml3d(motion, first_frame="first")
+
+
+def test_decoder_takes_numpy_and_names_wrong_types(cmu_motions):
+    features = encode_humanml3d(cmu_motions["09_01"])
+    decoded = decode_humanml3d_joints(features.numpy())
+    assert isinstance(decoded, np.ndarray)
+    np.testing.assert_allclose(decoded, decode_humanml3d_joints(features).numpy(), atol=1e-12)
+    assert decode_humanml3d(features.numpy().astype(np.float32)).num_frames == len(features)
+    with pytest.raises(InvalidInputError, match=r"torch\.Tensor or numpy\.ndarray, got list"):
+        decode_humanml3d_joints(features.tolist())
+    with pytest.raises(InvalidInputError, match=r"\(T, 22, 3\)"):
+        encode_humanml3d_joints(np.zeros((5, 24, 3)))

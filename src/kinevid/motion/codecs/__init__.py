@@ -14,6 +14,7 @@ from .humanml3d import (
     decode_humanml3d,
     decode_humanml3d_joints,
     encode_humanml3d,
+    encode_humanml3d_joints,
     humanml3d_joints,
 )
 from .normalizer import MotionNormalizer
@@ -28,6 +29,7 @@ __all__ = [
     "decode_humanml3d_joints",
     "encode_echomotion",
     "encode_humanml3d",
+    "encode_humanml3d_joints",
     "features_to_joints",
     "humanml3d_joints",
     "merge_motion_tokens",

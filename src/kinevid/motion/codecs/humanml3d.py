@@ -12,7 +12,10 @@ Layout per frame t (20 fps, SMPL joints 0..21, Y up, metres):
 | 193:259 | displacement of all 22 joints from t to t + 1 in the heading frame of t (22 x 3) |
 | 259:263 | foot contacts of joints 7, 10 (left) and 8, 11 (right), `kinevid.motion.contacts` |
 
-A clip of T frames gives T - 1 rows. Decoding (`decode_humanml3d_joints`) uses dims 0:67 and
+A clip of T frames gives T - 1 rows. `encode_humanml3d` encodes a `Motion`; `encode_humanml3d_joints`
+encodes joint positions alone (its rotation channels are HumanML3D's own swing-only IK of the
+positions, so all 263 numbers are HumanML3D's). Decoding (`decode_humanml3d_joints`, which also
+takes numpy arrays) uses dims 0:67 and
 returns one joint frame per row, as HumanML3D's `recover_from_ric`: a_0 = 0,
 a_t = sum_{s<t} f[s, 0]; the heading-to-world rotation of frame t is the rotation by -2 a_t about
 +Y; root XZ is the running sum of the rotated displacements, root height is f[t, 3], joints 1..21
@@ -38,18 +41,22 @@ Where we depart, and why:
   built from SMPL model files we cannot ship). Clips keep their own body unless `offsets` is
   given to `encode_humanml3d`, which then retargets the same way (`retarget_to_body`).
 
-- Turning to face +Z: HumanML3D turns each clip by the *instantaneous* hips-and-shoulders heading
-  of frame 0, then measures root rotations with the *smoothed* heading; its decoder assumes the
-  latter is the identity at frame 0, so its decoded joints (`new_joints`) are its clip turned by
-  the small yaw between the two. We turn by the smoothed heading itself. The 263 numbers are
-  unchanged (they are invariant to a constant yaw, except the rotation channels, see below), and
-  decoding reproduces the joints we encoded exactly (`humanml3d_joints`), which are HumanML3D's
-  `new_joints` for the same input.
+- Turning to face +Z (`first_frame`): by default exactly HumanML3D's. Its `process_file` turns
+  each clip by the *instantaneous* heading of frame 0 (hips and shoulders with the same sign,
+  unlike the IK), and its `inverse_kinematics_np` then sets frame 0's root rotation to the
+  identity (`root_quat[0] = [1, 0, 0, 0]`) while frames 1.. use the smoothed heading. Frame 0's
+  positions, velocities and rotation channels are therefore in the turned world frame, dim 0 of
+  frame 0 is half the whole smoothed heading of frame 1, and `new_joints` (its decoded joints) are
+  the turned clip itself, which `humanml3d_joints` returns. `first_frame="smoothed"` is kinevid's
+  earlier convention: turn by the smoothed heading of frame 0 and use it as frame 0's root
+  rotation, so that every frame, the first included, is measured in its smoothed heading frame
+  (on a released clip the two canonical frames differ by 11.6 degrees of yaw).
 - Dim 0 is half the heading change wrapped to (-pi, pi]. HumanML3D takes arcsin of the
   quaternion's y without fixing its sign, which flips the sign of dim 0 on the frame where the
   heading crosses +-180 degrees; elsewhere the values are identical.
-- Rotation channels 67:193: HumanML3D fills them from its own swing-only IK on a fixed
-  skeleton. We fill them from our `Motion`'s rotations, in HumanML3D's meaning: slot j holds
+- Rotation channels 67:193 (`encode_humanml3d` only): HumanML3D fills them from its own
+  swing-only IK on a fixed skeleton (as `encode_humanml3d_joints` does). From a `Motion` we fill
+  them from its rotations, in HumanML3D's meaning: slot j holds
   the rotation of the bone ending at joint j relative to the previous bone of its kinematic chain
   (the chain's first bone relative to the root rotation), such that the rotated HumanML3D rest
   direction of the bone (`t2m_raw_offsets`) points along the bone. HumanML3D's
@@ -59,6 +66,8 @@ Where we depart, and why:
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import torch
@@ -74,6 +83,7 @@ from ..motion import Motion, fit_offsets
 NUM_JOINTS = 22
 HUMANML3D_FEATURE_DIM = 263
 HEADING_SMOOTHING_SIGMA = 20.0  # frames at 20 fps
+FIRST_FRAME_CONVENTIONS = ("humanml3d", "smoothed")
 
 ROOT_ROTATION_VELOCITY = slice(0, 1)
 ROOT_LINEAR_VELOCITY = slice(1, 3)
@@ -104,15 +114,58 @@ def _wrap_angle(angle: torch.Tensor) -> torch.Tensor:
     return torch.atan2(torch.sin(angle), torch.cos(angle))
 
 
-def _smoothed_heading(joints: torch.Tensor, sigma: float) -> torch.Tensor:
-    """HumanML3D's heading angle per frame (radians about +Y, 0 facing +Z): `(T, J, 3)` -> `(T,)`."""
-    across = (joints[:, 1] - joints[:, 2]) + (joints[:, 17] - joints[:, 16])  # hip term sign as HumanML3D's IK
+def _forward_angle(across: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Heading angle (radians about +Y, 0 facing +Z) of the direction `+Y x across` `(T, 3)`,
+    Gaussian-smoothed over frames first when `sigma` > 0 (edge mode "nearest", as HumanML3D)."""
     across = torch.nn.functional.normalize(across, dim=-1)
     forward = torch.stack([across[:, 2], torch.zeros_like(across[:, 0]), -across[:, 0]], dim=-1)  # +Y x across
     if sigma > 0:
         smoothed = gaussian_filter1d(forward.detach().cpu().double().numpy(), sigma, axis=0, mode="nearest")
-        forward = torch.from_numpy(np.ascontiguousarray(smoothed)).to(joints)
+        forward = torch.from_numpy(np.ascontiguousarray(smoothed)).to(across)
     return torch.atan2(forward[:, 0], forward[:, 2])
+
+
+def _smoothed_heading(joints: torch.Tensor, sigma: float) -> torch.Tensor:
+    """HumanML3D's IK heading per frame: `(T, J, 3)` -> `(T,)` (hip term sign swapped, see the module docstring)."""
+    return _forward_angle((joints[:, 1] - joints[:, 2]) + (joints[:, 17] - joints[:, 16]), sigma)
+
+
+def _initial_heading(joints: torch.Tensor) -> torch.Tensor:
+    """The instantaneous heading of frame 0 HumanML3D's `process_file` turns by (hips and shoulders
+    with the same sign): `(T, J, 3)` -> `()`."""
+    return _forward_angle((joints[:1, 2] - joints[:1, 1]) + (joints[:1, 17] - joints[:1, 16]), 0.0)[0]
+
+
+def _check_first_frame(first_frame: str) -> None:
+    if first_frame not in FIRST_FRAME_CONVENTIONS:
+        raise InvalidInputError(f"`first_frame` must be one of {FIRST_FRAME_CONVENTIONS}, got {first_frame!r}.")
+
+
+def _canonical_frame(
+    joints: torch.Tensor, sigma: float, first_frame: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Floor, move frame 0's root to the origin (x, z) and turn to face +Z (see the module docstring).
+
+    Args:
+        joints (`torch.Tensor` of shape `(T, J, 3)`): SMPL-order joints at 20 fps (`J >= 22`).
+
+    Returns:
+        `(joints, turn, heading)`: `(T, J, 3)` canonical joints, the `(3, 3)` yaw applied, and the
+        `(T,)` root heading of each frame in the canonical frame (its root rotation is `yaw(-heading)`).
+    """
+    floor = joints[:, :NUM_JOINTS, 1].amin()
+    joints = joints + torch.stack([-joints[0, 0, 0], -floor, -joints[0, 0, 2]])
+    if first_frame == "humanml3d":
+        turn = yaw_matrix(-_initial_heading(joints))
+        joints = joints @ turn.transpose(-1, -2)
+        heading = _smoothed_heading(joints, sigma)
+        heading[0] = 0.0  # HumanML3D's `root_quat[0] = identity`
+    else:
+        smoothed = _smoothed_heading(joints, sigma)
+        turn = yaw_matrix(-smoothed[0])
+        joints = joints @ turn.transpose(-1, -2)
+        heading = _wrap_angle(smoothed - smoothed[0])
+    return joints, turn, heading
 
 
 def retarget_to_body(motion: Motion, offsets: torch.Tensor) -> Motion:
@@ -143,7 +196,7 @@ def retarget_to_body(motion: Motion, offsets: torch.Tensor) -> Motion:
 
 
 def _canonical_pose(
-    motion: Motion, sigma: float, offsets: torch.Tensor | None = None
+    motion: Motion, sigma: float, offsets: torch.Tensor | None = None, first_frame: str = "humanml3d"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Retarget (if `offsets`), resample to 20 fps, floor, move to the origin and turn to face +Z.
 
@@ -151,37 +204,37 @@ def _canonical_pose(
         `(joints, orientations, heading)`: `(T, 24, 3)` positions, `(T, 24, 3, 3)` global joint
         orientations and `(T,)` heading angles, all after the turn.
     """
+    _check_first_frame(first_frame)
     if offsets is not None:
         motion = retarget_to_body(motion, offsets)
     if motion.fps != HUMANML3D_FPS:
         motion = motion.resample(HUMANML3D_FPS)
     joints, orientations = forward_kinematics(motion.rotations, motion.translation, motion.offsets, motion.skeleton)
-    floor = joints[:, :NUM_JOINTS, 1].amin()
-    shift = torch.stack([-joints[0, 0, 0], -floor, -joints[0, 0, 2]])
-    joints = joints + shift
-    heading = _smoothed_heading(joints, sigma)
-    turn = yaw_matrix(-heading[0])
-    joints = joints @ turn.transpose(-1, -2)
-    orientations = turn @ orientations
-    return joints, orientations, _wrap_angle(heading - heading[0])
+    joints, turn, heading = _canonical_frame(joints, sigma, first_frame)
+    return joints, turn @ orientations, heading
 
 
 def humanml3d_joints(
-    motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA, offsets: torch.Tensor | None = None
+    motion: Motion,
+    heading_smoothing: float = HEADING_SMOOTHING_SIGMA,
+    offsets: torch.Tensor | None = None,
+    first_frame: str = "humanml3d",
 ) -> torch.Tensor:
     """The joints the HumanML3D features of `motion` describe: 20 fps, floored, at the origin, facing +Z.
 
-    `decode_humanml3d_joints(encode_humanml3d(motion))` returns these without the last frame.
+    `decode_humanml3d_joints(encode_humanml3d(motion))` returns these without the last frame; with
+    the default `first_frame` they are HumanML3D's `new_joints` for the same positions.
 
     Args:
         motion (`Motion`): any frame rate.
         heading_smoothing (`float`, defaults to 20): Gaussian sigma (frames) of the heading.
         offsets (`torch.Tensor` of shape `(24, 3)`, *optional*): see `encode_humanml3d`.
+        first_frame (`str`, defaults to `"humanml3d"`): see `encode_humanml3d`.
 
     Returns:
         `torch.Tensor` of shape `(T, 22, 3)`, `T` the frame count at 20 fps.
     """
-    return _canonical_pose(motion, heading_smoothing, offsets)[0][:, :NUM_JOINTS]
+    return _canonical_pose(motion, heading_smoothing, offsets, first_frame)[0][:, :NUM_JOINTS]
 
 
 def _rotation_channels(orientations: torch.Tensor, heading: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
@@ -200,41 +253,32 @@ def _rotation_channels(orientations: torch.Tensor, heading: torch.Tensor, offset
     return torch.cat([channels[..., :, 0], channels[..., :, 1]], dim=-1)
 
 
-def encode_humanml3d(
-    motion: Motion, heading_smoothing: float = HEADING_SMOOTHING_SIGMA, offsets: torch.Tensor | None = None
-) -> torch.Tensor:
-    """HumanML3D features of `motion` (resampled to 20 fps, joints 0..21).
+def _swing_rotation_channels(joints: torch.Tensor, heading: torch.Tensor) -> torch.Tensor:
+    """HumanML3D's own rotation channels from positions (`inverse_kinematics_np`): along each chain,
+    the smallest rotation taking the rest direction onto the bone, relative to the previous one
+    (the chain's first bone relative to the root rotation); column 6D `(T, 21, 6)`."""
+    raw = torch.tensor(T2M_RAW_DIRECTIONS, dtype=joints.dtype, device=joints.device)
+    channels = joints.new_zeros(joints.shape[0], NUM_JOINTS - 1, 3, 3)
+    for chain in T2M_KINEMATIC_CHAINS:
+        previous = yaw_matrix(-heading)
+        for parent, joint in itertools.pairwise(chain):
+            swing = rotation_between(raw[joint].expand_as(joints[:, joint]), joints[:, joint] - joints[:, parent])
+            channels[:, joint - 1] = previous.transpose(-1, -2) @ swing
+            previous = swing
+    return torch.cat([channels[..., :, 0], channels[..., :, 1]], dim=-1)
 
-    Args:
-        motion (`Motion`): any frame rate; at least two frames at 20 fps are needed.
-        heading_smoothing (`float`, defaults to 20): Gaussian sigma (frames) of the heading, as
-            HumanML3D; 0 uses each frame's own heading.
-        offsets (`torch.Tensor` of shape `(24, 3)`, *optional*): a body to retarget onto first, as
-            HumanML3D retargets every clip onto one reference skeleton (`retarget_to_body`); by
-            default the motion keeps its own body. HumanML3D's reference body comes from SMPL model
-            files and is not shipped; pass it (or any common body) for features comparable across
-            subjects.
 
-    Returns:
-        `torch.Tensor` of shape `(T - 1, 263)`, `T` the frame count at 20 fps, in the dtype of `motion`.
-    """
-    joints, orientations, heading = _canonical_pose(motion, heading_smoothing, offsets)
+def _features(joints: torch.Tensor, heading: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
+    """The 263 channels from canonical joints `(T, 22, 3)`, root headings `(T,)` and rotation channels
+    `(T, 21, 6)`: `(T - 1, 263)`."""
     num_frames = joints.shape[0]
-    if num_frames < 2:
-        raise InvalidInputError(
-            "HumanML3D features need at least 2 frames at 20 fps; "
-            f"the motion has {motion.num_frames} at {motion.fps} fps."
-        )
-    joints = joints[:, :NUM_JOINTS]
-    to_heading = yaw_matrix(-heading)  # (T, 3, 3)
+    to_heading = yaw_matrix(-heading)  # (T, 3, 3), the root rotation: world -> heading frame
     root = joints[:, 0]
-
     rotation_velocity = -_wrap_angle(heading[1:] - heading[:-1]) / 2
     root_step = ((to_heading[1:] @ (root[1:] - root[:-1])[..., None]).squeeze(-1))[:, [0, 2]]
     relative = joints[:, 1:] - torch.stack([root[:, 0], torch.zeros_like(root[:, 0]), root[:, 2]], dim=-1)[:, None]
     relative = relative @ to_heading.transpose(-1, -2)  # row vectors turned into each frame's heading frame
     velocities = (joints[1:] - joints[:-1]) @ to_heading[:-1].transpose(-1, -2)
-    rotations = _rotation_channels(orientations, heading, motion.offsets if offsets is None else offsets)
     contacts = foot_contact_transitions(joints, HUMANML3D_FPS).to(joints.dtype)
     return torch.cat(
         [
@@ -250,24 +294,106 @@ def encode_humanml3d(
     )
 
 
-def _check_features(features: torch.Tensor) -> None:
-    if not isinstance(features, torch.Tensor) or features.ndim < 2 or features.shape[-1] != HUMANML3D_FEATURE_DIM:
-        shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-        raise InvalidInputError(f"HumanML3D `features` must have shape (..., T, 263), got {shape}.")
+def encode_humanml3d(
+    motion: Motion,
+    heading_smoothing: float = HEADING_SMOOTHING_SIGMA,
+    offsets: torch.Tensor | None = None,
+    first_frame: str = "humanml3d",
+) -> torch.Tensor:
+    """HumanML3D features of `motion` (resampled to 20 fps, joints 0..21).
+
+    Args:
+        motion (`Motion`): any frame rate; at least two frames at 20 fps are needed.
+        heading_smoothing (`float`, defaults to 20): Gaussian sigma (frames) of the heading, as
+            HumanML3D; 0 uses each frame's own heading.
+        offsets (`torch.Tensor` of shape `(24, 3)`, *optional*): a body to retarget onto first, as
+            HumanML3D retargets every clip onto one reference skeleton (`retarget_to_body`); by
+            default the motion keeps its own body. HumanML3D's reference body comes from SMPL model
+            files and is not shipped; pass it (or any common body) for features comparable across
+            subjects.
+        first_frame (`str`, defaults to `"humanml3d"`): `"humanml3d"` turns by frame 0's
+            instantaneous heading and gives frame 0 the identity root rotation, exactly as HumanML3D;
+            `"smoothed"` is kinevid's earlier convention (see the module docstring).
+
+    Returns:
+        `torch.Tensor` of shape `(T - 1, 263)`, `T` the frame count at 20 fps, in the dtype of `motion`.
+    """
+    joints, orientations, heading = _canonical_pose(motion, heading_smoothing, offsets, first_frame)
+    if joints.shape[0] < 2:
+        raise InvalidInputError(
+            "HumanML3D features need at least 2 frames at 20 fps; "
+            f"the motion has {motion.num_frames} at {motion.fps} fps."
+        )
+    rotations = _rotation_channels(orientations, heading, motion.offsets if offsets is None else offsets)
+    return _features(joints[:, :NUM_JOINTS], heading, rotations)
+
+
+def encode_humanml3d_joints(
+    joints: torch.Tensor | np.ndarray,
+    heading_smoothing: float = HEADING_SMOOTHING_SIGMA,
+    first_frame: str = "humanml3d",
+) -> torch.Tensor | np.ndarray:
+    """HumanML3D features of joint positions alone (no rotations needed), as HumanML3D computes them.
+
+    The rotation channels are HumanML3D's swing-only IK of the positions, so every channel is
+    HumanML3D's for the same joints (retargeting onto its reference body, `uniform_skeleton`, is
+    not done: pass joints of that body for its released statistics).
+
+    Args:
+        joints (`torch.Tensor` or `np.ndarray` of shape `(T, 22, 3)`): SMPL joints 0..21, metres, Y up,
+            20 fps, T >= 2.
+        heading_smoothing (`float`, defaults to 20), first_frame (`str`, defaults to `"humanml3d"`):
+            as for `encode_humanml3d`.
+
+    Returns:
+        `(T - 1, 263)` features, a numpy array for numpy input.
+    """
+    _check_first_frame(first_frame)
+    tensor = _as_tensor("joints", joints)
+    if tensor.ndim != 3 or tuple(tensor.shape[1:]) != (NUM_JOINTS, 3) or tensor.shape[0] < 2:
+        raise InvalidInputError(f"`joints` must have shape (T, 22, 3) with T >= 2 (20 fps), got {tuple(tensor.shape)}.")
+    if not torch.isfinite(tensor).all():
+        raise InvalidInputError("`joints` contain NaN or infinite values.")
+    canonical, _, heading = _canonical_frame(tensor, heading_smoothing, first_frame)
+    features = _features(canonical, heading, _swing_rotation_channels(canonical, heading))
+    return features.numpy() if isinstance(joints, np.ndarray) else features
+
+
+def _as_tensor(name: str, value: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """`value` as a floating tensor; numpy arrays are accepted, other types are refused by name."""
+    if isinstance(value, np.ndarray):
+        if not np.issubdtype(value.dtype, np.number):
+            raise InvalidInputError(f"`{name}` must be a numeric array, got dtype {value.dtype}.")
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, torch.Tensor):
+        raise InvalidInputError(f"`{name}` must be a torch.Tensor or numpy.ndarray, got {type(value).__name__}.")
+    return value if value.is_floating_point() else value.double()
+
+
+def _check_features(features: torch.Tensor | np.ndarray) -> torch.Tensor:
+    features = _as_tensor("features", features)
+    if features.ndim < 2 or features.shape[-1] != HUMANML3D_FEATURE_DIM:
+        raise InvalidInputError(f"HumanML3D `features` must have shape (..., T, 263), got {tuple(features.shape)}.")
     if not torch.isfinite(features).all():
         raise InvalidInputError("HumanML3D `features` contain NaN or infinite values.")
+    return features
 
 
-def decode_humanml3d_joints(features: torch.Tensor) -> torch.Tensor:
+def decode_humanml3d_joints(features: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
     """Joint positions from the first 67 dims, as HumanML3D's `recover_from_ric`.
 
     Args:
-        features (`torch.Tensor` of shape `(..., T, 263)`): denormalised HumanML3D features.
+        features (`torch.Tensor` or `np.ndarray` of shape `(..., T, 263)`): denormalised HumanML3D
+            features (e.g. a released `new_joint_vecs/*.npy` loaded with numpy).
 
     Returns:
-        `torch.Tensor` of shape `(..., T, 22, 3)`: joints 0..21, metres, frame 0 facing +Z.
+        `(..., T, 22, 3)`: joints 0..21, metres, frame 0 facing +Z; a numpy array for numpy input.
     """
-    _check_features(features)
+    joints = _decode_joints(_check_features(features))
+    return joints.numpy() if isinstance(features, np.ndarray) else joints
+
+
+def _decode_joints(features: torch.Tensor) -> torch.Tensor:
     half_angle = torch.zeros_like(features[..., 0])
     half_angle[..., 1:] = features[..., :-1, 0].cumsum(dim=-1)
     to_world = yaw_matrix(-2 * half_angle)  # (..., T, 3, 3): heading frame -> world
@@ -282,23 +408,24 @@ def decode_humanml3d_joints(features: torch.Tensor) -> torch.Tensor:
     return torch.cat([root[..., None, :], others], dim=-2)
 
 
-def decode_humanml3d(features: torch.Tensor, offsets: torch.Tensor | None = None) -> Motion:
+def decode_humanml3d(features: torch.Tensor | np.ndarray, offsets: torch.Tensor | None = None) -> Motion:
     """`Motion` at 20 fps from HumanML3D features, by inverse kinematics of the decoded joints.
 
     HumanML3D has no hand joints (22, 23): they continue each forearm by the hand length of
     `offsets` (or of the default body), so the wrists keep their parent's orientation.
 
     Args:
-        features (`torch.Tensor` of shape `(T, 263)`): denormalised features of one clip.
+        features (`torch.Tensor` or `np.ndarray` of shape `(T, 263)`): denormalised features of one clip.
         offsets (`torch.Tensor` of shape `(24, 3)`, *optional*): the body to fit; by default measured
             from the decoded joints (exact for joints of a rigid body, such as encoded motions).
 
     Returns:
         `Motion` with `T` frames at 20 fps.
     """
+    features = _check_features(features)
     if features.ndim != 2:
         raise InvalidInputError(f"`features` must have shape (T, 263) for one clip, got {tuple(features.shape)}.")
-    joints = decode_humanml3d_joints(features)
+    joints = _decode_joints(features)
     hand_source = default_offsets(dtype=joints.dtype, device=joints.device) if offsets is None else offsets.to(joints)
     hands = []
     for wrist, elbow, hand in ((20, 18, 22), (21, 19, 23)):
