@@ -10,8 +10,10 @@ the test kills it; `--noisy` draws noise and dropout from the global RNG, which 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
@@ -20,6 +22,8 @@ from torch import nn
 
 from kinevid.errors import KinevidError
 from kinevid.train import TrainConfig, Trainer
+
+WORKER_PATH = __file__
 
 
 class Block(nn.Module):
@@ -86,6 +90,8 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
         max_steps=args.max_steps,
         batch_size=args.batch_size,
         learning_rate=1e-2,
+        warmup_steps=2,
+        lr_scheduler="cosine",
         checkpoint_every=args.checkpoint_every,
         log_every=1,
         seed=5,
@@ -96,7 +102,18 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
         checkpoints_total_limit=None,
     )
     trainer = Trainer(model, compute_loss, loader, config)
+    write_sharded_modules(trainer)
     return trainer
+
+
+def write_sharded_modules(trainer: Trainer) -> None:
+    """Record which modules FSDP wrapped (`fsdp_units.json`), for the tests to check the wrap units."""
+    from torch.distributed.fsdp import FSDPModule
+
+    units = [name for name, module in trainer.model.named_modules() if isinstance(module, FSDPModule)]
+    if units and trainer.accelerator.is_main_process:
+        Path(trainer.config.output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(trainer.config.output_dir) / "fsdp_units.json").write_text(json.dumps(units))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 from kinevid.train import TrainingDivergedError
 
 REPO = Path(__file__).resolve().parents[2]
-WORKER = Path(engine_worker.__file__)
+WORKER = Path(engine_worker.WORKER_PATH)
 WEIGHTS = "diffusion_pytorch_model.safetensors"
 
 
@@ -76,6 +76,7 @@ def one_process_run(tmp_path_factory) -> Path:
     return output
 
 
+@pytest.mark.heavy  # 25-50 s on the shared 2-core machine (two processes importing torch and diffusers)
 def test_ddp_two_processes_equal_one_process(tmp_path, one_process_run):
     # 2 processes x 2 samples x 2 accumulation steps = the single process's batch of 8, in the same order.
     launch("ddp.yaml", tmp_path, "--batch-size", "2", "--accumulation", "2", "--max-steps", "6")
@@ -87,18 +88,19 @@ def test_ddp_two_processes_equal_one_process(tmp_path, one_process_run):
     }
 
 
-@pytest.mark.heavy  # about 50 s on the shared 2-core machine (two processes importing torch and diffusers)
+@pytest.mark.heavy  # 30-55 s on the shared 2-core machine (two processes importing torch and diffusers)
 def test_fsdp_two_processes_equal_one_process(tmp_path, one_process_run):
     # `--split-batches`: the same batch size 8 as the single process, split over the 2 processes.
     launch("fsdp.yaml", tmp_path, "--batch-size", "8", "--split-batches", "--max-steps", "6")
     assert_same_run(tmp_path, one_process_run, rel=1e-5)
+    assert json.loads((tmp_path / "fsdp_units.json").read_text()) == ["", "blocks.0", "blocks.1"]  # root + blocks
     checkpoint = tmp_path / "checkpoints" / "step_0000006"
     assert (checkpoint / "pytorch_model_fsdp_0").is_dir()  # sharded (torch.distributed.checkpoint)
     config = json.loads((tmp_path / "final" / "config.json").read_text())
     assert config["_class_name"] == "BlockRegressor"  # the model class, not FSDP's wrapper class
 
 
-@pytest.mark.heavy  # about 30 s on the shared 2-core machine (a subprocess importing torch and diffusers)
+@pytest.mark.heavy  # 30-45 s on the shared 2-core machine (a subprocess importing torch and diffusers)
 def test_killed_run_resumes_to_the_uninterrupted_losses(tmp_path):
     # 48 samples / 8 = 6 steps per epoch; checkpoints at 4 and 8; killed inside step 10, resumed
     # from step 8, mid-epoch. Noise and dropout come from the global RNG, the EMA is checkpointed.

@@ -51,7 +51,7 @@ from tqdm.auto import tqdm
 from ..errors import InvalidInputError, KinevidError, MissingWeightsError
 from ..utils.io import atomic_write
 from .distributed import fsdp_wrap_classes, process_state, uses_cpu
-from .lora import DEFAULT_LORA_TARGET_MODULES, add_lora, merge_lora_state_dict
+from .lora import DEFAULT_LORA_TARGET_MODULES, add_lora, lora_scalings, merge_lora_state_dict
 
 if TYPE_CHECKING:
     from diffusers.training_utils import EMAModel
@@ -688,7 +688,7 @@ class Trainer:
         """`save_pretrained` the (EMA) model into `path` (plus `record` as `BEST_RECORD`), all or nothing.
 
         Every process takes part (under FSDP/DeepSpeed the full weights are gathered from the
-        shards); LoRA adapters are merged, so `path` loads into the model class as a plain model.
+        shards); PEFT LoRA layers are merged, so `path` loads into the model class as a plain model.
         """
         self.accelerator.wait_for_everyone()
         model = self.accelerator.unwrap_model(self.model)
@@ -696,10 +696,11 @@ class Trainer:
             self.ema.store(self._ema_parameters())
             self.ema.copy_to(self._ema_parameters())
         try:
-            standalone = self.config.lora_rank is None and not self.shards_weights
+            scalings = lora_scalings(model)
+            standalone = not scalings and not self.shards_weights
             state_dict = None if standalone else self.accelerator.get_state_dict(self.model)
             if self.accelerator.is_main_process:
-                to_save = model if standalone else self._plain_model(model, state_dict)
+                to_save = model if standalone else self._plain_model(model, state_dict, scalings)
                 partial = path.with_name(path.name + ".partial")
                 shutil.rmtree(partial, ignore_errors=True)
                 to_save.save_pretrained(str(partial))
@@ -713,16 +714,18 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         return path
 
-    def _plain_model(self, model: nn.Module, state_dict: dict[str, torch.Tensor]) -> ModelMixin:
-        """A model of `model`'s own class (not FSDP's wrapper class, no LoRA layers) holding `state_dict`."""
+    @staticmethod
+    def _plain_model(
+        model: nn.Module, state_dict: dict[str, torch.Tensor], lora: dict[str, dict[str, float]]
+    ) -> ModelMixin:
+        """A model of `model`'s own class (not FSDP's wrapper class, LoRA merged) holding `state_dict`."""
         from accelerate import init_empty_weights
+        from torch.distributed.fsdp import FSDPModule
 
-        if self.config.lora_rank is not None:
-            alpha = self.config.lora_alpha if self.config.lora_alpha is not None else self.config.lora_rank
-            state_dict = merge_lora_state_dict(state_dict, scaling=alpha / self.config.lora_rank)
-        model_class = next(
-            cls for cls in type(model).__mro__ if issubclass(cls, ModelMixin) and "FSDP" not in cls.__name__
-        )
+        if lora:
+            state_dict = merge_lora_state_dict(state_dict, lora)
+        # FSDP2 swaps the model's class for a subclass of (FSDPModule, the model's class).
+        model_class = next(cls for cls in type(model).__mro__ if not issubclass(cls, FSDPModule))
         with init_empty_weights():
             plain = model_class.from_config(model.config)
         plain.load_state_dict(state_dict, assign=True)

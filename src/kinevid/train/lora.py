@@ -3,7 +3,8 @@
 `add_lora` injects adapters in place and leaves only them (plus the parameters named by
 `keep_trainable`) trainable, so the optimiser, which takes the parameters with `requires_grad`,
 trains exactly those. `merge_lora_state_dict` folds trained adapters into the base weights, giving a
-state dict the model class without adapters loads (`from_pretrained`).
+state dict the model class without adapters loads (`from_pretrained`); the `Trainer` saves `final/`
+and `best/` that way for any model with PEFT LoRA layers.
 """
 
 from __future__ import annotations
@@ -65,27 +66,40 @@ def is_lora_parameter(name: str) -> bool:
     return ".lora_A." in name or ".lora_B." in name
 
 
-def merge_lora_state_dict(state_dict: dict[str, torch.Tensor], scaling: float) -> dict[str, torch.Tensor]:
-    """The state dict of the adapted model with every LoRA update folded in: `W + scaling * B @ A`
-    under the layer's own name (`x.to_q.weight`, not `x.to_q.base_layer.weight`).
+def lora_scalings(model: nn.Module) -> dict[str, dict[str, float]]:
+    """Per LoRA-adapted layer of `model` (by module name), its adapters' scales `alpha / r`; empty
+    for a model without PEFT LoRA layers (whoever injected them: `add_lora` or a model's own method)."""
+    try:
+        from peft.tuners.lora import LoraLayer
+    except ImportError:
+        return {}
+    return {name: dict(module.scaling) for name, module in model.named_modules() if isinstance(module, LoraLayer)}
+
+
+def merge_lora_state_dict(
+    state_dict: dict[str, torch.Tensor], scalings: dict[str, dict[str, float]]
+) -> dict[str, torch.Tensor]:
+    """The state dict of the adapted model with every LoRA update folded in: `W + scale * B @ A` per
+    adapter, under the layer's own name (`x.to_q.weight`, not `x.to_q.base_layer.weight`).
 
     Args:
-        state_dict (`dict[str, torch.Tensor]`): a full state dict of a model after `add_lora`.
-        scaling (`float`): `alpha / rank` of the adapters.
+        state_dict (`dict[str, torch.Tensor]`): a full state dict of a model with LoRA layers.
+        scalings (`dict[str, dict[str, float]]`): `lora_scalings` of that model.
     """
-    merged = {}
-    for key, value in state_dict.items():
-        if is_lora_parameter(key):
-            continue
-        if ".base_layer." not in key:
-            merged[key] = value
-            continue
-        layer, parameter = key.split(".base_layer.")
-        if parameter == "weight":
-            down = state_dict[f"{layer}.lora_A.{LORA_ADAPTER}.weight"]  # (r, in)
-            up = state_dict[f"{layer}.lora_B.{LORA_ADAPTER}.weight"]  # (out, r)
-            if value.ndim != 2:
-                raise InvalidInputError(f"LoRA merge supports linear layers only; {layer} has a {value.ndim}-D weight.")
-            value = (value.float() + scaling * (up.float() @ down.float())).to(value.dtype)
-        merged[f"{layer}.{parameter}"] = value
+    unsupported = sorted(key for key in state_dict if ".lora_" in key and not is_lora_parameter(key))
+    if unsupported:
+        raise InvalidInputError(f"LoRA merge supports plain LoRA (lora_A, lora_B) only; found {unsupported[:3]}.")
+    merged = {key: value for key, value in state_dict.items() if not is_lora_parameter(key)}
+    for layer, adapters in scalings.items():
+        weight = merged.pop(f"{layer}.base_layer.weight")
+        if weight.ndim != 2:
+            raise InvalidInputError(f"LoRA merge supports linear layers only; {layer} has a {weight.ndim}-D weight.")
+        update = torch.zeros_like(weight, dtype=torch.float32)
+        for adapter, scale in adapters.items():
+            down = state_dict[f"{layer}.lora_A.{adapter}.weight"]  # (r, in)
+            up = state_dict[f"{layer}.lora_B.{adapter}.weight"]  # (out, r)
+            update += scale * (up.float() @ down.float())
+        merged[f"{layer}.weight"] = (weight.float() + update).to(weight.dtype)
+        if f"{layer}.base_layer.bias" in merged:
+            merged[f"{layer}.bias"] = merged.pop(f"{layer}.base_layer.bias")
     return merged
