@@ -71,6 +71,22 @@ def read_video(path: str | os.PathLike[str]) -> np.ndarray:
     return np.stack(frames)
 
 
+def video_frame_rate(path: str | os.PathLike[str]) -> float:
+    """Frames per second of a video file's first video stream (its average rate)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInputError(f"{path}: no such video file.")
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+    except (av.error.FFmpegError, IndexError) as error:
+        raise InvalidInputError(f"{path}: cannot read as a video: {error}") from error
+    if not rate or not float(rate) > 0:
+        raise InvalidInputError(f"{path}: the video stream has no frame rate.")
+    return float(rate)
+
+
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
