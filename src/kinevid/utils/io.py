@@ -31,6 +31,10 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
         if tmp.exists():
             os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, target)
+    except OSError as error:
+        if error.filename in (str(tmp), tmp):  # name the file the user asked for, not our temporary
+            error.filename = str(target)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
