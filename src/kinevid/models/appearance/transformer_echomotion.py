@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from diffusers.configuration_utils import register_to_config
@@ -359,6 +359,15 @@ class EchoMotionJointKeyMask(nn.Module):
         """
         keys = motion_keys if video_keys is None else torch.cat([video_keys, motion_keys], dim=1)
         return keys[:, None, None, :]
+
+
+class _ModalityStream(NamedTuple):
+    """One modality on its way into the blocks."""
+
+    tokens: torch.Tensor  # (B, S, D)
+    rotary_emb: tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (1, S, 1, head_dim)
+    temb: torch.Tensor  # (B, D) time (+ task) embedding, for the output head
+    modulation: torch.Tensor  # (B, 6, D) block modulation
 
 
 class EchoMotionTransformer3DModel(WanTransformer3DModel):
@@ -702,8 +711,6 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         self._check_context_parallel_inputs(hidden_states, motion_hidden_states)
         batch_size = encoder_hidden_states.shape[0]
         dtype = encoder_hidden_states.dtype
-        has_video = hidden_states is not None
-        has_motion = motion_hidden_states is not None
 
         # 1. Text (and image) conditioning, projected once and shared by both modalities
         encoder_hidden_states = self.condition_embedder.text_embedder(encoder_hidden_states)
@@ -711,100 +718,153 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
             encoder_hidden_states_image = self.condition_embedder.image_embedder(encoder_hidden_states_image)
             encoder_hidden_states = torch.concat([encoder_hidden_states_image, encoder_hidden_states], dim=1)
 
-        # 2. Task embedding (only when motion takes part; a sample whose motion is fully masked is video-only)
+        # 2. Task embedding (only when motion takes part)
         task_emb = None
-        if has_motion:
-            if task is None:
-                task = torch.zeros(batch_size, dtype=torch.long, device=motion_hidden_states.device)
-            task_emb = self.task_embedder(task).to(dtype)  # (B, D)
-            if motion_attention_mask is not None:
-                task_emb = task_emb * motion_attention_mask.any(dim=1, keepdim=True).to(dtype)
+        if motion_hidden_states is not None:
+            task_emb = self._task_embedding(task, motion_attention_mask, batch_size, motion_hidden_states.device, dtype)
 
-        # 3. Video tokens
-        rotary_emb = video_temb = video_modulation = None
-        video_seq_len = 0
-        if has_video:
-            _, _, num_frames, height, width = hidden_states.shape
-            p_t, p_h, p_w = self.config.patch_size
-            grid = (num_frames // p_t, height // p_h, width // p_w)
-            rotary_emb = self.rope(hidden_states)
-            hidden_states = self.patch_tokens(self.patch_embedding(hidden_states))  # (B, S_v, D)
-            video_seq_len = grid[0] * grid[1] * grid[2]  # all ranks' tokens (the key mask is split by its module)
-            timestep = self._per_sample_timestep(timestep, batch_size, "timestep").to(hidden_states.device)
-            video_temb = self._time_embedding(timestep, dtype)
-            if task_emb is not None:
-                video_temb = video_temb + task_emb
-            video_modulation = self._modulation_embedding(video_temb)  # (B, 6, D)
-
-        # 4. Motion tokens with MVS-RoPE
-        motion_rotary_emb = motion_temb = motion_modulation = attention_mask = None
-        if has_motion:
+        # 3. Video tokens, 4. motion tokens with MVS-RoPE and the joint key mask
+        video = motion = attention_mask = None
+        grid = None
+        if hidden_states is not None:
+            video, grid = self._embed_video(hidden_states, timestep, task_emb, batch_size, dtype)
+        if motion_hidden_states is not None:
             num_motion_frames = motion_hidden_states.shape[1]
-            motion_hidden_states, motion_attention_mask = self._pad_motion_for_context_parallel(
-                motion_hidden_states, motion_attention_mask
-            )
-            num_padded_frames = motion_hidden_states.shape[1]
-            grid_h, grid_w = (grid[1], grid[2]) if has_video else tuple(self.config.motion_only_grid_size)
-            positions = mvs_motion_positions(
-                num_padded_frames,
-                TOKENS_PER_FRAME,
-                grid_h,
-                grid_w,
-                self.config.vae_temporal_compression,
-                device=motion_hidden_states.device,
-            )
-            motion_rotary_emb = self.motion_rope(positions)
-            motion_hidden_states = self.motion_embedder(motion_hidden_states)  # (B, T * 51, D)
-            motion_timestep = self._per_sample_timestep(motion_timestep, batch_size, "motion_timestep")
-            motion_temb = self._time_embedding(motion_timestep.to(motion_hidden_states.device), dtype) + task_emb
-            motion_modulation = self._modulation_embedding(motion_temb)
-            attention_mask = self._joint_attention_mask(
-                batch_size,
-                video_seq_len,
-                num_padded_frames,
+            motion, attention_mask, num_padded_frames = self._embed_motion(
+                motion_hidden_states,
+                motion_timestep,
                 motion_attention_mask,
                 video_condition_mask,
-                motion_hidden_states.device,
+                task_emb,
+                grid,
+                batch_size,
+                dtype,
             )
 
         # 5. Blocks: dual blocks attend over both modalities; plain Wan blocks see video only
+        video_tokens, motion_tokens = self._run_blocks(video, motion, encoder_hidden_states, attention_mask)
+
+        # 6. Output heads
+        output = motion_output = None
+        if video is not None:
+            output = self._video_head(video_tokens, video.temb, batch_size, grid)
+        if motion is not None:
+            motion_output = self.motion_proj_out(motion_tokens, motion.temb, num_padded_frames)
+            motion_output = motion_output[:, :num_motion_frames]
+
+        if not return_dict:
+            return (output, motion_output)
+        return EchoMotionTransformerOutput(sample=output, motion_sample=motion_output)
+
+    def _task_embedding(
+        self,
+        task: torch.Tensor | None,
+        motion_attention_mask: torch.Tensor | None,
+        batch_size: int,
+        device: torch.device,
+        dtype: torch.dtype,
+    ) -> torch.Tensor:
+        """`(B, D)` task embedding (default task 0, joint); zero for a sample whose motion is fully masked,
+        which is then video-only (the m2v "no motion" branch)."""
+        if task is None:
+            task = torch.zeros(batch_size, dtype=torch.long, device=device)
+        task_emb = self.task_embedder(task).to(dtype)
+        if motion_attention_mask is not None:
+            task_emb = task_emb * motion_attention_mask.any(dim=1, keepdim=True).to(dtype)
+        return task_emb
+
+    def _embed_video(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor | float | None,
+        task_emb: torch.Tensor | None,
+        batch_size: int,
+        dtype: torch.dtype,
+    ) -> tuple[_ModalityStream, tuple[int, int, int]]:
+        """Video latents `(B, C, F, H, W)` -> tokens `(B, S_v, D)` in Wan's order, RoPE, time embedding and
+        modulation (the task embedding added to Wan's time embedding), and the patch grid `(F, H, W)`."""
+        _, _, num_frames, height, width = hidden_states.shape
+        p_t, p_h, p_w = self.config.patch_size
+        grid = (num_frames // p_t, height // p_h, width // p_w)
+        rotary_emb = self.rope(hidden_states)
+        tokens = self.patch_tokens(self.patch_embedding(hidden_states))  # (B, S_v, D)
+        timestep = self._per_sample_timestep(timestep, batch_size, "timestep").to(tokens.device)
+        temb = self._time_embedding(timestep, dtype)
+        if task_emb is not None:
+            temb = temb + task_emb
+        return _ModalityStream(tokens, rotary_emb, temb, self._modulation_embedding(temb)), grid
+
+    def _embed_motion(
+        self,
+        motion_hidden_states: torch.Tensor,
+        motion_timestep: torch.Tensor | float | None,
+        motion_attention_mask: torch.Tensor | None,
+        video_condition_mask: torch.Tensor | None,
+        task_emb: torch.Tensor,
+        grid: tuple[int, int, int] | None,
+        batch_size: int,
+        dtype: torch.dtype,
+    ) -> tuple[_ModalityStream, torch.Tensor | None, int]:
+        """Motion features `(B, T, 235)` -> tokens `(B, T' * 51, D)` (`T' >= T`: frames appended under context
+        parallelism; each rank then holds a slice), MVS-RoPE, time embedding and modulation; the joint key
+        mask `(B, 1, 1, S_v + S_m)` and `T'`."""
+        motion_hidden_states, motion_attention_mask = self._pad_motion_for_context_parallel(
+            motion_hidden_states, motion_attention_mask
+        )
+        num_frames = motion_hidden_states.shape[1]
+        device = motion_hidden_states.device
+        grid_h, grid_w = (grid[1], grid[2]) if grid is not None else tuple(self.config.motion_only_grid_size)
+        positions = mvs_motion_positions(
+            num_frames, TOKENS_PER_FRAME, grid_h, grid_w, self.config.vae_temporal_compression, device=device
+        )
+        rotary_emb = self.motion_rope(positions)
+        tokens = self.motion_embedder(motion_hidden_states)  # (B, T' * 51, D)
+        motion_timestep = self._per_sample_timestep(motion_timestep, batch_size, "motion_timestep").to(device)
+        temb = self._time_embedding(motion_timestep, dtype) + task_emb
+        # all ranks' video tokens: the key mask is split by its own module
+        video_seq_len = 0 if grid is None else grid[0] * grid[1] * grid[2]
+        attention_mask = self._joint_attention_mask(
+            batch_size, video_seq_len, num_frames, motion_attention_mask, video_condition_mask, device
+        )
+        stream = _ModalityStream(tokens, rotary_emb, temb, self._modulation_embedding(temb))
+        return stream, attention_mask, num_frames
+
+    def _run_blocks(
+        self,
+        video: _ModalityStream | None,
+        motion: _ModalityStream | None,
+        encoder_hidden_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Every block in turn: `(video tokens or None, motion tokens or None)` after the last one."""
+        hidden_states = None if video is None else video.tokens
+        motion_hidden_states = None if motion is None else motion.tokens
         for block in self.blocks:
             is_dual = isinstance(block, EchoMotionDualBlock)
-            if has_motion and is_dual:
+            if motion is not None and is_dual:
                 args = (
                     hidden_states,
                     encoder_hidden_states,
-                    video_modulation,
-                    rotary_emb,
+                    None if video is None else video.modulation,
+                    None if video is None else video.rotary_emb,
                     motion_hidden_states,
-                    motion_modulation,
-                    motion_rotary_emb,
+                    motion.modulation,
+                    motion.rotary_emb,
                     attention_mask,
                 )
-            elif has_video:
-                args = (hidden_states, encoder_hidden_states, video_modulation, rotary_emb)
+            elif video is not None:
+                args = (hidden_states, encoder_hidden_states, video.modulation, video.rotary_emb)
             else:
                 continue
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 out = self._gradient_checkpointing_func(block, *args)
             else:
                 out = block(*args)
-            if has_motion and is_dual:
+            if motion is not None and is_dual:
                 hidden_states, motion_hidden_states = out
             else:
                 hidden_states = out
-
-        # 6. Output heads
-        output = motion_output = None
-        if has_video:
-            output = self._video_head(hidden_states, video_temb, batch_size, grid)
-        if has_motion:
-            motion_output = self.motion_proj_out(motion_hidden_states, motion_temb, num_padded_frames)
-            motion_output = motion_output[:, :num_motion_frames]
-
-        if not return_dict:
-            return (output, motion_output)
-        return EchoMotionTransformerOutput(sample=output, motion_sample=motion_output)
+        return hidden_states, motion_hidden_states
 
     def _joint_attention_mask(
         self,
