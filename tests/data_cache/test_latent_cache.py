@@ -11,6 +11,7 @@ from kinevid.cli.main import main
 from kinevid.data.cache import (
     CACHE_MANIFEST,
     LatentCacheDataset,
+    SyntheticCacheSource,
     build_latent_cache,
     cache_shard_name,
     text_encoder_identity,
@@ -145,3 +146,27 @@ def test_cli_cache_and_errors(synth_dir, vae_dir, tmp_path, capsys):
     empty.mkdir()
     assert main(["data", "cache", str(empty), "-o", str(tmp_path / "x"), "--vae", str(vae_dir)]) == 1
     assert f"{empty}: the folder holds no .mp4 videos" in capsys.readouterr().err
+
+
+class _ShortClipSource(SyntheticCacheSource):
+    """The synthetic source with clip 3 cut to 5 frames (a source whose frame counts disagree)."""
+
+    def cache_clip(self, index):
+        clip = super().cache_clip(index)
+        if index == 3:
+            clip.video, clip.mask = clip.video[:, :5], clip.mask[:, :5]
+        return clip
+
+
+def test_mismatched_frame_counts_and_empty_sources_are_reported(synth, vae, text_encoder, tmp_path):
+    with pytest.raises(InvalidInputError, match=r"clip 3 \(\d\d_\d\d\): `video` has shape \(3, 5, 32, 32\), expected"):
+        build_latent_cache(_ShortClipSource(synth), tmp_path / "a", vae, text_encoder, clips_per_shard=2,
+                           show_progress=False)  # fmt: skip
+    # The shard before the bad clip was written; the one holding it was not (no half-written shard).
+    assert (tmp_path / "a" / cache_shard_name(0)).is_file() and not (tmp_path / "a" / cache_shard_name(1)).exists()
+    assert not json.loads((tmp_path / "a" / CACHE_MANIFEST).read_text())["complete"]
+    with pytest.raises(InvalidInputError, match="incomplete"):
+        LatentCacheDataset(tmp_path / "a")
+    empty = type("EmptySource", (SyntheticCacheSource,), {"__len__": lambda self: 0})(synth)
+    with pytest.raises(InvalidInputError, match=rf"{synth.root.resolve()}: no clips to cache"):
+        build_latent_cache(empty, tmp_path / "b", vae, text_encoder, show_progress=False)

@@ -107,6 +107,16 @@ def test_incomplete_or_missing_dataset_is_reported(tmp_path):
         SyntheticPairedDataset(tmp_path)
 
 
+def test_corrupt_shard_names_the_file_and_is_rebuilt(trials, tmp_path):
+    build_synthetic_dataset(trials, tmp_path, _config(), show_progress=False)
+    data = (tmp_path / shard_name(1)).read_bytes()
+    (tmp_path / shard_name(1)).write_bytes(data[: len(data) // 3])
+    with pytest.raises(InvalidInputError, match=rf"{shard_name(1)}: corrupt or truncated shard"):
+        SyntheticPairedDataset(tmp_path)[2]
+    build_synthetic_dataset(trials, tmp_path, _config(), show_progress=False)  # resume makes it again
+    assert SyntheticPairedDataset(tmp_path)[2]["video"].shape == (3, 9, 32, 32)
+
+
 def test_v1_dataset_asks_for_a_rebuild(tmp_path):
     (tmp_path / MANIFEST).write_text(json.dumps({"format": "kinevid-synth-v1", "config": {}, "num_clips": 1,
                                                  "shards": [], "complete": True}))  # fmt: skip

@@ -519,7 +519,7 @@ class LatentCacheDataset(torch.utils.data.Dataset):
         self.text_dim = int(manifest["text_encoder"]["dim"])
         self.fps = float(self.geometry["fps"])
         self.tensor_names = self._tensor_names()
-        self._clips: dict[int, list[dict]] = {}
+        self._metadata: dict[int, tuple[int, list[dict]]] = {}
 
     def _tensor_names(self) -> tuple[str, ...]:
         names = list(BASE_TENSORS)
@@ -556,17 +556,20 @@ class LatentCacheDataset(torch.utils.data.Dataset):
             raise InvalidInputError(f"{path}: shard missing from the cache at {self.root}.")
         return shard, path, index - shard * self.clips_per_shard
 
+    def _shard_metadata(self, shard: int, path: Path) -> tuple[int, list[dict]]:
+        if shard not in self._metadata:
+            self._metadata[shard] = _shard_metadata(path)
+        return self._metadata[shard]
+
     def clip_info(self, index: int) -> dict:
         """The stored metadata of clip `index`: `index`, `caption` and the source's `info`."""
         shard, path, row = self._locate(index)
-        if shard not in self._clips:
-            self._clips[shard] = _shard_metadata(path)[1]
-        return self._clips[shard][row]
+        return self._shard_metadata(shard, path)[1][row]
 
     def arrays(self, index: int) -> dict[str, torch.Tensor]:
         """The stored tensors of clip `index`, as written (text padded to its shard's length only)."""
-        _, path, row = self._locate(index)
-        text_length = _shard_metadata(path)[0]
+        shard, path, row = self._locate(index)
+        text_length = self._shard_metadata(shard, path)[0]
         expected = self._expected_shapes(text_length)
         try:
             with safe_open(str(path), framework="pt") as shard:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 
 from ..errors import InvalidInputError
 from ..motion import Motion
@@ -97,12 +97,22 @@ class SyntheticPairedDataset(torch.utils.data.Dataset):
     def arrays(self, index: int) -> dict[str, np.ndarray]:
         """The stored arrays of clip `index`, as written (uint8 images, float32 geometry)."""
         path, row = self._locate(index)
-        with safe_open(str(path), framework="numpy") as shard:
-            stored = set(shard.keys())
-            missing = [name for name in SHARD_TENSORS if name not in stored]
-            if missing:
-                raise InvalidInputError(f"{path}: shard lacks the tensors {missing}.")
-            return {name: shard.get_slice(name)[row : row + 1][0] for name in SHARD_TENSORS}
+        try:
+            with safe_open(str(path), framework="numpy") as shard:
+                stored = set(shard.keys())
+                missing = [name for name in SHARD_TENSORS if name not in stored]
+                if missing:
+                    raise InvalidInputError(f"{path}: shard lacks the tensors {missing}.")
+                arrays = {name: shard.get_slice(name)[row : row + 1][0] for name in SHARD_TENSORS}
+        except SafetensorError as error:
+            raise InvalidInputError(f"{path}: corrupt or truncated shard ({error}).") from error
+        expected = (self.config["num_frames"], self.config["height"], self.config["width"], 3)
+        if arrays["frames"].shape != expected or arrays["depth"].shape != expected[:3]:
+            raise InvalidInputError(
+                f"{path}: clip {index} has frames {arrays['frames'].shape} and depth {arrays['depth'].shape}, "
+                f"expected {expected} as the manifest's config says."
+            )
+        return arrays
 
     def motion(self, index: int) -> Motion:
         """The `Motion` of clip `index`."""

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
@@ -273,7 +273,7 @@ def build_synthetic_dataset(
     shards = [shard_name(i) for i in range(config.num_shards)]
     _write_manifest(manifest_path, config, shards, complete=False)
 
-    done = [i for i in range(config.num_shards) if (output_dir / shards[i]).exists()]
+    done = [i for i in range(config.num_shards) if _is_valid_shard(output_dir / shards[i])]
     clips_done = sum(_clips_in_shard(i, config) for i in done)
     with tqdm(
         total=config.num_clips, initial=clips_done, desc="synthetic clips", unit="clip", disable=not show_progress
@@ -296,6 +296,17 @@ def build_synthetic_dataset(
                 save_file(tensors, str(tmp), metadata=metadata)
     _write_manifest(manifest_path, config, shards, complete=True)
     return output_dir
+
+
+def _is_valid_shard(path: Path) -> bool:
+    """Whether a finished shard is on disk (a corrupt or foreign file there is made again)."""
+    if not path.is_file():
+        return False
+    try:
+        read_shard_metadata(path)
+    except InvalidInputError:
+        return False
+    return True
 
 
 def _clips_in_shard(shard: int, config: SynthConfig) -> int:
@@ -334,8 +345,12 @@ def _read_manifest(path: Path) -> dict:
 
 def read_shard_metadata(path: str | os.PathLike[str]) -> list[dict]:
     """The per-clip metadata dicts stored in a shard."""
-    with safe_open(str(path), framework="numpy") as shard:
-        metadata = shard.metadata() or {}
+    try:
+        with safe_open(str(path), framework="numpy") as shard:
+            metadata = shard.metadata() or {}
+    except (SafetensorError, OSError) as error:
+        raise InvalidInputError(f"{path}: corrupt or truncated shard ({error}); delete it and rerun "
+                                "`kinevid data synth` to make it again.") from error  # fmt: skip
     if metadata.get("format") != FORMAT or "clips" not in metadata:
         raise InvalidInputError(f"{path}: not a {FORMAT} shard (metadata lacks `format`/`clips`).")
     return json.loads(metadata["clips"])
