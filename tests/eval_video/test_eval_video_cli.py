@@ -106,7 +106,8 @@ def test_recovered_motions_are_scored_with_the_physical_metrics(tmp_path):
     ("extra", "message"),
     [
         (["--metrics", "sharpness"], "unknown metric 'sharpness'"),
-        (["--metrics", "dynamic_degree"], "needs RAFT"),
+        (["--metrics", "dynamic_degree"], "needs --raft"),
+        (["--metrics", "motion_smoothness"], "needs AMT"),
         (["--metrics", "fvd"], "needs --reference and --i3d"),
         (["--metrics", "clipsim", "--clip", "x"], "needs --prompts"),
         (["--metrics", "physical", "--motions", "nowhere"], "no recovered motion"),

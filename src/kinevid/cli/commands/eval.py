@@ -71,6 +71,7 @@ def _eval_video(args: argparse.Namespace) -> int:
         i3d_weights=args.i3d,
         clip_dir=args.clip,
         dino_dir=args.dino,
+        raft_weights=args.raft,
         poses_dir=args.poses,
         motions_dir=args.motions,
     )
@@ -128,6 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     video.add_argument("--clip", type=Path, default=None, help="transformers CLIPModel directory")
     video.add_argument("--dino", type=Path, default=None, help="transformers ViT/DINOv2 directory (DINO ViT-B/16)")
+    video.add_argument("--raft", type=Path, default=None, help="RAFT weights, e.g. raft-things.pth (dynamic_degree)")
     video.add_argument(
         "--poses", type=Path, default=None, help="directory of <name>.npz pose conditions (keypoints_2d, masks)"
     )

@@ -34,6 +34,7 @@ from .clip_score import ClipEncoder, clipsim
 from .flow import dis_flow, flow_warp_interpolate
 from .fvd import I3DFeatureExtractor
 from .pose_judge import MediaPipePoseJudge, pose_following
+from .raft import RaftFlow
 from .vbench import (
     DinoEncoder,
     background_consistency,
@@ -50,6 +51,7 @@ METRICS: dict[str, str] = {
     "clipsim": "CLIPSIM, mean frame-prompt CLIP cosine (up)",
     "subject_consistency": "VBench subject consistency, DINO (up)",
     "background_consistency": "VBench background consistency, CLIP (up)",
+    "dynamic_degree": "VBench dynamic degree, RAFT flow (frames >= 128 px) (up = more motion)",
     "dynamic_degree_dis": "dynamic degree, VBench rule with OpenCV DIS flow (ours, not VBench's RAFT)",
     "motion_smoothness_flowwarp": "motion smoothness, VBench formula with DIS flow-warp interpolation "
     "(ours, not VBench's AMT)",
@@ -57,7 +59,6 @@ METRICS: dict[str, str] = {
     "physical": "motion plausibility: physical metrics of the recovered motion (ours)",
 }
 NOT_IMPLEMENTED: dict[str, str] = {
-    "dynamic_degree": "VBench's dynamic degree needs RAFT, which kinevid does not implement; use dynamic_degree_dis",
     "motion_smoothness": "VBench's motion smoothness needs AMT, which kinevid does not implement; "
     "use motion_smoothness_flowwarp",
 }
@@ -74,6 +75,7 @@ class VideoEvaluationInputs:
         i3d_weights (`Path`): I3D state dict or TorchScript detector (FVD).
         clip_dir (`Path`): transformers CLIPModel directory (CLIPSIM, background consistency).
         dino_dir (`Path`): transformers ViT / DINOv2 directory (subject consistency).
+        raft_weights (`Path`): RAFT state dict, e.g. `raft-things.pth` (VBench dynamic degree).
         poses_dir (`Path`): `<name>.npz` conditions (pose following).
         motions_dir (`Path`): recovered motions (motion plausibility).
     """
@@ -83,6 +85,7 @@ class VideoEvaluationInputs:
     i3d_weights: Path | None = None
     clip_dir: Path | None = None
     dino_dir: Path | None = None
+    raft_weights: Path | None = None
     poses_dir: Path | None = None
     motions_dir: Path | None = None
 
@@ -93,6 +96,7 @@ class VideoEvaluationInputs:
             "clipsim": [("--prompts", self.prompts_file), ("--clip", self.clip_dir)],
             "subject_consistency": [("--dino", self.dino_dir)],
             "background_consistency": [("--clip", self.clip_dir)],
+            "dynamic_degree": [("--raft", self.raft_weights)],
             "dynamic_degree_dis": [],
             "motion_smoothness_flowwarp": [],
             "pose": [("--poses", self.poses_dir)],
@@ -232,6 +236,7 @@ class _Networks:
         self.dino = DinoEncoder.from_pretrained(inputs.dino_dir) if "subject_consistency" in metrics else None
         self.i3d = I3DFeatureExtractor.from_file(inputs.i3d_weights, device) if "fvd" in metrics else None
         self.pose = MediaPipePoseJudge() if "pose" in metrics else None
+        self.raft = RaftFlow.from_file(inputs.raft_weights, device) if "dynamic_degree" in metrics else None
 
 
 def _score_video(
@@ -248,10 +253,11 @@ def _score_video(
         terms["background_consistency"] = background_consistency(video.frames, networks.clip)
     for name, per_frame in terms.items():
         scores[name] = float(per_frame.mean())
-    if "dynamic_degree_dis" in metrics:
-        is_dynamic, pair_scores = dynamic_degree_is_dynamic(video.frames, video.fps, dis_flow)
-        scores["dynamic_degree_dis"] = float(is_dynamic)
-        scores["dynamic_degree_dis/top_flow_px"] = float(np.mean(pair_scores))
+    for name, estimate_flow in (("dynamic_degree", networks.raft), ("dynamic_degree_dis", dis_flow)):
+        if name in metrics:
+            is_dynamic, pair_scores = dynamic_degree_is_dynamic(video.frames, video.fps, estimate_flow)
+            scores[name] = float(is_dynamic)
+            scores[f"{name}/top_flow_px"] = float(np.mean(pair_scores))
     if "motion_smoothness_flowwarp" in metrics:
         scores["motion_smoothness_flowwarp"] = motion_smoothness(video.frames, flow_warp_interpolate)
     if "pose" in metrics:

@@ -33,6 +33,7 @@ _HEADLINE = (
     "clipsim",
     "subject_consistency",
     "background_consistency",
+    "dynamic_degree",
     "dynamic_degree_dis",
     "motion_smoothness_flowwarp",
     "pck",

@@ -22,9 +22,10 @@ Set-level scores follow VBench: consistency dimensions average over all frame pa
 videos (`sum / count`, so longer videos weigh more), motion smoothness and dynamic degree over
 videos. VBench's percentages are these scores x 100.
 
-RAFT and AMT are not implemented here (their architectures are not part of kinevid); the
-weight-free variants in `kinevid.eval.video.flow` plug into `dynamic_degree_is_dynamic` and
-`motion_smoothness` and are reported under their own names.
+RAFT is `kinevid.eval.video.raft` (loads the release's `raft-things.pth`). AMT is not
+implemented (its architecture is not part of kinevid), so VBench's motion smoothness is not
+available; the weight-free variants in `kinevid.eval.video.flow` plug into
+`dynamic_degree_is_dynamic` and `motion_smoothness` and are reported under their own names.
 """
 
 from __future__ import annotations
