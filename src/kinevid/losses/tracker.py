@@ -102,7 +102,7 @@ class DenseTracker(nn.Module):
         num_iterations (`int`, defaults to 1): soft-argmax steps per pyramid level.
         subdivision (`int`, defaults to 4): lattice steps per pixel in the sub-pixel steps.
         subpixel_radius (`int`, defaults to 4): sub-pixel lattice steps per side (4 / 4 = 1 pixel).
-        num_subpixel_iterations (`int`, defaults to 2): sub-pixel steps at level 0.
+        num_subpixel_iterations (`int`, defaults to 1): sub-pixel steps at level 0.
         temperature (`float`, defaults to 0.05): softmax temperature, relative to each window's NCC
             spread (best minus mean score).
         detach_coordinates (`bool`, defaults to True): detach the window centre between steps.
@@ -116,7 +116,7 @@ class DenseTracker(nn.Module):
         num_iterations: int = 1,
         subdivision: int = 4,
         subpixel_radius: int = 4,
-        num_subpixel_iterations: int = 2,
+        num_subpixel_iterations: int = 1,
         temperature: float = 0.05,
         detach_coordinates: bool = True,
     ) -> None:
@@ -188,12 +188,20 @@ class DenseTracker(nn.Module):
         batch_size, num_points = centre.shape[:2]
         kernel = 2 * self.patch_radius + 1
         half = radius + self.patch_radius * subdivision
-        # One window of samples holds every candidate's patch: unfold cuts them out.
-        window = sample_points(features, centre, _lattice(half, 1.0 / subdivision, centre))  # (B, P, n^2, C)
         side = 2 * half + 1
-        window = window.reshape(batch_size * num_points, side, side, -1).permute(0, 3, 1, 2)
-        candidates = F.unfold(window, kernel, dilation=subdivision).transpose(1, 2)  # (B P, m^2, C K)
-        ncc = (_normalize_patch(candidates) * template.reshape(batch_size * num_points, 1, -1)).sum(-1)
+        window = sample_points(features, centre, _lattice(half, 1.0 / subdivision, centre))  # (B, P, side^2, C)
+        channels = window.shape[-1]
+        window = window.reshape(batch_size * num_points, side, side, channels).permute(0, 3, 1, 2)  # (N, C, s, s)
+        # NCC of every candidate's patch with the zero-mean template, as convolutions over the window:
+        # sum(patch * template) / sqrt(sum((patch - mean)^2) + eps), patch samples `subdivision` apart.
+        filters = template.reshape(batch_size * num_points, channels, kernel, kernel)
+        dot = F.conv2d(window.reshape(1, -1, side, side), filters, dilation=subdivision, groups=len(filters))[0]
+        box = window.new_ones(1, 1, kernel, kernel)
+        size = channels * kernel * kernel
+        total = F.conv2d(window.sum(1, keepdim=True), box, dilation=subdivision)[:, 0]  # (N, m, m)
+        total_sq = F.conv2d(window.square().sum(1, keepdim=True), box, dilation=subdivision)[:, 0]
+        variance = (total_sq - total.square() / size).clamp_min(0.0)
+        ncc = (dot / (variance + _NCC_EPS * size).sqrt()).flatten(1)  # (N, m^2)
         spread = (ncc.amax(-1, keepdim=True) - ncc.mean(-1, keepdim=True)).detach().clamp_min(_MIN_SPREAD)
         weights = (ncc / (spread * self.temperature)).softmax(dim=-1)  # (B P, m^2)
         offset = weights @ _lattice(radius, 1.0 / subdivision, weights)
