@@ -259,6 +259,8 @@ def test_bad_combinations_and_motions(pipe, walk, skeleton):
         _call(pipe, motion=[walk, walk])
     with pytest.raises(InvalidInputError, match="prompt"):
         pipe("", motion=walk, height=HEIGHT, width=WIDTH, num_frames=NUM_FRAMES)
+    with pytest.raises(InvalidInputError, match=r"generator.*list of 2"):
+        _call(pipe, motion=walk, generator=[torch.Generator(), torch.Generator()])
     with pytest.raises(InvalidInputError, match="output_type"):
         _call(pipe, motion=walk, output_type="pil")
     with pytest.raises(InvalidInputError, match="guidance_scale"):

@@ -280,6 +280,7 @@ class MoSAPipeline(DiffusionPipeline):
         guidance_scale: float,
         skeleton_guidance_scale: float,
         output_type: str,
+        generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> None:
         if not prompts or not all(isinstance(prompt, str) and prompt.strip() for prompt in prompts):
             raise InvalidInputError("`prompt` must be a non-empty string or a list of non-empty strings")
@@ -301,6 +302,10 @@ class MoSAPipeline(DiffusionPipeline):
         for name, value in (("guidance_scale", guidance_scale), ("skeleton_guidance_scale", skeleton_guidance_scale)):
             if not (isinstance(value, int | float) and math.isfinite(value)):
                 raise InvalidInputError(f"`{name}` must be a finite number, got {value!r}")
+        if isinstance(generator, list | tuple) and len(generator) != len(prompts):
+            raise InvalidInputError(
+                f"`generator` is a list of {len(generator)}; give one generator or one per prompt ({len(prompts)})"
+            )
         if output_type not in OUTPUT_TYPES:
             raise InvalidInputError(f"`output_type` must be one of {OUTPUT_TYPES}, got {output_type!r}")
 
@@ -511,7 +516,7 @@ class MoSAPipeline(DiffusionPipeline):
         fps = float(self.config.fps if fps is None else fps)
         self.check_inputs(
             prompts, motion, skeleton_video, camera, height, width, num_frames, fps,
-            num_inference_steps, guidance_scale, skeleton_guidance_scale, output_type,
+            num_inference_steps, guidance_scale, skeleton_guidance_scale, output_type, generator,
         )  # fmt: skip
         batch_size = len(prompts)
         device = self._execution_device
