@@ -132,6 +132,14 @@ def unpatchify_tokens(tokens: torch.Tensor, grid: Sequence[int], patch_size: Seq
     return tokens.flatten(6, 7).flatten(4, 5).flatten(2, 3)
 
 
+class HADCMaskTokens(nn.Module):
+    """Identity on the stacked mask tokens of all sites (a module so that a context-parallel plan can gather them)."""
+
+    def forward(self, mask_tokens: torch.Tensor) -> torch.Tensor:
+        """`mask_tokens` (`torch.Tensor` of shape `(B, L, p_t * p_h * p_w * K)`) -> the same tensor."""
+        return mask_tokens
+
+
 class MoSAMixin:
     """HADC sites, the skeleton encoder and the training helpers, shared by the Wan and CogVideoX MoSA models.
 
@@ -164,6 +172,7 @@ class MoSAMixin:
         self.hadc = nn.ModuleList(
             [HADC(dim, self.skeleton_encoder.out_dim, hidden_dim, patch_size, eps) for _ in layers]
         )
+        self.mask_tokens = HADCMaskTokens()
         self._hadc_site_of_block = {block: site for site, block in enumerate(layers)}
 
     @property
@@ -345,4 +354,5 @@ class MoSAMixin:
         """Mask tokens of every site -> `(B, K, F, H, W)` at latent resolution (None without sites run)."""
         if not mask_tokens:
             return None
-        return torch.cat([unpatchify_tokens(tokens, grid, patch_size) for tokens in mask_tokens], dim=1)
+        stacked = self.mask_tokens(torch.stack(mask_tokens, dim=-1).flatten(2))  # (B, L, P * K), site fastest
+        return unpatchify_tokens(stacked, grid, patch_size)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import torch
 from diffusers.configuration_utils import register_to_config
+from diffusers.models._modeling_parallel import ContextParallelInput, ContextParallelOutput
 from diffusers.models.modeling_utils import ModelMixin  # noqa: F401 - DiffusionPipeline resolves loaders here
 from diffusers.models.transformers.transformer_wan import WanTransformer3DModel
 from diffusers.utils import apply_lora_scale
@@ -35,11 +36,21 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
         hadc_hidden_dim (`int`, *optional*): bottleneck width of each site's weight predictor (defaults to
             `inner_dim // 4`).
 
-    Context parallelism is not supported (`_cp_plan` is None): the skeleton tokens and mask logits would need
-    their own shards.
+    Context parallelism (`model.enable_parallelism(config=ContextParallelConfig(...))`) follows Wan's plan
+    (video tokens split before the first block, gathered after `proj_out`); the skeleton tokens are split
+    the same way as the encoder outputs them, and every site's mask tokens are gathered before they are
+    unpatchified (`mask_tokens`). HADC works token by token, so it needs no communication. Wan's `""` entry
+    (per-token timesteps, Wan2.2 TI2V) is left out: its hook requires the model to return a plain tuple of
+    tensors, which `MoSATransformerOutput` is not; per-token timesteps under context parallelism raise.
     """
 
-    _cp_plan: ClassVar[dict | None] = None
+    _cp_plan: ClassVar[dict] = {
+        "rope": WanTransformer3DModel._cp_plan["rope"],
+        "blocks.0": WanTransformer3DModel._cp_plan["blocks.0"],
+        "proj_out": WanTransformer3DModel._cp_plan["proj_out"],
+        "skeleton_encoder": {0: ContextParallelInput(split_dim=1, expected_dims=3, split_output=True)},
+        "mask_tokens": ContextParallelOutput(gather_dim=1, expected_dims=3),
+    }
     _backbone_class_name = "WanTransformer3DModel"
 
     @register_to_config
@@ -202,6 +213,10 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
         """Wan's condition embedder: `(temb (B, D) or (B, L, D), timestep_proj (B[, L], 6, D), text tokens)`."""
         ts_seq_len = None
         if timestep.ndim == 2:  # one timestep per token (Wan2.2 TI2V)
+            if self._parallel_config is not None:
+                raise InvalidInputError(
+                    "per-token `timestep` of shape (B, L) is not supported under context parallelism; give (B,)"
+                )
             ts_seq_len = timestep.shape[1]
             timestep = timestep.flatten()
         temb, timestep_proj, encoder_hidden_states, encoder_hidden_states_image = self.condition_embedder(
