@@ -271,3 +271,22 @@ def test_text_without_structure_model(walk):
     pipeline = tiny_pipeline(structure=False)
     with pytest.raises(InvalidInputError, match="no `structure` model"):
         pipeline(PROMPT, height=HEIGHT, width=WIDTH, num_frames=NUM_FRAMES)
+
+
+def test_unipc_flow_scheduler_and_its_round_trip(walk, tmp_path):
+    from diffusers import UniPCMultistepScheduler
+
+    pipeline = tiny_pipeline()
+    pipeline.scheduler = UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    )
+    pipeline.set_progress_bar_config(disable=True)
+    out = _call(pipeline, motion=walk, num_inference_steps=3, output_type="latent")
+    assert torch.isfinite(out.frames).all()
+    pipeline.save_pretrained(tmp_path / "mosa")
+    loaded = MoSAPipeline.from_pretrained(tmp_path / "mosa", text_encoder=text_encoder())
+    assert isinstance(loaded.scheduler, UniPCMultistepScheduler) and loaded.scheduler.config.use_flow_sigmas
+    loaded.set_progress_bar_config(disable=True)
+    torch.testing.assert_close(
+        _call(loaded, motion=walk, num_inference_steps=3, output_type="latent").frames, out.frames
+    )
