@@ -1,5 +1,6 @@
 """Multi-process training (DDP, FSDP on a gloo CPU group) equals one process with the same global
-batch; a SIGKILLed run resumes to the uninterrupted run's losses; a NaN loss stops with a clear error."""
+batch; a SIGKILLed run (one process, or FSDP on two) resumes to the uninterrupted run's losses bit
+for bit; a NaN loss stops with a clear error."""
 
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch(accelerate_config: str, output: Path, *worker_args: str, num_processes: int = 2) -> None:
-    """`accelerate launch` the worker on `num_processes` CPU processes (a gloo group)."""
-    command = [
+def launch_command(accelerate_config: str, output: Path, *worker_args: str, num_processes: int = 2) -> list[str]:
+    """`accelerate launch` of the worker on `num_processes` processes."""
+    return [
         sys.executable,
         "-m",
         "accelerate.commands.launch",
@@ -45,9 +46,33 @@ def launch(accelerate_config: str, output: Path, *worker_args: str, num_processe
         str(output),
         *worker_args,
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+CPU_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}  # a gloo group even with GPUs
+
+
+def launch(accelerate_config: str, output: Path, *worker_args: str) -> None:
+    """Run the worker on 2 CPU processes to the end."""
+    command = launch_command(accelerate_config, output, *worker_args)
+    result = subprocess.run(command, env=CPU_ENV, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def kill_at(command: list[str], step: int) -> None:
+    """Start `command` (a worker run with `--hang-at-step step`) and SIGKILL it, with every process it
+    started, once it is inside `step`."""
+    with subprocess.Popen(
+        command, env=CPU_ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    ) as run:
+        try:
+            for line in run.stdout:
+                if line.startswith(f"hanging at step {step}"):
+                    break
+            else:
+                pytest.fail(f"the run ended (exit code {run.wait()}) before reaching step {step}")
+        finally:
+            os.killpg(run.pid, signal.SIGKILL)
+        assert run.wait(timeout=60) == -signal.SIGKILL
 
 
 def step_losses(output: Path) -> dict[int, float]:
@@ -108,19 +133,7 @@ def test_killed_run_resumes_to_the_uninterrupted_losses(tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert engine_worker.main([str(full), *options]) == 0
 
-    command = [sys.executable, str(WORKER), str(killed), *options, "--hang-at-step", "10"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as run:
-        try:
-            for line in run.stdout:
-                if line.startswith("hanging at step 10"):
-                    break
-            else:
-                pytest.fail(f"the run ended (exit code {run.wait()}) before reaching step 10")
-            os.kill(run.pid, signal.SIGKILL)
-        finally:
-            run.kill()
-        assert run.wait(timeout=60) == -signal.SIGKILL
+    kill_at([sys.executable, str(WORKER), str(killed), *options, "--hang-at-step", "10"], step=10)
     assert sorted(path.name for path in (killed / "checkpoints").iterdir()) == ["step_0000004", "step_0000008"]
     assert max(step_losses(killed)) == 9  # the killed run logged past its last checkpoint
 
@@ -128,6 +141,20 @@ def test_killed_run_resumes_to_the_uninterrupted_losses(tmp_path):
     losses, expected = step_losses(killed), step_losses(full)
     assert list(losses) == list(range(1, 15))
     assert losses == expected  # bit for bit
+    for name, value in load_file(full / "final" / WEIGHTS).items():
+        assert torch.equal(load_file(killed / "final" / WEIGHTS)[name], value), name
+
+
+@pytest.mark.heavy  # 2-3 minutes on the shared 2-core machine (three 2-process launches)
+def test_killed_fsdp_run_resumes_to_the_uninterrupted_losses(tmp_path):
+    # Sharded model and optimiser checkpoints (torch.distributed.checkpoint), one RNG state per process.
+    options = ["--batch-size", "8", "--split-batches", "--noisy", "--max-steps", "10", "--checkpoint-every", "3"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    launch("fsdp.yaml", full, *options)
+    kill_at(launch_command("fsdp.yaml", killed, *options, "--hang-at-step", "8"), step=8)
+    assert sorted(path.name for path in (killed / "checkpoints").iterdir()) == ["step_0000003", "step_0000006"]
+    launch("fsdp.yaml", killed, *options, "--resume")
+    assert step_losses(killed) == step_losses(full)  # bit for bit
     for name, value in load_file(full / "final" / WEIGHTS).items():
         assert torch.equal(load_file(killed / "final" / WEIGHTS)[name], value), name
 
