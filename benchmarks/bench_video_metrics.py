@@ -29,6 +29,7 @@ from kinevid.eval.video.flow import dis_flow, flow_warp_interpolate
 from kinevid.eval.video.fvd import I3DFeatureExtractor, preprocess_for_i3d
 from kinevid.eval.video.i3d import InceptionI3d
 from kinevid.eval.video.pose_judge import MediaPipePoseJudge, is_mediapipe_available, pose_following
+from kinevid.eval.video.raft import RAFT, RaftFlow
 from kinevid.eval.video.vbench import dynamic_degree_is_dynamic, motion_smoothness
 from kinevid.render.video import read_video, write_video
 
@@ -55,6 +56,8 @@ def timing(trials, size: int) -> None:
         ("dynamic_degree_dis (16 DIS flows)", lambda: dynamic_degree_is_dynamic(frames, 8.0, dis_flow)),
         ("motion_smoothness_flowwarp (8 x 2 DIS flows)", lambda: motion_smoothness(frames, flow_warp_interpolate)),
     ]
+    raft = RaftFlow(RAFT())  # random weights: the cost is the same as raft-things.pth
+    rows.append(("dynamic_degree (16 RAFT flows, 20 iterations)", lambda: dynamic_degree_is_dynamic(frames, 8.0, raft)))
     i3d = I3DFeatureExtractor(InceptionI3d(), is_torchscript=False)
     rows.append(("FVD features, I3D full size, 16 x 224^2", lambda: i3d.features(preprocess_for_i3d(frames)[None])))
     if is_mediapipe_available():
@@ -63,7 +66,7 @@ def timing(trials, size: int) -> None:
     print(f"\nTime per 17-frame {size}x{size} video (best of 3), torch threads {torch.get_num_threads()}")
     print(f"  reference: decode the mp4 {decode * 1000:8.1f} ms")
     for name, function in rows:
-        seconds = _seconds(function, repeats=1 if "I3D" in name else 3)
+        seconds = _seconds(function, repeats=1 if "I3D" in name or "RAFT" in name else 3)
         print(f"  {name:48s} {seconds * 1000:8.1f} ms  ({seconds / decode:6.1f}x decode)")
 
 

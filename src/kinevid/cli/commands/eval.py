@@ -134,7 +134,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--poses", type=Path, default=None, help="directory of <name>.npz pose conditions (keypoints_2d, masks)"
     )
     video.add_argument("--motions", type=Path, default=None, help="directory of <name>.npz/.bvh recovered motions")
-    video.add_argument("--device", default="cpu", help="device for I3D (default: cpu)")
+    video.add_argument("--device", default="cpu", help="device for I3D and RAFT (default: cpu)")
     video.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     video.add_argument("-o", "--output", type=Path, required=True, help="report directory")
     video.set_defaults(func=_eval_video)

@@ -280,7 +280,7 @@ def evaluate_videos(
         generated_dir (`str` or `Path`): the generated videos (or repeat sub-directories of them).
         inputs (`VideoEvaluationInputs`, *optional*): references, prompts, weights, conditions.
         metrics (`list[str]`, *optional*): names from `METRICS`; default: all whose inputs are given.
-        device (`str`, defaults to `"cpu"`): for I3D.
+        device (`str`, defaults to `"cpu"`): for I3D and RAFT.
         num_sample_videos (`int`, defaults to 4): videos kept for the report's frame grid.
         show_progress (`bool`, defaults to `True`): progress bars.
 
