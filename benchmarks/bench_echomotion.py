@@ -228,6 +228,7 @@ def memory_worker(checkpointing: bool, quick: bool) -> dict:
         "latents": torch.randn(1, 16, latent_frames, 2 * grid_h, 2 * grid_w),
         "motion": torch.randn(1, 4 * (latent_frames - 1) + 1, MOTION_FEATURE_DIM),
         "encoder_hidden_states": torch.randn(1, 64, 256),
+        "negative_encoder_hidden_states": torch.randn(64, 256),  # a null text of the right shape (cost only)
     }
     objective = EchoMotionTrainingConfig(task_probabilities=(1.0, 0.0, 0.0))
 
