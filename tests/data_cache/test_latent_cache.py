@@ -58,6 +58,11 @@ def test_items_match_independent_encodings(synth, vae, text_encoder, cache_dir):
         for name in ("skeleton", "tracks", "track_visibility", "joints", "camera_rotation", "camera_intrinsics"):
             torch.testing.assert_close(item[name], clip[name].to(item[name].dtype), msg=name)
         assert item["caption"] == clip["caption"] and item["fps"] == 8.0 and item["index"] == index
+    null, expected = cache.null_text(), text_encoder.encode([""])
+    length = expected.tokens.shape[1]
+    assert null["text_tokens"].shape == (cache.text_length, 384) and int(null["text_mask"].sum()) == length
+    torch.testing.assert_close(null["text_tokens"][:length], expected.tokens[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(null["text_pooled"], expected.pooled[0], atol=1e-5, rtol=1e-4)
     batch = torch.utils.data.default_collate([cache[0], cache[3]])
     assert batch["latents"].shape == (2, 16, 3, 4, 4) and batch["text_mask"].shape == (2, cache.text_length)
 

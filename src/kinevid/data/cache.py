@@ -29,6 +29,9 @@ On-disk format (`kinevid-latent-cache-v1`), one directory:
 
   The safetensors metadata holds `format`, `text_length` (L_s) and `clips` (JSON list: `index`, `caption`,
   and the source's per-clip `info`).
+- `null_text.safetensors`: `text_tokens` (L_0, D), `text_mask` (L_0,), `text_pooled` (D,) of the empty caption
+  `""` from the same encoder, the classifier-free-guidance null text (`LatentCacheDataset.null_text()`), so
+  training with dropped captions and inference agree without loading the text encoder.
 
 Shards are the unit of work: each is written atomically (never half-visible), a rerun skips shards already
 on disk (resume), and under `accelerate launch` process r of R encodes shards r, r + R, ... The clips of a
@@ -63,6 +66,7 @@ from .paired import SyntheticPairedDataset
 
 CACHE_FORMAT = "kinevid-latent-cache-v1"
 CACHE_MANIFEST = "cache.json"
+NULL_TEXT_FILE = "null_text.safetensors"
 OPTIONAL_FIELDS = ("skeleton", "motion", "camera")
 MOTION_TENSORS = ("motion_features", "rotations", "translation", "offsets", "betas", "joints")
 CAMERA_TENSORS = ("camera_intrinsics", "camera_rotation", "camera_translation")
@@ -411,8 +415,14 @@ def build_latent_cache(
             progress.update(len(clips))
     barrier()
     if rank == 0:
+        null_text = text_encoder.encode([""])
+        with atomic_write(output_dir / NULL_TEXT_FILE) as tmp:
+            save_file({"text_tokens": null_text.tokens[0].to("cpu", torch.float32).contiguous(),
+                       "text_mask": null_text.mask[0].to("cpu", torch.uint8).contiguous(),
+                       "text_pooled": null_text.pooled[0].to("cpu", torch.float32).contiguous()},
+                      str(tmp), metadata={"format": CACHE_FORMAT})  # fmt: skip
         lengths = [_shard_metadata(output_dir / name)[0] for name in manifest["shards"]]
-        manifest.update(complete=True, text_length=max(lengths))
+        manifest.update(complete=True, text_length=max([*lengths, int(null_text.tokens.shape[1])]))
         _write_manifest(manifest_path, manifest)
     barrier()
     return output_dir
@@ -587,11 +597,25 @@ class LatentCacheDataset(torch.utils.data.Dataset):
                 )
         return arrays
 
-    def __getitem__(self, index: int) -> dict:
-        item = self.arrays(index)
+    def _pad_text(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         pad = self.text_length - item["text_tokens"].shape[0]
         item["text_tokens"] = torch.nn.functional.pad(item["text_tokens"], (0, 0, 0, pad))
         item["text_mask"] = torch.nn.functional.pad(item["text_mask"], (0, pad)).bool()
+        return item
+
+    def null_text(self) -> dict[str, torch.Tensor]:
+        """The empty caption's `text_tokens` `(L, D)`, `text_mask` `(L,)` bool and `text_pooled` `(D,)`, encoded by
+        the cache's text encoder and padded like the items (the null text of classifier-free guidance)."""
+        path = self.root / NULL_TEXT_FILE
+        try:
+            with safe_open(str(path), framework="pt") as file:
+                item = {name: file.get_tensor(name) for name in ("text_tokens", "text_mask", "text_pooled")}
+        except (SafetensorError, OSError) as error:
+            raise InvalidInputError(f"{path}: missing or corrupt null-text file ({error}).") from error
+        return self._pad_text(item)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self._pad_text(self.arrays(index))
         item["track_visibility"] = item["track_visibility"].bool()
         if "skeleton" in item:
             item["skeleton"] = frames_to_tensor(item["skeleton"])
