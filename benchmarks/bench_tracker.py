@@ -99,6 +99,26 @@ def main() -> None:
         print(f"  {name:20s} {1000 * per_frame:8.2f} ms  ({per_frame / (seconds['lk'] / tracked_frames):6.1f}x LK)")
     print(f"  per point and frame: ours {1e6 * seconds['ours'] / tracked_frames / points_per_clip:.1f} us")
     assert np.isfinite(ours_grad).all() and min(ours_grad) > 0, "no gradient reached the pixels"
+    print(f"cost per frame by point count ({args.size} px, 9 frames, best of 3):")
+    for count in (64, 256):
+        video = torch.rand(1, 3, 9, args.size, args.size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        queries = torch.rand(1, count, 2, generator=torch.Generator().manual_seed(1)) * (args.size - 1)
+        print(f"  {count:4d} points: forward {1000 * _best(tracker, video, queries, False) / 8:7.1f} ms, "
+              f"forward + backward {1000 * _best(tracker, video, queries, True) / 8:7.1f} ms")  # fmt: skip
+
+
+def _best(tracker: DenseTracker, video: torch.Tensor, queries: torch.Tensor, backward: bool, repeats: int = 3) -> float:
+    """Best wall time (s) of one tracker call over a clip, with or without the backward pass."""
+    times = []
+    for _ in range(repeats):
+        pixels = video.clone().requires_grad_(backward)
+        start = time.perf_counter()
+        with torch.set_grad_enabled(backward):
+            tracks = tracker(pixels, queries)
+            if backward:
+                tracks.sum().backward()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
 if __name__ == "__main__":

@@ -119,3 +119,32 @@ def test_bad_input_raises_clear_errors():
         tracking_loss(video[:, :1], gt, visibility, tracker)
     with pytest.raises(InvalidInputError, match="`query_frames`"):
         tracking_loss(video, gt, visibility, tracker, query_frames=[T])
+
+
+def _translate(frames: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Frames `(N, 3, H, W)` each moved right by `shifts[n]` pixels (bilinear, differentiable in `shifts`)."""
+    count, _, height, width = frames.shape
+    v, u = torch.meshgrid(torch.arange(height).float(), torch.arange(width).float(), indexing="ij")
+    source_u = (u[None] - shifts[:, None, None] + 0.5) * 2 / width - 1
+    source_v = ((v + 0.5) * 2 / height - 1).expand(count, -1, -1)
+    grid = torch.stack([source_u, source_v], dim=-1)
+    return torch.nn.functional.grid_sample(frames, grid, padding_mode="border", align_corners=False)
+
+
+def test_descending_the_loss_gives_the_video_the_ground_truth_motion():
+    """A clip whose content moves `speed` px per frame; the ground truth moves 1 px per frame."""
+    image = shifted_clip((0.0, 0.0), 1)[0, :, 0]  # (3, H, W)
+    queries = 22 + 20 * torch.rand(1, 8, 2, generator=torch.Generator().manual_seed(0))
+    gt, visibility = shifted_tracks(queries, (1.0, 0.0), 5), torch.ones(1, 5, 8, dtype=torch.bool)
+    speed = torch.tensor(0.3, requires_grad=True)
+    optimizer = torch.optim.Adam([speed], lr=0.1)
+    losses = []
+    for _ in range(20):
+        video = _translate(image.expand(5, -1, -1, -1), speed * torch.arange(5)).transpose(0, 1)[None]
+        loss = tracking_loss(video, gt, visibility, DenseTracker(), query_frames=[0])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert abs(speed.item() - 1.0) < 0.15
+    assert min(losses[-5:]) < 0.2 * losses[0]
