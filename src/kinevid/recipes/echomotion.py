@@ -29,7 +29,7 @@ import argparse
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -161,11 +161,6 @@ class EchoMotionStageConfig(RecipeConfig):
         if not parsed["data"].cache_dir:
             raise InvalidInputError(f"{source}: data.cache_dir is required (a kinevid latent cache directory)")
         return cls(train=train, **parsed, **values)
-
-    def to_dict(self) -> dict:
-        values = super().to_dict()
-        values["objective"] = asdict(self.objective)
-        return values
 
 
 # ---------------------------------------------------------------------- data
