@@ -262,3 +262,27 @@ def test_cli_stage1_then_stage2_on_a_latent_cache(synthetic_cache, vae_dir, tmp_
     assert out.frames.shape == (1, 9, 32, 32, 3) and np.isfinite(out.frames).all()
     # the conditioning motion comes back as given
     torch.testing.assert_close(out.motion_features[0], encode_echomotion(motion), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_a_resumed_run_has_the_losses_of_an_uninterrupted_one(cache, vae_dir, tmp_path, stage):
+    def run(name: str, max_steps: int, resume: bool = False) -> list[float]:
+        values = _stage_config(stage, tmp_path, vae=str(vae_dir))
+        values["train"].update(max_steps=max_steps, checkpoint_every=2)
+        if stage == 2:
+            values["init_from"] = str(stage1_dir)
+        config = EchoMotionStageConfig.from_dict(values, tmp_path / name)
+        config.train.resume = resume
+        train_echomotion(config, train_set=cache)
+        return [json.loads(line)["loss"] for line in (tmp_path / name / "logs.jsonl").read_text().splitlines()]
+
+    stage1_dir = None
+    if stage == 2:
+        values = _stage_config(1, tmp_path)
+        values["train"]["max_steps"] = 1
+        stage1_dir = train_echomotion(EchoMotionStageConfig.from_dict(values, tmp_path / "em1"), train_set=cache)
+    uninterrupted = run("full", 4)
+    run("resumed", 2)
+    resumed = run("resumed", 4, resume=True)
+    assert len(uninterrupted) == len(resumed) == 4
+    assert resumed == uninterrupted
