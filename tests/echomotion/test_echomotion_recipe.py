@@ -286,3 +286,15 @@ def test_a_resumed_run_has_the_losses_of_an_uninterrupted_one(cache, vae_dir, tm
     resumed = run("resumed", 4, resume=True)
     assert len(uninterrupted) == len(resumed) == 4
     assert resumed == uninterrupted
+
+
+@pytest.mark.parametrize("split,role", [("test", "train_set"), ("val", "train_set"), ("test", "val_set")])
+def test_held_out_subject_splits_are_refused(cache, tmp_path, split, role):
+    held_out = InMemoryCache(CAPTIONS[:2])
+    held_out.manifest = {"source": {"kind": "synthetic", "config": {"split": split}}}
+    config = EchoMotionStageConfig.from_dict(_stage_config(1, tmp_path), tmp_path / "em1")
+    datasets = (
+        {"train_set": held_out, "val_set": cache} if role == "train_set" else {"train_set": cache, "val_set": held_out}
+    )
+    with pytest.raises(InvalidInputError, match=f"'{split}' subject split"):
+        train_echomotion(config, **datasets)

@@ -217,6 +217,21 @@ def _check_cache(dataset, where: str, text_dim: int) -> None:
         )
 
 
+def cache_split(dataset) -> str | None:
+    """The CMU subject split a latent cache's clips come from, when its source recorded one."""
+    source = getattr(dataset, "manifest", {}).get("source", {})
+    return (source.get("config") or {}).get("split")
+
+
+def _check_split(dataset, where: str, forbidden: tuple[str, ...], role: str) -> None:
+    split = cache_split(dataset)
+    if split in forbidden:
+        raise InvalidInputError(
+            f"{where}: the cache holds the {split!r} subject split, which must not be used for {role} "
+            "(test subjects stay unseen); cache the train split (`kinevid data synth --split train`)"
+        )
+
+
 def fit_motion_normalizer(dataset, num_clips: int | None = None) -> MotionNormalizer:
     """`MotionNormalizer.fit` over the `motion_features` of the first `num_clips` clips (default: all)."""
     count = len(dataset) if num_clips is None else min(num_clips, len(dataset))
@@ -320,6 +335,7 @@ def train_echomotion(
     torch.manual_seed(config.train.seed)
     model = build_transformer(config)
     _check_cache(train_set, config.data.cache_dir or "train_set", model.config.text_dim)
+    _check_split(train_set, config.data.cache_dir or "train_set", ("val", "test"), "training")
     if not has_motion_normalizer(model):
         model.set_motion_normalizer(fit_motion_normalizer(train_set, config.data.normalization_clips))
     normalizer = model.motion_normalizer()
@@ -339,6 +355,7 @@ def train_echomotion(
     validate = None
     if val_set is not None:
         _check_cache(val_set, config.data.val_cache_dir or "val_set", model.config.text_dim)
+        _check_split(val_set, config.data.val_cache_dir or "val_set", ("test",), "validation")
         val_batches = EchoMotionBatches(val_set, normalizer, config.max_sequence_length, config.stage)
         validate = make_validation(
             recipe, val_batches, config.train.batch_size, config.data.validation_batches, config.train.seed
@@ -403,6 +420,7 @@ __all__ = [
     "EchoMotionModelConfig",
     "EchoMotionStageConfig",
     "build_transformer",
+    "cache_split",
     "fit_motion_normalizer",
     "make_validation",
     "resolve_init_dir",
