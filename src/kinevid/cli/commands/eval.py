@@ -87,7 +87,9 @@ def _eval_video(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate generated motion (R-precision, FID, physical metrics)")
+    parser = subparsers.add_parser(
+        "eval", help="evaluate generated motion (R-precision, FID, physical) or videos (FVD, VBench, judges)"
+    )
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     motion = targets.add_parser(
         "motion",

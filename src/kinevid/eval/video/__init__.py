@@ -1,10 +1,15 @@
-"""Video metrics: FVD (I3D), CLIPSIM, VBench dimensions, weight-free flow variants, the MediaPipe pose
-judge, motion plausibility, and the `kinevid eval video` report."""
+"""Video metrics: FVD (I3D), CLIPSIM, VBench dimensions (RAFT for dynamic degree), weight-free flow variants,
+the MediaPipe pose judge, motion plausibility, and the `kinevid eval video` evaluation and report."""
 
 from .clip_score import ClipEncoder, clipsim
+from .evaluate import METRICS, VideoEvaluation, VideoEvaluationInputs, evaluate_videos
 from .flow import dis_flow, flow_warp_interpolate
 from .fvd import FVD_NUM_FRAMES, FVD_RESOLUTION, I3DFeatureExtractor, fvd, preprocess_for_i3d
 from .i3d import InceptionI3d
+from .pose_judge import MediaPipePoseJudge, PoseEstimate, is_mediapipe_available, mask_iou, pose_following
+from .raft import RAFT, RaftFlow
+from .reference_set import export_reference_set
+from .report import write_report
 from .vbench import (
     DinoEncoder,
     background_consistency,
@@ -19,22 +24,35 @@ from .videos import VideoItem, load_video_set, read_prompts
 __all__ = [
     "FVD_NUM_FRAMES",
     "FVD_RESOLUTION",
+    "METRICS",
+    "RAFT",
     "ClipEncoder",
     "DinoEncoder",
     "I3DFeatureExtractor",
     "InceptionI3d",
+    "MediaPipePoseJudge",
+    "PoseEstimate",
+    "RaftFlow",
+    "VideoEvaluation",
+    "VideoEvaluationInputs",
     "VideoItem",
     "background_consistency",
     "clipsim",
     "consistency_per_frame",
     "dis_flow",
     "dynamic_degree_is_dynamic",
+    "evaluate_videos",
+    "export_reference_set",
     "flow_warp_interpolate",
     "fvd",
+    "is_mediapipe_available",
     "load_video_set",
+    "mask_iou",
     "motion_smoothness",
     "pooled_frame_mean",
+    "pose_following",
     "preprocess_for_i3d",
     "read_prompts",
     "subject_consistency",
+    "write_report",
 ]
