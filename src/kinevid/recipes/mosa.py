@@ -37,8 +37,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
 from torch import nn
 
+from ..data import LatentCacheDataset
 from ..diffusion.flow_matching import (
     TIMESTEP_DISTRIBUTIONS,
     add_noise,
@@ -48,8 +50,12 @@ from ..diffusion.flow_matching import (
     velocity_target,
 )
 from ..errors import InvalidInputError
-from ..models.vae import decode_latents
-from ..pipelines.pipeline_mosa import NULL_PROMPT, encode_text, pad_text_tokens
+from ..losses import DenseTracker, MoSALoss, MoSALossConfig, foot_contact_targets
+from ..models.appearance import MoSAWanTransformer3DModel
+from ..models.vae import decode_latents, load_video_vae
+from ..pipelines.pipeline_mosa import NULL_PROMPT, MoSAPipeline, encode_text, pad_text_tokens
+from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
+from ..text import load_text_encoder
 from ..train.engine import TRAINER_STATE, RecipeConfig, TrainConfig, Trainer, check_config_keys
 from ..utils.io import atomic_write
 
@@ -162,21 +168,13 @@ class MoSATrainingConfig(RecipeConfig):
     data: MoSADataConfig = field(default_factory=MoSADataConfig)
     model: MoSAModelConfig = field(default_factory=MoSAModelConfig)
     objective: MoSAObjectiveConfig = field(default_factory=MoSAObjectiveConfig)
-    loss: object = None
+    loss: MoSALossConfig = field(default_factory=MoSALossConfig)
     vae: str | None = None
     text_encoder: str = "minilm"
     structure: str | None = None
 
-    def __post_init__(self) -> None:
-        from ..losses import MoSALossConfig
-
-        if self.loss is None:
-            self.loss = MoSALossConfig()
-
     @classmethod
     def from_dict(cls, values: dict, output_dir: str | os.PathLike[str], source: str = "config") -> MoSATrainingConfig:
-        from ..losses import DenseTracker, MoSALossConfig
-
         values = dict(values)
         check_config_keys(values, {f.name for f in fields(cls)}, source)
         train = TrainConfig.from_dict({**values.pop("train", {}), "output_dir": str(output_dir)}, f"{source}: train")
@@ -222,6 +220,7 @@ class MoSATrainingRecipe:
             (default: torch's global generator, which the Trainer seeds and restores on resume).
 
     Attributes:
+        mosa_loss (`kinevid.losses.MoSALoss`): combines the terms (its `tracker` does the tracking).
         num_calls (`int`): losses computed so far; `L_track` and `L_cont` run on calls `0, n, 2n, ...`
             (`n = track_every`; with gradient accumulation a call is a micro-batch).
     """
@@ -232,17 +231,15 @@ class MoSATrainingRecipe:
         vae: nn.Module,
         null_text: torch.Tensor,
         objective: MoSAObjectiveConfig | None = None,
-        loss=None,
+        loss: MoSALossConfig | None = None,
         tracker: nn.Module | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        from ..losses import MoSALoss, MoSALossConfig
-
         self.model = model
         self.vae = vae.eval().requires_grad_(False)
         self.objective = objective or MoSAObjectiveConfig()
-        self.loss = MoSALoss(loss or MoSALossConfig(), tracker)
-        self.loss.tracker.eval().requires_grad_(False)
+        self.mosa_loss = MoSALoss(loss or MoSALossConfig(), tracker)
+        self.mosa_loss.tracker.eval().requires_grad_(False)
         if null_text.ndim != 2:
             raise InvalidInputError(f"`null_text` must be (L, D) token embeddings, got {tuple(null_text.shape)}")
         real = torch.ones(1, null_text.shape[0], dtype=torch.bool)
@@ -293,15 +290,15 @@ class MoSATrainingRecipe:
 
         # 3. Tracking and contact supervision on the decoded x0 prediction (tracking steps only)
         video_terms = {}
-        if self.loss.should_track(step):
+        if self.mosa_loss.should_track(step):
             x0 = noisy - sigmas.to(noisy).reshape(-1, 1, 1, 1, 1) * velocity
             video_terms["pred_video"] = decode_latents(self.vae.to(device), x0).float()  # with gradient
             video_terms["gt_tracks"], video_terms["track_visibility"] = batch["tracks"], batch["track_visibility"]
-            if self.loss.config.lambda_contact > 0:
+            if self.mosa_loss.config.lambda_contact > 0:
                 video_terms["foot_pixels"], video_terms["foot_contacts"] = _foot_contact_targets(batch)
 
         # 4. L = L_d + l_m L_m + l_track L_track + l_cont L_cont, on the samples that kept their skeleton
-        terms = self.loss(
+        terms = self.mosa_loss(
             diffusion,
             step,
             mask_logits=output.mask_logits,
@@ -317,8 +314,6 @@ class MoSATrainingRecipe:
 
 def _foot_contact_targets(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """`kinevid.losses.foot_contact_targets` of the batch's ground-truth motion and camera."""
-    from ..losses import foot_contact_targets
-
     missing = [key for key in CONTACT_KEYS if key not in batch]
     if missing:
         raise InvalidInputError(
@@ -339,10 +334,8 @@ def _foot_contact_targets(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
 
 
 # ---------------------------------------------------------------------- setup
-def build_transformer(config: MoSAModelConfig):
+def build_transformer(config: MoSAModelConfig) -> MoSAWanTransformer3DModel:
     """A fresh or pretrained `MoSAWanTransformer3DModel`, with `trainable` applied."""
-    from ..models.appearance import MoSAWanTransformer3DModel
-
     if config.pretrained is not None:
         model = MoSAWanTransformer3DModel.from_pretrained(config.pretrained, **config.config)
     else:
@@ -393,15 +386,6 @@ def _resumed_calls(trainer: Trainer, config: TrainConfig) -> int:
 
 def train_mosa(config: MoSATrainingConfig) -> Path:
     """Run the recipe; returns the directory of the trained `MoSAPipeline`."""
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    from ..data import LatentCacheDataset
-    from ..models.appearance import MoSAWanTransformer3DModel
-    from ..models.vae import load_video_vae
-    from ..pipelines.pipeline_mosa import MoSAPipeline
-    from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
-    from ..text import load_text_encoder
-
     output_dir = Path(config.train.output_dir)
     if config.train.num_threads is not None:
         torch.set_num_threads(config.train.num_threads)
