@@ -21,7 +21,8 @@ from ..errors import InvalidInputError
 DEFAULT_MAX_POINTS = 256
 
 
-def _check_frames(frames: np.ndarray) -> np.ndarray:
+def check_frames(frames: np.ndarray) -> np.ndarray:
+    """Raise `InvalidInputError` unless `frames` is a non-empty uint8 `(T, H, W, 3)` array; return it."""
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         shape = getattr(frames, "shape", None)
         dtype = getattr(frames, "dtype", type(frames).__name__)
@@ -29,6 +30,14 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     if len(frames) < 1:
         raise InvalidInputError("`frames` must hold at least one frame.")
     return frames
+
+
+def check_points(points: np.ndarray) -> np.ndarray:
+    """Raise `InvalidInputError` unless `points` are finite pixels `(P, 2)`; return them as float32."""
+    points = np.asarray(points, dtype=np.float32)
+    if points.ndim != 2 or points.shape[-1] != 2 or not np.isfinite(points).all():
+        raise InvalidInputError(f"`points` must be finite pixels of shape (P, 2), got {points.shape}.")
+    return points
 
 
 def good_features(
@@ -94,16 +103,14 @@ def lucas_kanade_tracks(
         `visibility` (`np.ndarray` of shape `(T, P)`, bool; True at `query_frame` for points inside
         the frame, then while every step passed the checks).
     """
-    frames = _check_frames(frames)
+    frames = check_frames(frames)
     num_frames, height, width = frames.shape[:3]
     if not 0 <= int(query_frame) < num_frames:
         raise InvalidInputError(f"`query_frame` must be in [0, {num_frames - 1}], got {query_frame}.")
     query_frame = int(query_frame)
     if points is None:
         points = good_features(frames[query_frame], mask, max_points)
-    points = np.asarray(points, dtype=np.float32)
-    if points.ndim != 2 or points.shape[-1] != 2 or not np.isfinite(points).all():
-        raise InvalidInputError(f"`points` must be finite pixels of shape (P, 2), got {points.shape}.")
+    points = check_points(points)
     if window_size < 3 or num_levels < 1:
         raise InvalidInputError(f"`window_size` must be >= 3 and `num_levels` >= 1, got {window_size}, {num_levels}.")
 
