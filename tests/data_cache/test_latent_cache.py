@@ -6,6 +6,8 @@ import json
 
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from kinevid.cli.main import main
 from kinevid.data.cache import (
@@ -127,6 +129,15 @@ def test_corrupt_and_truncated_shards_name_the_file(cache_dir, tmp_path):
     with pytest.raises(InvalidInputError, match=rf"{cache_shard_name(2)}: corrupt or truncated cache shard"):
         LatentCacheDataset(truncated)[4]
     LatentCacheDataset(truncated)[0]  # the other shards still read
+    # A shard that reads but holds NaN latents is found by `verify`.
+    poisoned = _copy_cache(cache_dir, tmp_path / "nan")
+    path = poisoned / cache_shard_name(0)
+    with safe_open(str(path), framework="pt") as shard:
+        tensors, metadata = {name: shard.get_tensor(name) for name in shard.keys()}, shard.metadata()  # noqa: SIM118
+    tensors["latents"][1, 0, 0, 0, 0] = float("nan")
+    save_file(tensors, str(path), metadata=metadata)
+    with pytest.raises(InvalidInputError, match=rf"{cache_shard_name(0)}: `latents` of clip 1 has NaN"):
+        LatentCacheDataset(poisoned).verify(show_progress=False)
 
 
 def test_bad_sources_and_manifests(tmp_path, cache_dir, vae, text_encoder):
@@ -145,6 +156,13 @@ def test_cli_cache_and_errors(synth_dir, vae_dir, tmp_path, capsys):
     assert main(args) == 0
     cache = LatentCacheDataset(output, expect_text_encoder="minilm")
     assert len(cache) == 5 and len(list(output.glob("latents-*.safetensors"))) == 2
+    assert main(["data", "check", str(output)]) == 0
+    assert "latent cache of 5 clips" in capsys.readouterr().out
+    assert main(["data", "check", str(synth_dir)]) == 0
+    assert "synthetic dataset of 5 clips" in capsys.readouterr().out
+    (output / "latents-00001.safetensors").write_bytes(b"broken")
+    assert main(["data", "check", str(output)]) == 1
+    assert "latents-00001.safetensors: corrupt or truncated cache shard" in capsys.readouterr().err
     assert main(["data", "cache", str(tmp_path / "missing"), "-o", str(tmp_path / "x"), "--vae", str(vae_dir)]) == 1
     assert "no such dataset or video folder" in capsys.readouterr().err
     empty = tmp_path / "empty"

@@ -597,6 +597,18 @@ class LatentCacheDataset(torch.utils.data.Dataset):
                 )
         return arrays
 
+    def verify(self, show_progress: bool = True) -> None:
+        """Read every clip and check its shapes and that latents, text and motion are finite; raise
+        `InvalidInputError` naming the first bad shard (e.g. before a long training run)."""
+        for index in tqdm(range(self.num_clips), desc="checking cache", unit="clip", disable=not show_progress):
+            arrays = self.arrays(index)
+            for name in ("latents", "text_tokens", "text_pooled", "motion_features"):
+                if name in arrays and not arrays[name].isfinite().all():
+                    raise InvalidInputError(
+                        f"{self._locate(index)[1]}: `{name}` of clip {index} has NaN or inf values."
+                    )
+        self.null_text()
+
     def _pad_text(self, item: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         pad = self.text_length - item["text_tokens"].shape[0]
         item["text_tokens"] = torch.nn.functional.pad(item["text_tokens"], (0, 0, 0, pad))

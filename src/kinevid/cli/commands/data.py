@@ -85,6 +85,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     videos.add_argument("--track-points", type=int, default=64, help="tracked points per clip (default: 64)")
     cache.set_defaults(func=run_cache)
 
+    check = actions.add_parser(
+        "check",
+        help="read every clip of a synthetic dataset or latent cache and report it",
+        description="Read every clip of a synthetic dataset or a latent cache, check shapes and values, summarise.",
+    )
+    check.add_argument("root", type=Path, help="dataset or cache directory")
+    check.set_defaults(func=run_check)
+
 
 def run_synth(args: argparse.Namespace) -> int:
     from ...data.cmu import CMUMocap
@@ -132,4 +140,35 @@ def run_cache(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if state.is_main_process:
         print(f"wrote a latent cache of {len(source)} clips to {args.output}")
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from ...data.cache import CACHE_MANIFEST, LatentCacheDataset
+    from ...data.paired import SyntheticPairedDataset
+
+    if (args.root / CACHE_MANIFEST).is_file():
+        cache = LatentCacheDataset(args.root)
+        cache.verify()
+        vae, text = cache.manifest["vae"], cache.manifest["text_encoder"]
+        fields = ", ".join(name for name, present in cache.fields.items() if present) or "none"
+        print(
+            f"{args.root}: latent cache of {len(cache)} clips, {cache.geometry['num_frames']} frames at "
+            f"{cache.geometry['height']}x{cache.geometry['width']}, latents {cache.geometry['latent_shape']}; "
+            f"optional fields: {fields}; VAE sha256 {vae['weights_sha256'][:12]}, text encoder {text['name']} "
+            f"(sha256 {text['weights_sha256'][:12]}); all shards read"
+        )
+        return 0
+    dataset = SyntheticPairedDataset(args.root)
+    for index in tqdm(range(len(dataset)), desc="checking dataset", unit="clip"):
+        dataset.arrays(index)
+        dataset.info(index)
+    config = dataset.config
+    print(
+        f"{args.root}: synthetic dataset of {len(dataset)} clips ({dataset.split or 'no'} split), "
+        f"{config['num_frames']} frames at {config['height']}x{config['width']}, {config['fps']:g} fps; "
+        "all shards read"
+    )
     return 0
