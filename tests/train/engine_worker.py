@@ -129,13 +129,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--hang-at-step", type=int, default=None)
     parser.add_argument("--nan-at-step", type=int, default=None)
+    parser.add_argument(
+        "--partial-state-first", action="store_true", help="call accelerate.PartialState() before the Trainer"
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
+    args = parse_args(argv)
+    if args.partial_state_first:  # as a recipe that asks for the process count before building its data
+        from accelerate import PartialState
+
+        PartialState()
     try:
-        build_trainer(parse_args(argv)).fit()
+        build_trainer(args).fit()
     except KinevidError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

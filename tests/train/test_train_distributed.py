@@ -104,7 +104,9 @@ def one_process_run(tmp_path_factory) -> Path:
 @pytest.mark.heavy  # 25-50 s on the shared 2-core machine (two processes importing torch and diffusers)
 def test_ddp_two_processes_equal_one_process(tmp_path, one_process_run):
     # 2 processes x 2 samples x 2 accumulation steps = the single process's batch of 8, in the same order.
-    launch("ddp.yaml", tmp_path, "--batch-size", "2", "--accumulation", "2", "--max-steps", "6")
+    # `--partial-state-first`: a bare `PartialState()` before the Trainer must not split the group.
+    options = ["--batch-size", "2", "--accumulation", "2", "--max-steps", "6", "--partial-state-first"]
+    launch("ddp.yaml", tmp_path, *options)
     assert_same_run(tmp_path, one_process_run, rel=1e-5)
     # Every process wrote its RNG states into the checkpoint.
     assert {path.name for path in (tmp_path / "checkpoints" / "step_0000006").glob("random_states_*")} == {

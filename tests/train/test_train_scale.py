@@ -178,7 +178,10 @@ def test_lora_merge_matches_an_independent_computation():
 
 
 def test_fsdp_wrap_units_are_the_transformer_blocks():
+    from kinevid.models.appearance import MoSAWanTransformer3DModel
+
     assert fsdp_wrap_classes(tiny_wan(), None) == ["WanTransformerBlock"]
+    assert fsdp_wrap_classes(MoSAWanTransformer3DModel(**TINY_WAN), None) == ["WanTransformerBlock"]
     assert fsdp_wrap_classes(BlockRegressor(), None) == ["Block"]  # the model's `_no_split_modules`
     assert fsdp_wrap_classes(BlockRegressor(), ("Block",)) == ["Block"]
     with pytest.raises(InvalidInputError, match=r"names \['CogVideoXBlock'\]"):

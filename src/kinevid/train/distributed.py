@@ -21,14 +21,8 @@ from torch import nn
 from ..errors import InvalidInputError
 
 # Transformer blocks of the video and motion models (diffusers' and ours): FSDP's default wrap units.
-TRANSFORMER_BLOCK_CLASSES = (
-    "WanTransformerBlock",
-    "EchoMotionDualBlock",
-    "MoSAWanTransformerBlock",
-    "MoSACogVideoXBlock",
-    "CogVideoXBlock",
-    "MotionDiTBlock",
-)
+# The MoSA models keep their backbone's blocks (their HADC sites sit between blocks).
+TRANSFORMER_BLOCK_CLASSES = ("WanTransformerBlock", "EchoMotionDualBlock", "CogVideoXBlock", "MotionDiTBlock")
 
 
 def _env_flag(name: str) -> bool:
@@ -41,14 +35,19 @@ def _launched_without_accelerators() -> bool:
 
 
 def process_state() -> PartialState:
-    """The accelerate process state of this run (rank, world size, device); call it before any
-    other accelerate object is created (the `Trainer` does).
+    """The accelerate process state of this run (rank, world size, device); recipes call it
+    instead of `accelerate.PartialState()` (the `Trainer` does too).
 
     Under `accelerate launch` on a CPU-only machine the processes join one gloo process group
     (accelerate's `MULTI_CPU`); with an FSDP config they are then marked as a multi-device group,
     the only kind accelerate applies its FSDP plugin to.
     """
     state = PartialState(cpu=uses_cpu())
+    if state.distributed_type == DistributedType.NO and _launched_without_accelerators():
+        # Someone asked for `PartialState()` first, which treats CPU processes as unrelated runs; no
+        # process group exists yet, so set the state up again as one gloo group.
+        PartialState._reset_state()
+        state = PartialState(cpu=True)
     if state.distributed_type == DistributedType.MULTI_CPU and _env_flag("ACCELERATE_USE_FSDP"):
         # Read by `AcceleratorState`, which enables FSDP for multi-device types only; the device stays the CPU.
         PartialState._shared_state["distributed_type"] = DistributedType.MULTI_GPU
