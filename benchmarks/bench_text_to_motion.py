@@ -32,7 +32,7 @@ from kinevid.errors import MissingWeightsError
 from kinevid.models.structure import MotionPrimitiveDiffusionModel
 from kinevid.pipelines import TextToMotionPipeline
 from kinevid.pipelines.pipeline_text_to_motion import default_checkpoint_dir
-from kinevid.train.text_to_motion import DiffusionConfig
+from kinevid.recipes.structure import DiffusionConfig
 
 TARGET_SECONDS = 0.5
 PROMPT = "a person jumps forward twice"

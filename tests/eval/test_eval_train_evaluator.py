@@ -16,7 +16,7 @@ from kinevid.cli.main import main as kinevid_main
 from kinevid.errors import InvalidInputError
 from kinevid.eval import TextMotionEvaluator, TextMotionRetrievalModel
 from kinevid.eval.motion_features import mirror_joint_motion_features
-from kinevid.eval.train_evaluator import (
+from kinevid.recipes.evaluator import (
     EvaluatorTrainingConfig,
     RandomWindowDataset,
     TrialFeatures,

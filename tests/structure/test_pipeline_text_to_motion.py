@@ -10,8 +10,8 @@ from kinevid.errors import InvalidInputError, KinevidError, MissingWeightsError
 from kinevid.models.structure import MotionPrimitiveDiffusionModel
 from kinevid.motion.motion import Motion
 from kinevid.pipelines import TextToMotionPipeline
+from kinevid.recipes.structure import DiffusionConfig, window_features
 from kinevid.text import TextEmbeddings
-from kinevid.train.text_to_motion import DiffusionConfig, window_features
 
 FPS = 12.0
 H, F = 2, 4

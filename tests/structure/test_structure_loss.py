@@ -9,7 +9,7 @@ from kinevid.body.rotations import matrix_to_rotation_6d
 from kinevid.models.structure import MotionPrimitiveDiffusionModel
 from kinevid.models.structure.representation import PELVIS
 from kinevid.motion.motion import Motion
-from kinevid.train.text_to_motion import DiffusionConfig, LossConfig, StructureLoss, window_features
+from kinevid.recipes.structure import DiffusionConfig, LossConfig, StructureLoss, window_features
 
 FPS = 12.0
 H, F = 2, 4

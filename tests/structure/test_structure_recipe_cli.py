@@ -11,7 +11,7 @@ from kinevid.cli.main import main
 from kinevid.errors import InvalidInputError
 from kinevid.motion.motion import Motion
 from kinevid.pipelines import TextToMotionPipeline
-from kinevid.train.text_to_motion import StructureTrainingConfig, export_checkpoint, train_text_to_motion
+from kinevid.recipes.structure import StructureTrainingConfig, export_checkpoint, train_text_to_motion
 
 TINY = {
     "normalization_windows": 200,

@@ -54,7 +54,7 @@ class TextMotionEvaluator:
         if not (directory / "config.json").is_file() or not weights:
             raise MissingWeightsError(
                 f"Evaluator directory {directory} must hold config.json and a .safetensors weight file "
-                "(train one with `python -m kinevid.eval.train_evaluator --config configs/evaluator_cmu.json`)."
+                "(train one with `kinevid train evaluator --config configs/evaluator_cmu.json`)."
             )
         return cls(TextMotionRetrievalModel.from_pretrained(directory), batch_size=batch_size)
 

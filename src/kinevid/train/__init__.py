@@ -1,4 +1,4 @@
-"""The training loop on accelerate (`Trainer`, `TrainConfig`) and task recipes."""
+"""The training loop on accelerate (`Trainer`, `TrainConfig`); the recipes using it live in `kinevid.recipes`."""
 
 from .engine import TrainConfig, Trainer, TrainingDivergedError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def _train_structure(args: argparse.Namespace) -> int:
-    from ...train.text_to_motion import StructureTrainingConfig, train_text_to_motion
+    from ...recipes.structure import StructureTrainingConfig, train_text_to_motion
 
     config = StructureTrainingConfig.load(args.config, output_dir=args.output)
     if args.max_steps is not None:
@@ -22,7 +22,7 @@ def _train_structure(args: argparse.Namespace) -> int:
 
 
 def _train_evaluator(args: argparse.Namespace) -> int:
-    from ...eval.train_evaluator import train_from_cli
+    from ...recipes.evaluator import train_from_cli
 
     train_from_cli(args)
     return 0

@@ -46,8 +46,8 @@ from ..models.structure.representation import (
     encode_features,
     joints_from_rotations,
 )
+from ..train.engine import RecipeConfig, TrainConfig, Trainer, check_config_keys
 from ..utils.io import atomic_write
-from .engine import RecipeConfig, TrainConfig, Trainer, check_config_keys
 
 MIN_FEATURE_STD = 1e-2  # features with less spread are not amplified beyond 100x
 
@@ -411,7 +411,7 @@ def export_checkpoint(
 
     from ..errors import MissingWeightsError
     from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
-    from .engine import CHECKPOINT_DIR, TRAINER_STATE
+    from ..train.engine import CHECKPOINT_DIR, TRAINER_STATE
 
     run_dir = Path(run_dir)
     config_path = run_dir / "structure_config.json"

@@ -1,7 +1,6 @@
 """Recipe: train the text-motion retrieval evaluator on the CMU train split (by subject).
 
     kinevid train evaluator --config configs/evaluator_cmu.json --output runs/evaluator_cmu [--resume]
-    python -m kinevid.eval.train_evaluator --config configs/evaluator_cmu.json --output runs/evaluator_cmu
 
 Steps: (1) retarget the train trials, compute their per-frame motion features (`joint_motion_features`)
 and cache them (safetensors) under `<output>/cache`; cut the val trials into the evaluation's
@@ -33,12 +32,12 @@ from tqdm.auto import tqdm
 
 from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError
+from ..eval.clips import EvaluationClip, cut_clips
+from ..eval.metrics import mm_distance, r_precision
+from ..eval.motion_features import joint_motion_features, mirror_joint_motion_features, pad_feature_sequences
+from ..eval.retrieval_model import TextMotionRetrievalModel
 from ..train.engine import BEST_DIR, BEST_RECORD, RecipeConfig, TrainConfig, Trainer, check_config_keys
 from ..utils.io import atomic_write
-from .clips import EvaluationClip, cut_clips
-from .metrics import mm_distance, r_precision
-from .motion_features import joint_motion_features, mirror_joint_motion_features, pad_feature_sequences
-from .retrieval_model import TextMotionRetrievalModel
 
 if TYPE_CHECKING:
     from ..data.cmu import CMUTrial
