@@ -163,7 +163,7 @@ class DenseTracker(nn.Module):
     def query_patches(self, levels: list[torch.Tensor], queries: torch.Tensor) -> list[torch.Tensor]:
         """Normalised patches of the query points, per level: tensors `(B, P, 3 * (2p + 1)^2)`.
 
-        A patch is ordered `(C, ky, kx)` (as `F.unfold` orders its columns).
+        A patch is ordered `(C, ky, kx)`, the layout of a `conv2d` filter, which is how `refine` uses it.
         """
         offsets = _lattice(self.patch_radius, 1.0, queries)
         patches = []
