@@ -94,3 +94,10 @@ def test_bad_input_raises_clear_errors():
         DenseTracker(radius=0)
     with pytest.raises(InvalidInputError, match="`temperature`"):
         DenseTracker(temperature=0.0)
+
+
+def test_half_precision_video_is_tracked_in_float32():
+    video, queries = shifted_clip((1.0, 0.0), 3), _queries(4)
+    tracks = DenseTracker()(video.bfloat16(), queries)
+    assert tracks.dtype == torch.float32
+    assert (tracks - shifted_tracks(queries, (1.0, 0.0), 3)).norm(dim=-1).max() < 0.5  # bf16 pixels, 8-bit mantissa

@@ -228,8 +228,8 @@ class DenseTracker(nn.Module):
             query_frame (`int`, defaults to 0): the frame the queries are given in.
 
         Returns:
-            `torch.Tensor` of shape `(B, T, P, 2)`: positions `(u, v)` in every frame; frame
-            `query_frame` holds the queries.
+            `torch.Tensor` of shape `(B, T, P, 2)`, float32: positions `(u, v)` in every frame; frame
+            `query_frame` holds the queries. (Computed in float32 whatever the video's dtype.)
         """
         batch_size, _, num_frames, _, _ = check_video(video)
         if not isinstance(queries, torch.Tensor) or queries.ndim != 3 or queries.shape[0] != batch_size:
@@ -240,15 +240,17 @@ class DenseTracker(nn.Module):
         if int(query_frame) != query_frame or not 0 <= query_frame < num_frames:
             raise InvalidInputError(f"`query_frame` must be an integer in [0, {num_frames - 1}], got {query_frame}.")
         query_frame = int(query_frame)
-        queries = queries.to(video.dtype)
-        frame_levels = self.pyramid(video.transpose(1, 2).flatten(0, 1))  # each (B T, 3, h, w)
-        frame_levels = [level.unflatten(0, (batch_size, num_frames)) for level in frame_levels]
-        templates = self.query_patches([level[:, query_frame] for level in frame_levels], queries)
+        # Correlations and sub-pixel offsets need float32, also inside a mixed-precision step.
+        with torch.autocast(device_type=video.device.type, enabled=False):
+            video, queries = video.float(), queries.to(device=video.device, dtype=torch.float32)
+            frame_levels = self.pyramid(video.transpose(1, 2).flatten(0, 1))  # each (B T, 3, h, w)
+            frame_levels = [level.unflatten(0, (batch_size, num_frames)) for level in frame_levels]
+            templates = self.query_patches([level[:, query_frame] for level in frame_levels], queries)
 
-        tracks: list[torch.Tensor] = [queries] * num_frames
-        for direction in (1, -1):
-            position = queries
-            for frame in range(query_frame + direction, num_frames if direction > 0 else -1, direction):
-                position = self.track_frame([level[:, frame] for level in frame_levels], templates, position)
-                tracks[frame] = position
+            tracks: list[torch.Tensor] = [queries] * num_frames
+            for direction in (1, -1):
+                position = queries
+                for frame in range(query_frame + direction, num_frames if direction > 0 else -1, direction):
+                    position = self.track_frame([level[:, frame] for level in frame_levels], templates, position)
+                    tracks[frame] = position
         return torch.stack(tracks, dim=1)  # (B, T, P, 2)
