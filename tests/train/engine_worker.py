@@ -71,6 +71,8 @@ class RegressionDataset(torch.utils.data.Dataset):
 def build_trainer(args: argparse.Namespace) -> Trainer:
     torch.manual_seed(0)
     model = BlockRegressor(dropout=0.1 if args.noisy else 0.0)
+    if args.unused_branch:  # trainable, never in the loss: DDP needs `ddp_find_unused_parameters`
+        model.add_module("unused", nn.Linear(2, 2))
     loader = torch.utils.data.DataLoader(RegressionDataset(), batch_size=args.batch_size, shuffle=True, drop_last=True)
 
     def compute_loss(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -100,6 +102,7 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
         gradient_accumulation_steps=args.accumulation,
         ema_decay=0.9 if args.ema else None,
         checkpoints_total_limit=None,
+        ddp_find_unused_parameters=args.unused_branch,
     )
     trainer = Trainer(model, compute_loss, loader, config)
     write_sharded_modules(trainer)
@@ -129,6 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--hang-at-step", type=int, default=None)
     parser.add_argument("--nan-at-step", type=int, default=None)
+    parser.add_argument("--unused-branch", action="store_true")
     parser.add_argument(
         "--partial-state-first", action="store_true", help="call accelerate.PartialState() before the Trainer"
     )

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import DistributedType, broadcast_object_list, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, broadcast_object_list, set_seed
 from diffusers.models.modeling_utils import ModelMixin
 from diffusers.optimization import get_scheduler
 from torch import nn
@@ -127,6 +127,9 @@ class TrainConfig:
             trained in full beside the adapters (e.g. modules new to a pretrained backbone).
         log_with (`tuple[str, ...]`, defaults to ()): extra loggers beside `logs.jsonl`: "tensorboard"
             (events in `output_dir/tensorboard`).
+        ddp_find_unused_parameters (`bool`, defaults to False): let DDP handle trainable parameters that
+            get no gradient in some steps (e.g. a branch only some batches use); costs a graph traversal
+            per step.
     """
 
     output_dir: str
@@ -159,6 +162,7 @@ class TrainConfig:
     lora_target_modules: tuple[str, ...] = DEFAULT_LORA_TARGET_MODULES
     lora_keep_trainable: tuple[str, ...] = ()
     log_with: tuple[str, ...] = ()
+    ddp_find_unused_parameters: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every"):
@@ -307,6 +311,7 @@ class Trainer:
             ),
             log_with=list(config.log_with) or None,
             project_dir=str(self.output_dir),
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=config.ddp_find_unused_parameters)],
         )
         set_seed(config.seed, device_specific=True)
         self._check_sharding_options()
@@ -555,7 +560,7 @@ class Trainer:
 
     def _check_finite(self, terms: dict[str, torch.Tensor]) -> None:
         """Raise `TrainingDivergedError` on every process if any process's loss is NaN or infinite."""
-        finite = torch.isfinite(terms["loss"].detach()).all().reshape(1)
+        finite = torch.isfinite(terms["loss"].detach()).all().reshape(1).int()
         if self.accelerator.num_processes > 1:
             finite = self.accelerator.gather(finite)
         if bool(finite.all()):
