@@ -189,7 +189,7 @@ def video_contact_loss(
     frames = starts[:, None] + torch.arange(2, device=starts.device)  # (N, 2)
     clips = pred_video[samples[:, None], :, frames]  # (N, 2, 3, H, W)
     clips = clips.permute(0, 2, 1, 3, 4)  # (N, 3, 2, H, W)
-    pixels = torch.nan_to_num(foot_pixels.to(pred_video.dtype))
+    pixels = torch.nan_to_num(foot_pixels.float())  # float32 even for a half-precision video
     predicted = tracker(clips, pixels[samples, starts], query_frame=0)[:, 1]  # (N, 4, 2)
     error = (predicted - pixels[samples, starts + 1]).abs().sum(-1)  # (N, 4)
     weight = labelled[samples, starts].to(error)

@@ -123,10 +123,11 @@ def tracking_loss(
     if not query_frames or any(not 0 <= frame < num_frames for frame in query_frames):
         raise InvalidInputError(f"`query_frames` must be frames in [0, {num_frames - 1}], got {query_frames}.")
     visibility = visibility.bool() & torch.isfinite(gt_tracks).all(-1)
-    gt_tracks = torch.nan_to_num(gt_tracks.to(pred_video.dtype))
-    weights = pair_weights(query_frames, num_frames, temporal_weighting, temporal_scale).to(pred_video)  # (Q, T)
+    gt_tracks = torch.nan_to_num(gt_tracks.float())  # pixels stay float32 for a half-precision video
+    weights = pair_weights(query_frames, num_frames, temporal_weighting, temporal_scale)
+    weights = weights.to(device=gt_tracks.device, dtype=torch.float32)  # (Q, T)
 
-    total, weight_sum = pred_video.new_zeros(()), pred_video.new_zeros(())
+    total, weight_sum = gt_tracks.new_zeros(()), gt_tracks.new_zeros(())
     for index, frame in enumerate(query_frames):
         points = select_points(visibility[:, frame].cpu(), max_points, generator).to(gt_tracks.device)  # (B, M)
         tracks = gt_tracks.gather(2, points[:, None, :, None].expand(-1, num_frames, -1, 2))  # (B, T, M, 2)
