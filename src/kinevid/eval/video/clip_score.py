@@ -5,10 +5,11 @@ image embedding of the frame and the CLIP text embedding of the prompt (projecte
 `get_image_features` / `get_text_features`); no x100 scaling, no clipping at 0. Current models
 score about 0.29-0.31 with ViT-B/32.
 
-Frames are preprocessed as CLIP's (and VBench's `clip_transform`): shorter side resized to the
-model's `image_size` (bicubic, antialiased), central square crop, normalised with the mean/std of
-the directory's `preprocessor_config.json` (OpenAI's CLIP values when it has none). Prompts are
-tokenized by the directory's tokenizer, truncated to the text model's context length.
+Frames are preprocessed as VBench's `clip_transform`: shorter side resized to the model's
+`image_size` (bicubic, no antialias, rounded to 8-bit levels as torchvision does on uint8), central
+square crop, normalised with the mean/std of the directory's `preprocessor_config.json` (OpenAI's
+CLIP values when it has none). Prompts are tokenized by the directory's tokenizer, truncated to the
+text model's context length.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import InvalidInputError, MissingWeightsError
-from .videos import center_crop, frames_to_float, resize_shorter_side
+from .videos import center_crop, resize_uint8_frames
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -73,8 +74,7 @@ class ClipEncoder:
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         """uint8 frames `(T, H, W, 3)` -> normalised `(T, 3, S, S)` with S the model's `image_size`."""
-        images = resize_shorter_side(frames_to_float(frames), self.image_size, mode="bicubic", antialias=True)
-        images = center_crop(images, self.image_size).clamp(0.0, 1.0)
+        images = center_crop(resize_uint8_frames(frames, self.image_size, mode="bicubic"), self.image_size)
         return (images - self.image_mean) / self.image_std
 
     @torch.no_grad()

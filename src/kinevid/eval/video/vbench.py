@@ -5,7 +5,7 @@ features, flow or interpolated frames come from. VBench's own numbers need VBenc
 
 - subject consistency: DINO ViT-B/16 CLS features (`DinoEncoder`, a transformers ViT / DINOv2
   model from a local directory). Frames resized so the shorter side is 224 (bilinear, no antialias,
-  no crop), ImageNet mean/std. Per video
+  rounded to 8-bit levels as torchvision does on uint8, no crop), ImageNet mean/std. Per video
   `1/(T-1) sum_{i>=1} 0.5 [max(0, cos(f_{i-1}, f_i)) + max(0, cos(f_0, f_i))]`.
 - background consistency: the same formula on CLIP ViT-B/32 image embeddings
   (`kinevid.eval.video.clip_score.ClipEncoder`).
@@ -15,12 +15,12 @@ features, flow or interpolated frames come from. VBench's own numbers need VBenc
 - dynamic degree: optical flow between consecutive frames sampled at about 8 fps (every
   `round(fps / 8)`-th frame; VBench uses RAFT, 20 iterations); per pair the mean of the largest 5%
   flow magnitudes; a video of N sampled frames is dynamic when at least `round(4 N / 16)` pairs
-  exceed `6 min(H, W) / 256` px. As in VBench's `check_move`, the last two pairs are not counted.
-  The score is the fraction of dynamic videos.
+  exceed `6 min(H, W) / 256` px (VBench's `check_move`). The score is the fraction of dynamic videos.
 
 Set-level scores follow VBench: consistency dimensions average over all frame pairs of all
 videos (`sum / count`, so longer videos weigh more), motion smoothness and dynamic degree over
-videos. VBench's percentages are these scores x 100.
+videos. VBench's percentages are these scores x 100. Checked against VBench's code at commit 45e79ec
+(`vbench/{subject,background}_consistency.py`, `motion_smoothness.py`, `dynamic_degree.py`, `utils.py`).
 
 RAFT is `kinevid.eval.video.raft` (loads the release's `raft-things.pth`). AMT is not
 implemented (its architecture is not part of kinevid), so VBench's motion smoothness is not
@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import InvalidInputError, MissingWeightsError
-from .videos import frames_to_float, resize_shorter_side
+from .videos import resize_uint8_frames
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -103,7 +103,7 @@ class DinoEncoder:
     @torch.no_grad()
     def frame_features(self, frames: np.ndarray, batch_size: int = 16) -> torch.Tensor:
         """CLS features `(T, D)` of uint8 frames `(T, H, W, 3)`."""
-        images = resize_shorter_side(frames_to_float(frames), self.resolution, mode="bilinear", antialias=False)
+        images = resize_uint8_frames(frames, self.resolution, mode="bilinear")
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
         images = (images - mean) / std
@@ -177,9 +177,9 @@ def dynamic_degree_is_dynamic(frames: np.ndarray, fps: float, estimate_flow: Flo
     scores = [top_flow_magnitude(estimate_flow(a, b)) for a, b in itertools.pairwise(sampled)]
     threshold = DYNAMIC_THRESHOLD_AT_256 * min(frames.shape[1:3]) / 256.0
     needed = round(4 * len(sampled) / 16.0)
-    # VBench's check_move: counts over all pairs but the last two, returns once `needed` is reached.
+    # VBench's check_move: returns True as soon as `needed` pairs have exceeded the threshold.
     count = 0
-    for score in scores[:-2]:
+    for score in scores:
         count += score > threshold
         if count >= needed:
             return True, scores

@@ -118,6 +118,14 @@ def resize_shorter_side(
     return F.interpolate(images, size=target, mode=mode, align_corners=align, antialias=antialias)
 
 
+def resize_uint8_frames(frames: np.ndarray, size: int, mode: str) -> torch.Tensor:
+    """uint8 frames `(T, H, W, 3)` -> `(T, 3, H', W')` in [0, 1] with the shorter side `size`, resized as
+    torchvision's `Resize(size, antialias=False)` does on uint8 tensors (VBench's transforms): interpolate,
+    then round and clamp back to 8-bit levels."""
+    images = resize_shorter_side(frames_to_float(frames) * 255.0, size, mode=mode, antialias=False)
+    return images.round().clamp(0.0, 255.0) / 255.0
+
+
 def center_crop(images: torch.Tensor, size: int) -> torch.Tensor:
     """Central `size` x `size` window of `(N, C, H, W)` (H, W >= size)."""
     height, width = images.shape[-2:]
