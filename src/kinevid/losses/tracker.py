@@ -18,6 +18,9 @@ tracking loss on a generated video can send gradients to its pixels:
    `subpixel_radius / subdivision` pixels, which makes the estimate sub-pixel.
 5. Every frame is searched with the query frame's patches (no template drift), starting from the
    estimate in the neighbouring frame nearer the query frame (frames are visited outwards from it).
+   The reach per frame is `radius * (2^L - 1) + subpixel_radius / subdivision` pixels (15 px with
+   the defaults, sized for 64-128 px clips); larger frames or faster motion want more levels
+   (`num_levels=5` reaches 63 px).
 
 Gradients: as in RAFT / CoTracker3, the window centre is detached between steps
 (`detach_coordinates=True`), so a returned position is `detached centre + soft-argmax offset` of the
