@@ -1,6 +1,6 @@
 """FVD: the Frechet distance between Gaussians fitted to I3D (Kinetics-400) features of two video sets.
 
-Preprocessing (one clip per video, the protocol of StyleGAN-V's and the fvd-comparison ports):
+Preprocessing (one clip per video, as the PyTorch FVD ports of fvd-comparison / VideoGPT-style code):
 
 1. the first `FVD_NUM_FRAMES` = 16 frames of the video (a shorter video is an error);
 2. uint8 -> [0, 1]; every frame resized so that its shorter side is 224 px (bilinear,
@@ -9,6 +9,9 @@ Preprocessing (one clip per video, the protocol of StyleGAN-V's and the fvd-comp
 3. scaled to [-1, 1] and laid out `(B, 3, 16, 224, 224)`.
 
 Resizing choices shift FVD strongly, so compare numbers only under the same preprocessing.
+StyleGAN-V's own metric instead hands the TorchScript detector 0-255 frames with `rescale=True,
+resize=True`, letting it stretch them to 224 x 224 inside; kinevid always calls the detector with
+`rescale=False, resize=False` on the tensor above, so both weight files see the same input.
 
 Features: the 400 Kinetics logits before the softmax (averaged over the network's output time
 steps, of which there is one for 16 frames), as the original FVD and StyleGAN-V's detector
@@ -16,8 +19,11 @@ steps, of which there is one for 16 frames), as the original FVD and StyleGAN-V'
 
 - an `InceptionI3d` state dict (the PyTorch port's names, e.g. `rgb_imagenet.pt`; `.pt`/`.pth`
   read with `torch.load(weights_only=True)`, or `.safetensors`), into `kinevid.eval.video.i3d`;
-- StyleGAN-V's TorchScript detector `i3d_torchscript.pt` (`torch.jit.load`), called as
-  `detector(videos, rescale=False, resize=False, return_features=True)` on the tensor above.
+- StyleGAN-V's TorchScript detector `i3d_torchscript.pt` (`torch.jit.load`, the tf.hub I3D),
+  called as `detector(videos, rescale=False, resize=False, return_features=True)`.
+
+The two files hold different weights (tf.hub's I3D differs from the I3D repository's release), so
+their FVDs are not interchangeable; the report records which file was used.
 """
 
 from __future__ import annotations
