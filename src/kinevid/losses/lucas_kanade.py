@@ -5,7 +5,7 @@ Points are tracked frame to frame from `query_frame` forwards and backwards
 lands inside the frame, and tracking the new position back to frame t returns within
 `max_forward_backward_error` pixels of where it started (Kalal et al.'s forward-backward error).
 LK cannot re-detect a point, so a point that fails once stays invisible for the rest of the clip in
-that direction; its position keeps the last LK estimate (finite, not meaningful).
+that direction; LK keeps following it from its failed estimate (positions finite, not meaningful).
 
 Pixel convention (OpenCV's and `kinevid.render.camera`'s): `(u, v)` = (column, row), the centre of
 pixel `(row i, column j)` at `(j, i)`.
