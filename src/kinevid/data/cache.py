@@ -394,38 +394,58 @@ def build_latent_cache(
         disable=not show_progress or rank != 0,
     ) as progress:
         for shard in todo:
-            clips = []
-            for index in clips_of(shard):
-                clip = source.cache_clip(index)
-                _check_clip(clip, geometry, manifest["fields"], _clip_name(clip, index))
-                clips.append(clip)
-            tensors = encode_clips(clips, vae, text_encoder, batch_size=batch_size)
-            metadata = {
-                "format": CACHE_FORMAT,
-                "text_length": str(tensors["text_tokens"].shape[1]),
-                "clips": json.dumps(
-                    [
-                        {"index": i, "caption": c.caption, "info": c.info}
-                        for i, c in zip(clips_of(shard), clips, strict=True)
-                    ]
-                ),
-            }
+            indices = clips_of(shard)
+            tensors, metadata = _encode_shard(source, indices, geometry, manifest["fields"], vae, text_encoder,
+                                              batch_size)  # fmt: skip
             with atomic_write(output_dir / cache_shard_name(shard)) as tmp:
                 save_file(tensors, str(tmp), metadata=metadata)
-            progress.update(len(clips))
+            progress.update(len(indices))
     barrier()
     if rank == 0:
-        null_text = text_encoder.encode([""])
-        with atomic_write(output_dir / NULL_TEXT_FILE) as tmp:
-            save_file({"text_tokens": null_text.tokens[0].to("cpu", torch.float32).contiguous(),
-                       "text_mask": null_text.mask[0].to("cpu", torch.uint8).contiguous(),
-                       "text_pooled": null_text.pooled[0].to("cpu", torch.float32).contiguous()},
-                      str(tmp), metadata={"format": CACHE_FORMAT})  # fmt: skip
+        null_length = _write_null_text(output_dir / NULL_TEXT_FILE, text_encoder)
         lengths = [_shard_metadata(output_dir / name)[0] for name in manifest["shards"]]
-        manifest.update(complete=True, text_length=max([*lengths, int(null_text.tokens.shape[1])]))
+        manifest.update(complete=True, text_length=max([*lengths, null_length]))
         _write_manifest(manifest_path, manifest)
     barrier()
     return output_dir
+
+
+def _encode_shard(
+    source: CacheSource,
+    indices: range,
+    geometry: dict,
+    fields: dict[str, bool],
+    vae,
+    text_encoder: TextEncoder,
+    batch_size: int,
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and safetensors metadata of the shard holding clips `indices` of `source`."""
+    clips = []
+    for index in indices:
+        clip = source.cache_clip(index)
+        _check_clip(clip, geometry, fields, _clip_name(clip, index))
+        clips.append(clip)
+    tensors = encode_clips(clips, vae, text_encoder, batch_size=batch_size)
+    records = [{"index": i, "caption": c.caption, "info": c.info} for i, c in zip(indices, clips, strict=True)]
+    metadata = {
+        "format": CACHE_FORMAT,
+        "text_length": str(tensors["text_tokens"].shape[1]),
+        "clips": json.dumps(records),
+    }
+    return tensors, metadata
+
+
+def _write_null_text(path: Path, text_encoder: TextEncoder) -> int:
+    """Write the empty caption's encoding; returns its length in tokens."""
+    null_text = text_encoder.encode([""])
+    tensors = {
+        "text_tokens": null_text.tokens[0].to("cpu", torch.float32),
+        "text_mask": null_text.mask[0].to("cpu", torch.uint8),
+        "text_pooled": null_text.pooled[0].to("cpu", torch.float32),
+    }
+    with atomic_write(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"format": CACHE_FORMAT})
+    return int(null_text.tokens.shape[1])
 
 
 def _check_resumable(previous: dict, manifest: dict, path: Path) -> None:
