@@ -22,6 +22,8 @@ files are read as they are (no axis change).
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +39,8 @@ OFFSETS_KEY = "kinevid_offsets"
 VERSION_KEY = "kinevid_format_version"
 FRAMERATE_KEYS = ("mocap_framerate", "mocap_frame_rate")
 _POSE_WIDTHS = {72: "SMPL", 156: "SMPL-H"}
+# What numpy and zipfile raise on a damaged archive (besides ValueError for pickled objects).
+_CORRUPT_ARCHIVE_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError)
 
 
 def _array(path: Path, data, key: str, expected: str) -> np.ndarray:
@@ -44,12 +48,22 @@ def _array(path: Path, data, key: str, expected: str) -> np.ndarray:
         raise MotionFileError(f"{path}: missing key `{key}`; expected an array of shape {expected}.")
     try:
         array = data[key]
-    except ValueError:
+    except ValueError as error:
+        if "allow_pickle" in str(error):
+            raise MotionFileError(
+                f"{path}: key `{key}` holds Python objects; expected a numeric array {expected}."
+            ) from None
+        raise MotionFileError(f"{path}: not a motion file (key `{key}` is not a readable array).") from None
+    except _CORRUPT_ARCHIVE_ERRORS as error:
         raise MotionFileError(
-            f"{path}: key `{key}` holds Python objects; expected a numeric array {expected}."
+            f"{path}: not a motion file (damaged archive: {type(error).__name__} reading `{key}`)."
         ) from None
-    if not np.issubdtype(array.dtype, np.number):
-        raise MotionFileError(f"{path}: key `{key}` has dtype {array.dtype}; expected a numeric array {expected}.")
+    if not isinstance(array, np.ndarray):  # numpy hands back the raw bytes of a member that is no .npy
+        raise MotionFileError(f"{path}: not a motion file (key `{key}` is not a readable array).")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise MotionFileError(
+            f"{path}: key `{key}` has dtype {array.dtype}; expected a numeric array {expected} of real numbers."
+        )
     if not np.isfinite(array).all():
         raise MotionFileError(
             f"{path}: key `{key}` contains {int((~np.isfinite(array)).sum())} NaN or infinite values."
@@ -67,7 +81,7 @@ def load_npz(path: str | os.PathLike[str]) -> Motion:
     path = Path(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
+    except _CORRUPT_ARCHIVE_ERRORS:
         # numpy's own message can advise `allow_pickle=True`: never for a file a user hands us.
         raise MotionFileError(
             f"{path}: not a motion file (not a readable .npz archive; expected named arrays `poses`, `trans`, "
