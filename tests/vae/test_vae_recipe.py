@@ -53,6 +53,14 @@ def test_frame_windows_are_deterministic_slices_of_the_clips(synth_dir):
         assert np.abs(every_frame.astype(np.float64) - pixels).max(axis=(1, 2, 3)).min() < 0.51
     windows = SyntheticFrameDataset(synth_dir, num_frames=5, length=4, seed=3)
     assert windows[0]["video"].shape == (3, 5, 32, 32)
+    crops = SyntheticFrameDataset(synth_dir, num_frames=1, length=8, seed=3, flip=False, crop_size=16)
+    full = SyntheticFrameDataset(synth_dir, num_frames=1, length=8, seed=3, flip=False)
+    for index in range(4):
+        crop, frame = crops[index]["video"][:, 0], full[index]["video"][:, 0]
+        offsets = [(i, j) for i in range(17) for j in range(17) if torch.equal(frame[:, i : i + 16, j : j + 16], crop)]
+        assert crop.shape == (3, 16, 16) and offsets
+    with pytest.raises(InvalidInputError, match="exceeds"):
+        SyntheticFrameDataset(synth_dir, num_frames=1, length=4, crop_size=48)
     with pytest.raises(InvalidInputError, match="4k \\+ 1"):
         SyntheticFrameDataset(synth_dir, num_frames=4, length=4)
     with pytest.raises(InvalidInputError, match="cannot cut windows of 9"):
