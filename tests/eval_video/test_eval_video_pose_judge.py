@@ -77,3 +77,22 @@ def test_mediapipe_judge_follows_mannequin_renders_and_rejects_a_wrong_condition
     assert right["detection_rate"] > 0.9 and right["pck"] > 0.6 and right["mask_iou"] > 0.85
     assert wrong["pck"] < right["pck"] - 0.2 and wrong["mask_iou"] < right["mask_iou"] - 0.2
     assert (tmp_path / "right" / "pck_per_joint.png").is_file()
+
+
+@pytest.mark.skipif(not is_mediapipe_available(), reason="MediaPipe (kinevid[judge]) is not installed")
+def test_malformed_pose_conditions_fail_with_one_line(tmp_path, capsys):
+    from video_cases import moving_video
+
+    from kinevid.cli.main import main
+    from kinevid.render.video import write_video
+
+    write_video(moving_video(5, 32, 32, step=1), tmp_path / "videos" / "a.mp4", fps=8)
+    (tmp_path / "poses").mkdir()
+    argv = ["eval", "video", str(tmp_path / "videos"), "--metrics", "pose", "--poses", str(tmp_path / "poses")]
+    np.savez(tmp_path / "poses" / "a.npz", keypoints_2d=np.zeros((4, 18, 2)))
+    assert main([*argv, "-o", str(tmp_path / "r")]) == 1
+    assert "`keypoints_2d` must be (5, 18, 2)" in capsys.readouterr().err.splitlines()[-1]
+    np.savez(tmp_path / "poses" / "a.npz", points=np.zeros((5, 18, 2)))
+    assert main([*argv, "-o", str(tmp_path / "r")]) == 1
+    assert "expected an npz with `keypoints_2d`" in capsys.readouterr().err.splitlines()[-1]
+    assert not (tmp_path / "r").exists()

@@ -27,6 +27,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ...errors import InvalidInputError
+from ...motion import Motion
+from ...motion.io import load_motion
 from ...motion.metrics import physical_metrics
 from ...render.video import VIDEO_SUFFIXES
 from ..metrics import fid, mean_and_interval
@@ -218,9 +220,7 @@ def _load_condition(poses_dir: Path, video: VideoItem) -> tuple[np.ndarray, np.n
     return keypoints, masks
 
 
-def _load_motion(motions_dir: Path, name: str):
-    from ...motion.io import load_motion
-
+def _load_motion(motions_dir: Path, name: str) -> Motion:
     for suffix in (".npz", ".bvh"):
         if (motions_dir / f"{name}{suffix}").is_file():
             return load_motion(motions_dir / f"{name}{suffix}")
