@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from kinevid.motion.io import sample_motion_path
 from kinevid.pipelines.pipeline_text_to_motion import TextToMotionPipeline
 
 UNWRITABLE_DIR = "/sys"  # refuses new files even for root
+REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _one_line_error(capsys, command: str) -> str:
@@ -137,3 +139,16 @@ def test_unreadable_prompt_file(tmp_path, capsys, no_generation):
     binary.write_bytes(b"\xff\xfe\x00\x01 not text")
     assert main(["motion", "--prompts", str(binary), "-o", str(tmp_path / "out")]) == 1
     assert "not UTF-8 text" in _one_line_error(capsys, "motion")
+
+
+def test_a_diverged_training_run_is_one_line(tmp_path, capsys, monkeypatch):
+    import kinevid.recipes.structure as structure_recipe
+    from kinevid.train.engine import TrainingDivergedError
+
+    def diverge(config):
+        raise TrainingDivergedError("loss is NaN at step 3; lower the learning rate or check the data.")
+
+    monkeypatch.setattr(structure_recipe, "train_text_to_motion", diverge)
+    config = REPO_CONFIGS / "structure_cmu.json"
+    assert main(["train", "structure", "--config", str(config), "--output", str(tmp_path / "run")]) == 1
+    assert "loss is NaN" in _one_line_error(capsys, "train")
