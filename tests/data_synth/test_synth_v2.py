@@ -19,9 +19,10 @@ from kinevid.data.captions import (
 )
 from kinevid.data.cmu import CMUMocap, read_cmu_index, split_subjects
 from kinevid.data.paired import SyntheticPairedDataset
+from kinevid.data.preview import depth_to_frames
 from kinevid.data.synth import SynthConfig, build_synthetic_dataset, scene_from_info
 from kinevid.errors import InvalidInputError
-from kinevid.render import render_mannequin
+from kinevid.render import read_video, render_mannequin
 from kinevid.render.scene import Appearance, Background, Scene
 
 TRIALS = ["02_01", "05_02", "13_29"]
@@ -134,3 +135,15 @@ def test_splits_follow_the_structure_branch_subjects(cmu_root, tmp_path):
     trials = CMUMocap(cmu_root, split="test", fps=8, min_frames=5)
     with pytest.raises(InvalidInputError, match=r"'test' split but `config\.split` says 'train'"):
         build_synthetic_dataset(trials, tmp_path / "x", SynthConfig(num_clips=1, split="train"), False)
+
+
+def test_preview_video_and_depth_picture(dataset, tmp_path, capsys):
+    depth = np.array([[[0.0, 1.0, 2.0, 8.0]]], dtype=np.float32)
+    picture = depth_to_frames(depth).astype(int).sum(-1)[0, 0]
+    assert picture[0] == 0 and picture[1] > picture[2] > picture[3]  # nothing black, near brighter than far
+    output = tmp_path / "preview.mp4"
+    assert main(["data", "preview", str(dataset.root), "-o", str(output), "--clips", "0,2", "--tile-size", "32"]) == 0
+    frames = read_video(output)
+    assert frames.shape[0] == 9 and frames.shape[2] >= 5 * 32  # five panels per row
+    assert main(["data", "preview", str(dataset.root), "-o", str(output), "--clips", "7"]) == 1
+    assert "the dataset has clips 0..2" in capsys.readouterr().err
