@@ -9,6 +9,10 @@ Padding is TensorFlow's "SAME" (computed from the input size, asymmetric when od
 TensorFlow original; convolutions have no bias and are followed by batch norm (eps 1e-3) and ReLU.
 For a (B, 3, 16, 224, 224) input in [-1, 1] the network reduces time by 8 and space by 32, then
 averages a (2, 7, 7) window: the logits are (B, num_classes, 1, 1, 1).
+
+Checked against the port's code (`pytorch_i3d.py`, piergiaj/pytorch-i3d commit 05783d1): its state
+dict loads strictly, and with the same random weights (batch-norm statistics randomised too) both
+give identical logits (max difference 0.0) on a (2, 3, 16, 224, 224) input.
 """
 
 from __future__ import annotations
