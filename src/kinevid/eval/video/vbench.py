@@ -5,7 +5,9 @@ features, flow or interpolated frames come from. VBench's own numbers need VBenc
 
 - subject consistency: DINO ViT-B/16 CLS features (`DinoEncoder`, a transformers ViT / DINOv2
   model from a local directory). Frames resized so the shorter side is 224 (bilinear, no antialias,
-  rounded to 8-bit levels as torchvision does on uint8, no crop), ImageNet mean/std. Per video
+  rounded to 8-bit levels as torchvision does on uint8, no crop), ImageNet mean/std. Non-square
+  frames need interpolated position embeddings: transformers' interpolation, which differs slightly
+  from the DINO hub code's that VBench runs. Per video
   `1/(T-1) sum_{i>=1} 0.5 [max(0, cos(f_{i-1}, f_i)) + max(0, cos(f_0, f_i))]`.
 - background consistency: the same formula on CLIP ViT-B/32 image embeddings
   (`kinevid.eval.video.clip_score.ClipEncoder`).
