@@ -237,3 +237,27 @@ def test_deepspeed_matches_one_process(tmp_path, accelerate_config):
     assert result.returncode == 0, result.stderr[-3000:]
     losses = logged_losses(tmp_path / "deepspeed")
     assert losses == pytest.approx(logged_losses(reference), rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("name", "distributed_type", "zero_stage"),
+    [("ddp", "MULTI_GPU", None), ("fsdp", "FSDP", None), ("zero2", "DEEPSPEED", 2), ("zero3", "DEEPSPEED", 3)],
+)
+def test_accelerate_configs_parse(name, distributed_type, zero_stage):
+    import yaml
+    from accelerate.utils import DeepSpeedPlugin
+
+    config = yaml.safe_load((REPO / "configs" / "accelerate" / f"{name}.yaml").read_text())
+    assert config["distributed_type"] == distributed_type
+    # Precision comes from TrainConfig.mixed_precision (the DeepSpeed json says "auto").
+    assert config.get("mixed_precision", "no") == "no"
+    if name == "fsdp":
+        assert config["fsdp_config"]["fsdp_version"] == 2
+        assert config["fsdp_config"]["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+    if zero_stage is not None:
+        deepspeed_file = REPO / config["deepspeed_config"]["deepspeed_config_file"]
+        plugin = DeepSpeedPlugin(hf_ds_config=str(deepspeed_file))  # parses without the deepspeed package
+        assert plugin.zero_stage == zero_stage
+        # Batch size, accumulation, clipping and precision come from the TrainConfig through accelerate.
+        for key in ("train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping"):
+            assert plugin.deepspeed_config[key] == "auto"
