@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from kinevid.cli.main import main
 from kinevid.data.cache import LatentCacheDataset, build_latent_cache
 from kinevid.data.cmu import CMUMocap
 from kinevid.data.real_video import (
@@ -101,6 +102,17 @@ def test_video_folder_becomes_cache_shards(walk, vae, text_encoder, tmp_path):
     )  # fmt: skip
     assert cache.fields == {"skeleton": False, "motion": False, "camera": False}
     assert "skeleton" not in cache[0] and "motion_features" not in cache[0] and cache[0]["latents"].shape[0] == 16
+
+
+def test_cli_caches_a_video_folder(walk, vae_dir, tmp_path):
+    _write_clip(tmp_path / "videos", "a", walk, with_motion=False)
+    output = tmp_path / "cache"
+    args = ["data", "cache", str(tmp_path / "videos"), "-o", str(output), "--vae", str(vae_dir), "--frames", "5",
+            "--size", "32", "--track-points", "8"]  # fmt: skip
+    assert main(args) == 0
+    cache = LatentCacheDataset(output)
+    assert cache.geometry["num_frames"] == 5 and cache[0]["tracks"].shape == (5, 8, 2)
+    assert cache.manifest["source"]["kind"] == "video-folder" and not cache.fields["motion"]
 
 
 def test_bad_video_folders_name_the_file(walk, vae, text_encoder, tmp_path):
