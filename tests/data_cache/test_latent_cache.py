@@ -95,7 +95,7 @@ def test_cache_is_deterministic_resumable_and_independent_of_sharding(synth, vae
 def test_identity_mismatches_are_reported(cache_dir, vae, text_encoder, synth, tmp_path, make_vae_dir):
     manifest = json.loads((cache_dir / CACHE_MANIFEST).read_text())
     assert manifest["vae"] == json.loads(json.dumps(vae_identity(vae)))
-    assert manifest["text_encoder"]["name"] == "minilm"
+    assert manifest["text_encoder"]["name"] == "minilm" == text_encoder_identity(text_encoder)["name"]
     assert manifest["text_encoder"]["weights_sha256"] == text_encoder_identity(text_encoder)["weights_sha256"]
     other_vae = load_video_vae(make_vae_dir(tmp_path / "other_vae", seed=1))
     with pytest.raises(InvalidInputError, match=r"cache\.json: the cache was encoded with another VAE \(same config"):

@@ -60,7 +60,8 @@ from ..motion import Motion
 from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, encode_echomotion
 from ..render.camera import Camera
 from ..render.frames import frames_to_tensor
-from ..text import TextEncoder
+from ..text import MiniLMTextEncoder, TextEncoder
+from ..text.minilm import bundled_minilm_dir
 from ..utils import atomic_write
 from .paired import SyntheticPairedDataset
 
@@ -177,14 +178,21 @@ def as_cache_source(source: CacheSource | SyntheticPairedDataset | str | os.Path
 
 # ---------------------------------------------------------------------------------------------- identities
 def text_encoder_identity(encoder: TextEncoder, name: str | None = None) -> dict:
-    """What identifies a text encoder for caches: the name it was loaded by, its class, width and a SHA-256
-    of its weights."""
+    """What identifies a text encoder for caches: the name it was loaded by (`name`; by default `"minilm"` for the
+    bundled MiniLM, else its model directory or class), its class, width and a SHA-256 of its weights."""
     digest = hashlib.sha256()
     for key, tensor in sorted(encoder.state_dict().items()):
         digest.update(key.encode())
         digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    if name is None:  # the name `load_text_encoder` takes for it: "minilm" for the bundled MiniLM, else its directory
+        model_dir = getattr(encoder, "model_dir", None)
+        bundled = isinstance(encoder, MiniLMTextEncoder) and model_dir is not None
+        if bundled and Path(model_dir).resolve() == bundled_minilm_dir().resolve():
+            name = "minilm"
+        else:
+            name = model_dir if model_dir is not None else type(encoder).__name__
     return {
-        "name": _encoder_name(name) if name is not None else type(encoder).__name__,
+        "name": _encoder_name(name),
         "class": type(encoder).__name__,
         "dim": int(encoder.dim),
         "weights_sha256": digest.hexdigest(),
