@@ -46,7 +46,7 @@ def video_fps(path: str | os.PathLike[str]) -> float:
     try:
         with av.open(str(path)) as container:
             rate = container.streams.video[0].average_rate
-    except (av.error.FFmpegError, IndexError) as error:
+    except (av.error.FFmpegError, IndexError, UnicodeDecodeError) as error:  # damaged metadata fails to decode
         raise InvalidInputError(f"{path}: cannot read as a video: {error}") from error
     return float(rate) if rate else DEFAULT_FPS
 
