@@ -275,10 +275,9 @@ def ensure_synthetic_data(config: VAETrainingConfig) -> None:
             continue  # any complete version of the format: only its frames are read
         if name not in config.synth:
             raise InvalidInputError(f"{root}: no complete synthetic dataset, and the config has no `synth.{name}`.")
-        options = dict(config.synth[name])
-        split = options.pop("split", name)
+        options = {"split": name, **config.synth[name]}
         synth_config = SynthConfig(**options)
-        trials = CMUMocap(None, split=split, fps=synth_config.fps, min_frames=synth_config.num_frames)
+        trials = CMUMocap(None, split=options["split"], fps=synth_config.fps, min_frames=synth_config.num_frames)
         build_synthetic_dataset(trials, root, synth_config)
 
 
