@@ -104,6 +104,7 @@ def load_motion(
         bvh = asf_amc_to_bvh(asf, root, bones, degrees, fps)
         scale = asf.metres_per_unit if scale is None else scale
         motion = bvh_to_motion(bvh, joint_map=joint_map, scale=scale, source=path)
+    motion.validate(str(path))  # e.g. offsets of 1e308 units overflow to inf on the way to metres
     message = check_frame_rate(motion, path)
     if message is not None:
         warnings.warn(message, stacklevel=2)

@@ -64,6 +64,7 @@ def _array(path: Path, data, key: str, expected: str) -> np.ndarray:
         raise MotionFileError(
             f"{path}: key `{key}` has dtype {array.dtype}; expected a numeric array {expected} of real numbers."
         )
+    array = array.astype(array.dtype.newbyteorder("="), copy=False)  # torch reads native byte order only
     if not np.isfinite(array).all():
         raise MotionFileError(
             f"{path}: key `{key}` contains {int((~np.isfinite(array)).sum())} NaN or infinite values."
