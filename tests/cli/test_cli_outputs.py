@@ -152,3 +152,18 @@ def test_a_diverged_training_run_is_one_line(tmp_path, capsys, monkeypatch):
     config = REPO_CONFIGS / "structure_cmu.json"
     assert main(["train", "structure", "--config", str(config), "--output", str(tmp_path / "run")]) == 1
     assert "loss is NaN" in _one_line_error(capsys, "train")
+
+
+def test_atomic_write_group_writes_all_or_nothing(tmp_path):
+    from kinevid.utils import atomic_write_group
+
+    targets = [tmp_path / "a.txt", tmp_path / "sub" / "b.txt"]
+    with pytest.raises(RuntimeError), atomic_write_group(targets) as temporary:
+        temporary[0].write_text("a")
+        raise RuntimeError("the second file could not be made")
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    with atomic_write_group(targets) as temporary:
+        for path, text in zip(temporary, "ab", strict=True):
+            path.write_text(text)
+    assert [p.read_text() for p in targets] == ["a", "b"]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["a.txt", "b.txt"]
