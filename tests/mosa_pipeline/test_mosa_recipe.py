@@ -247,3 +247,21 @@ def test_kinevid_train_mosa_rejects_a_cache_of_another_vae(cache, tmp_path, caps
     assert main(["train", "mosa", "--config", str(config_path), "--output", str(tmp_path / "run")]) == 1
     error = capsys.readouterr().err.strip()
     assert error.startswith("kinevid train: error:") and "cache.json" in error and "\n" not in error
+
+
+@pytest.mark.parametrize("bad", [None, "x", [1], -1, True])
+def test_every_config_value_of_the_wrong_kind_is_a_clear_error(tmp_path, bad):
+    """Each value of the recipe's own sections (and the top-level names), replaced by a value of another kind,
+    is an `InvalidInputError` naming the file (or loads, when the replacement happens to be valid)."""
+    base = json.loads((REPO_ROOT / "configs" / "mosa_synth.json").read_text())
+    places = [(section, key) for section in ("data", "model", "objective", "loss") for key in base[section]]
+    places += [(None, key) for key in ("vae", "text_encoder", "structure")]
+    path = tmp_path / "mosa.json"
+    for section, key in places:
+        values = json.loads(json.dumps(base))
+        (values[section] if section else values)[key] = bad
+        path.write_text(json.dumps(values))
+        try:
+            MoSATrainingConfig.load(path, output_dir=tmp_path / "run")
+        except InvalidInputError as error:
+            assert str(path) in str(error) and "\n" not in str(error), (section, key, error)

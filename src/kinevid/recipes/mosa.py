@@ -67,6 +67,15 @@ BATCH_KEYS = ("latents", "text_tokens", "text_mask", "mask_latent", "skeleton", 
 CONTACT_KEYS = ("joints", "camera_intrinsics", "camera_rotation", "camera_translation", "fps")
 
 
+def _check_value(name: str, value, kind: type | tuple[type, ...], rule: str = "", ok: bool = True) -> None:
+    """Raise `InvalidInputError` "`name` must be ..." unless `value` is a `kind` (a bool is not a number) and `ok`."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    is_kind = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
+    if not (is_kind and ok):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise InvalidInputError(f"`{name}` must be {names}{rule}, got {value!r}")
+
+
 @dataclass
 class MoSAObjectiveConfig:
     """The flow-matching objective and its dropout.
@@ -90,19 +99,15 @@ class MoSAObjectiveConfig:
     def __post_init__(self) -> None:
         if self.timestep_distribution not in TIMESTEP_DISTRIBUTIONS:
             raise InvalidInputError(
-                f"objective: `timestep_distribution` must be one of {TIMESTEP_DISTRIBUTIONS}, "
-                f"got {self.timestep_distribution!r}"
+                f"`timestep_distribution` must be one of {TIMESTEP_DISTRIBUTIONS}, got {self.timestep_distribution!r}"
             )
+        number = (int, float)
         for name in ("text_dropout", "skeleton_dropout"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise InvalidInputError(f"objective: `{name}` must be a probability in [0, 1], got {value!r}")
-        if not self.shift > 0:
-            raise InvalidInputError(f"objective: `shift` must be positive, got {self.shift!r}")
-        if not isinstance(self.max_sequence_length, int) or self.max_sequence_length < 1:
-            raise InvalidInputError(
-                f"objective: `max_sequence_length` must be a positive integer, got {self.max_sequence_length!r}"
-            )
+            _check_value(name, value, number, " in [0, 1]", isinstance(value, number) and 0 <= value <= 1)
+        _check_value("shift", self.shift, number, " > 0", isinstance(self.shift, number) and self.shift > 0)
+        length = self.max_sequence_length
+        _check_value("max_sequence_length", length, int, " >= 1", isinstance(length, int) and length >= 1)
 
 
 @dataclass
@@ -116,10 +121,17 @@ class MoSADataConfig:
         num_workers (`int`, defaults to 0): dataloader worker processes.
     """
 
-    cache_dir: str = ""
+    cache_dir: str
     val_cache_dir: str | None = None
     validation_batches: int = 2
     num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _check_value("cache_dir", self.cache_dir, str, " (a latent cache directory)", bool(self.cache_dir))
+        _check_value("val_cache_dir", self.val_cache_dir, (str, type(None)))
+        batches, workers = self.validation_batches, self.num_workers
+        _check_value("validation_batches", batches, int, " >= 1", isinstance(batches, int) and batches >= 1)
+        _check_value("num_workers", workers, int, " >= 0", isinstance(workers, int) and workers >= 0)
 
 
 @dataclass
@@ -145,7 +157,15 @@ class MoSAModelConfig:
 
     def __post_init__(self) -> None:
         if self.trainable not in TRAINABLE:
-            raise InvalidInputError(f"model: `trainable` must be one of {TRAINABLE}, got {self.trainable!r}")
+            raise InvalidInputError(f"`trainable` must be one of {TRAINABLE}, got {self.trainable!r}")
+        _check_value("config", self.config, dict, " of MoSAWanTransformer3DModel arguments")
+        _check_value("pretrained", self.pretrained, (str, type(None)))
+        rank = self.lora_rank
+        _check_value("lora_rank", rank, int, " >= 1", isinstance(rank, int) and rank >= 1)
+        alpha = self.lora_alpha
+        positive = alpha is None or (isinstance(alpha, int | float) and alpha > 0)
+        _check_value("lora_alpha", alpha, (int, float, type(None)), " > 0", positive)
+        _check_value("gradient_checkpointing", self.gradient_checkpointing, bool)
 
 
 @dataclass
@@ -165,7 +185,7 @@ class MoSATrainingConfig(RecipeConfig):
     """
 
     train: TrainConfig
-    data: MoSADataConfig = field(default_factory=MoSADataConfig)
+    data: MoSADataConfig
     model: MoSAModelConfig = field(default_factory=MoSAModelConfig)
     objective: MoSAObjectiveConfig = field(default_factory=MoSAObjectiveConfig)
     loss: MoSALossConfig = field(default_factory=MoSALossConfig)
@@ -180,6 +200,8 @@ class MoSATrainingConfig(RecipeConfig):
         train = TrainConfig.from_dict({**values.pop("train", {}), "output_dir": str(output_dir)}, f"{source}: train")
         sections = {"data": MoSADataConfig, "model": MoSAModelConfig, "objective": MoSAObjectiveConfig}
         sections["loss"] = MoSALossConfig
+        if "data" not in values:
+            raise InvalidInputError(f"{source}: a `data` section with `cache_dir` (a kinevid latent cache) is required")
         parsed = {}
         for name, section_type in sections.items():
             section = values.pop(name, {})
@@ -187,9 +209,18 @@ class MoSATrainingConfig(RecipeConfig):
             if name == "loss":
                 tracker_options = set(inspect.signature(DenseTracker.__init__).parameters) - {"self"}
                 check_config_keys(section.get("tracker", {}), tracker_options, f"{source}: loss.tracker")
-            parsed[name] = section_type(**section)
-        if not parsed["data"].cache_dir:
-            raise InvalidInputError(f"{source}: data.cache_dir is required (a kinevid latent cache directory)")
+            try:
+                parsed[name] = section_type(**section)
+            except (InvalidInputError, TypeError) as error:  # TypeError: a value of the wrong type compared
+                raise InvalidInputError(f"{source}: {name}: {error}") from error
+        model_options = set(inspect.signature(MoSAWanTransformer3DModel.__init__).parameters) - {"self"}
+        check_config_keys(parsed["model"].config, model_options, f"{source}: model.config")
+        for name, kind in (("vae", (str, type(None))), ("text_encoder", str), ("structure", (str, type(None)))):
+            if name in values:
+                try:
+                    _check_value(name, values[name], kind, " (a name or directory)")
+                except InvalidInputError as error:
+                    raise InvalidInputError(f"{source}: {error}") from error
         return cls(train=train, **parsed, **values)
 
 
