@@ -174,6 +174,7 @@ class MoSAMixin:
         )
         self.mask_tokens = HADCMaskTokens()
         self._hadc_site_of_block = {block: site for site, block in enumerate(layers)}
+        self._mosa_patch_size = tuple(patch_size)
 
     @property
     def hadc_layers(self) -> list[int]:
@@ -275,6 +276,51 @@ class MoSAMixin:
             module.reset_parameters()
 
     # ------------------------------------------------------------------ forward helpers
+    def _check_latents_and_text(
+        self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor, *, channel_dim: int, text_dim: int
+    ) -> tuple[int, int, int]:
+        """Check the video latents and the text embeddings the backbone's forward gets.
+
+        Args:
+            hidden_states (`torch.Tensor`): latents `(B, C, F, H, W)` (`channel_dim=1`, Wan) or `(B, F, C, H, W)`
+                (`channel_dim=2`, CogVideoX), with `C = in_channels` and `(F, H, W)` divisible by the token patch.
+            encoder_hidden_states (`torch.Tensor` of shape `(B, L, text_dim)`): text embeddings.
+
+        Returns:
+            The latent size `(F, H, W)`.
+        """
+        channels = self.config.in_channels
+        if (
+            not isinstance(hidden_states, torch.Tensor)
+            or hidden_states.ndim != 5
+            or hidden_states.shape[channel_dim] != channels
+        ):
+            layout = ["B", "F", "H", "W"]
+            layout.insert(channel_dim, str(channels))
+            got = tuple(hidden_states.shape) if isinstance(hidden_states, torch.Tensor) else type(hidden_states)
+            raise InvalidInputError(f"`hidden_states` must be video latents of shape ({', '.join(layout)}); got {got}")
+        batch_size = hidden_states.shape[0]
+        num_frames, height, width = (size for dim, size in enumerate(hidden_states.shape[1:], 1) if dim != channel_dim)
+        p_t, p_h, p_w = self._mosa_patch_size
+        if num_frames % p_t or height % p_h or width % p_w:
+            raise InvalidInputError(
+                f"`hidden_states` latent size (F, H, W) = {(num_frames, height, width)} must be divisible by the "
+                f"patch size {self._mosa_patch_size}"
+            )
+        if (
+            not isinstance(encoder_hidden_states, torch.Tensor)
+            or encoder_hidden_states.ndim != 3
+            or encoder_hidden_states.shape[0] != batch_size
+            or encoder_hidden_states.shape[2] != text_dim
+        ):
+            got = (
+                tuple(encoder_hidden_states.shape)
+                if isinstance(encoder_hidden_states, torch.Tensor)
+                else type(encoder_hidden_states)
+            )
+            raise InvalidInputError(f"`encoder_hidden_states` must have shape ({batch_size}, L, {text_dim}); got {got}")
+        return num_frames, height, width
+
     def _skeleton_tokens(
         self,
         skeleton_video: torch.Tensor | None,
@@ -356,3 +402,19 @@ class MoSAMixin:
             return None
         stacked = self.mask_tokens(torch.stack(mask_tokens, dim=-1).flatten(2))  # (B, L, P * K), site fastest
         return unpatchify_tokens(stacked, grid, patch_size)
+
+    def _mosa_output(
+        self,
+        sample: torch.Tensor,
+        mask_tokens: list[torch.Tensor],
+        latent_size: tuple[int, int, int],
+        return_mask_logits: bool,
+        return_dict: bool,
+    ) -> MoSATransformerOutput | tuple[torch.Tensor, ...]:
+        """The forward's result: `sample` and, if asked for, the sites' mask logits on the latent grid `(F, H, W)`."""
+        patch_size = self._mosa_patch_size
+        grid = tuple(size // p for size, p in zip(latent_size, patch_size, strict=True))
+        mask_logits = self._mask_logits(mask_tokens, grid, patch_size) if return_mask_logits else None
+        if not return_dict:
+            return (sample,) if not return_mask_logits else (sample, mask_logits)
+        return MoSATransformerOutput(sample=sample, mask_logits=mask_logits)

@@ -17,7 +17,6 @@ from diffusers.models.modeling_utils import ModelMixin  # noqa: F401 - Diffusion
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTransformer3DModel
 from diffusers.utils import apply_lora_scale
 
-from ...errors import InvalidInputError
 from .hadc import MoSAMixin, MoSATransformerOutput
 
 
@@ -118,34 +117,6 @@ class MoSACogVideoXTransformer3DModel(MoSAMixin, CogVideoXTransformer3DModel):
         """The patch `(p_t, p_h, p_w)` of one video token on the latent grid (`p_t` = 1 for CogVideoX 1.0)."""
         return (self.config.patch_size_t or 1, self.config.patch_size, self.config.patch_size)
 
-    def _check_inputs(self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor) -> None:
-        channels = self.config.in_channels
-        if not isinstance(hidden_states, torch.Tensor) or hidden_states.ndim != 5 or hidden_states.shape[2] != channels:
-            got = tuple(hidden_states.shape) if isinstance(hidden_states, torch.Tensor) else type(hidden_states)
-            raise InvalidInputError(
-                f"`hidden_states` must be video latents of shape (B, F, {channels}, H, W); got {got}"
-            )
-        batch_size, num_frames, _, height, width = hidden_states.shape
-        p_t, p_h, p_w = self.token_patch_size
-        if num_frames % p_t or height % p_h or width % p_w:
-            raise InvalidInputError(
-                f"`hidden_states` latent size (F, H, W) = {(num_frames, height, width)} must be divisible by the "
-                f"patch size {(p_t, p_h, p_w)}"
-            )
-        text_dim = self.config.text_embed_dim
-        if (
-            not isinstance(encoder_hidden_states, torch.Tensor)
-            or encoder_hidden_states.ndim != 3
-            or encoder_hidden_states.shape[0] != batch_size
-            or encoder_hidden_states.shape[2] != text_dim
-        ):
-            got = (
-                tuple(encoder_hidden_states.shape)
-                if isinstance(encoder_hidden_states, torch.Tensor)
-                else type(encoder_hidden_states)
-            )
-            raise InvalidInputError(f"`encoder_hidden_states` must have shape ({batch_size}, L, {text_dim}); got {got}")
-
     @apply_lora_scale("attention_kwargs")
     def forward(
         self,
@@ -177,13 +148,11 @@ class MoSACogVideoXTransformer3DModel(MoSAMixin, CogVideoXTransformer3DModel):
             `MoSATransformerOutput(sample (B, F, C_out, H, W), mask_logits (B, K, F, H, W) or None)`, or the tuple
             `(sample,)` / `(sample, mask_logits)` when `return_dict=False`.
         """
-        self._check_inputs(hidden_states, encoder_hidden_states)
-        batch_size, num_frames, _, height, width = hidden_states.shape
-        patch_size = self.token_patch_size
-        grid = (num_frames // patch_size[0], height // patch_size[1], width // patch_size[2])
-        skeleton_tokens = self._skeleton_tokens(
-            skeleton_video, skeleton_dropout, batch_size, (num_frames, height, width)
+        latent_size = self._check_latents_and_text(
+            hidden_states, encoder_hidden_states, channel_dim=2, text_dim=self.config.text_embed_dim
         )
+        batch_size = hidden_states.shape[0]
+        skeleton_tokens = self._skeleton_tokens(skeleton_video, skeleton_dropout, batch_size, latent_size)
 
         # 1. Time (and ofs) embedding
         emb = self._time_embedding(timestep, timestep_cond, ofs, hidden_states.dtype)
@@ -212,11 +181,8 @@ class MoSACogVideoXTransformer3DModel(MoSAMixin, CogVideoXTransformer3DModel):
             hidden_states = self._apply_hadc(index, hidden_states, skeleton_tokens, mask_tokens)
 
         # 4. Output head and unpatchify
-        output = self._output_head(hidden_states, emb, (batch_size, num_frames, height, width))
-        mask_logits = self._mask_logits(mask_tokens, grid, patch_size) if return_mask_logits else None
-        if not return_dict:
-            return (output,) if not return_mask_logits else (output, mask_logits)
-        return MoSATransformerOutput(sample=output, mask_logits=mask_logits)
+        output = self._output_head(hidden_states, emb, (batch_size, *latent_size))
+        return self._mosa_output(output, mask_tokens, latent_size, return_mask_logits, return_dict)
 
     def _time_embedding(
         self,

@@ -106,36 +106,6 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
             eps=eps,
         )
 
-    def _check_inputs(self, hidden_states: torch.Tensor, encoder_hidden_states: torch.Tensor) -> None:
-        channels = self.config.in_channels
-        if not isinstance(hidden_states, torch.Tensor) or hidden_states.ndim != 5 or hidden_states.shape[1] != channels:
-            got = tuple(hidden_states.shape) if isinstance(hidden_states, torch.Tensor) else type(hidden_states)
-            raise InvalidInputError(
-                f"`hidden_states` must be video latents of shape (B, {channels}, F, H, W); got {got}"
-            )
-        _, _, num_frames, height, width = hidden_states.shape
-        p_t, p_h, p_w = self.config.patch_size
-        if num_frames % p_t or height % p_h or width % p_w:
-            raise InvalidInputError(
-                f"`hidden_states` latent size (F, H, W) = {(num_frames, height, width)} must be divisible by the "
-                f"patch size {tuple(self.config.patch_size)}"
-            )
-        text_dim = self.config.text_dim
-        if (
-            not isinstance(encoder_hidden_states, torch.Tensor)
-            or encoder_hidden_states.ndim != 3
-            or encoder_hidden_states.shape[0] != hidden_states.shape[0]
-            or encoder_hidden_states.shape[2] != text_dim
-        ):
-            got = (
-                tuple(encoder_hidden_states.shape)
-                if isinstance(encoder_hidden_states, torch.Tensor)
-                else type(encoder_hidden_states)
-            )
-            raise InvalidInputError(
-                f"`encoder_hidden_states` must have shape ({hidden_states.shape[0]}, L, {text_dim}); got {got}"
-            )
-
     @apply_lora_scale("attention_kwargs")
     def forward(
         self,
@@ -169,13 +139,11 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
             `MoSATransformerOutput(sample (B, C_out, F, H, W), mask_logits (B, K, F, H, W) or None)`, or the tuple
             `(sample,)` / `(sample, mask_logits)` when `return_dict=False` (the latter with `return_mask_logits`).
         """
-        self._check_inputs(hidden_states, encoder_hidden_states)
-        batch_size, _, num_frames, height, width = hidden_states.shape
-        patch_size = self.config.patch_size
-        grid = (num_frames // patch_size[0], height // patch_size[1], width // patch_size[2])
-        skeleton_tokens = self._skeleton_tokens(
-            skeleton_video, skeleton_dropout, batch_size, (num_frames, height, width)
+        latent_size = self._check_latents_and_text(
+            hidden_states, encoder_hidden_states, channel_dim=1, text_dim=self.config.text_dim
         )
+        grid = tuple(size // p for size, p in zip(latent_size, self.config.patch_size, strict=True))
+        skeleton_tokens = self._skeleton_tokens(skeleton_video, skeleton_dropout, hidden_states.shape[0], latent_size)
 
         # 1. Patch embedding and RoPE
         rotary_emb = self.rope(hidden_states)
@@ -199,10 +167,7 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
 
         # 4. Output head
         output = self._output_head(hidden_states, temb, grid)
-        mask_logits = self._mask_logits(mask_tokens, grid, patch_size) if return_mask_logits else None
-        if not return_dict:
-            return (output,) if not return_mask_logits else (output, mask_logits)
-        return MoSATransformerOutput(sample=output, mask_logits=mask_logits)
+        return self._mosa_output(output, mask_tokens, latent_size, return_mask_logits, return_dict)
 
     def _condition(
         self,
