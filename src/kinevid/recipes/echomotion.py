@@ -26,9 +26,7 @@ its motion normaliser), `echomotion_config.json` (the config used), and for stag
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -47,7 +45,7 @@ from ..motion.codecs.normalizer import MotionNormalizer
 from ..pipelines.pipeline_echomotion import EchoMotionPipeline, encode_prompt_embeds
 from ..pipelines.pipeline_mosa import pad_text_tokens
 from ..train.engine import FINAL_DIR, RecipeConfig, TrainConfig, Trainer, check_config_keys
-from ..utils.io import atomic_write
+from .common import apply_cli_overrides, fixed_batches, mean_terms, save_pipeline, training_loader, write_run_config
 
 TASK_STAGES = {"echomotion-stage1": 1, "echomotion-stage2": 2}
 """`kinevid train` task name -> stage."""
@@ -273,24 +271,16 @@ def make_validation(
     recipe: EchoMotionTrainingRecipe, dataset: torch.utils.data.Dataset, batch_size: int, num_batches: int, seed: int
 ):
     """`validate(model, step)`: mean loss terms on fixed batches with fixed noise, levels, tasks and dropout."""
-    count = min(len(dataset), batch_size * num_batches)
-    batches = [
-        recipe.with_null_text(
-            torch.utils.data.default_collate([dataset[i] for i in range(start, min(start + batch_size, count))])
-        )
-        for start in range(0, count, batch_size)
-    ]
+    batches = [recipe.with_null_text(batch) for batch in fixed_batches(dataset, batch_size, num_batches)]
 
     def validate(model: nn.Module, step: int) -> dict[str, float]:
         generator = torch.Generator().manual_seed(seed)
         device = next(model.parameters()).device
-        totals: dict[str, float] = {}
-        for batch in batches:
-            batch = {name: value.to(device) for name, value in batch.items()}
-            terms = echomotion_training_step(model, batch, recipe.stage, recipe.config, generator)
-            for name, value in terms.items():
-                totals[name] = totals.get(name, 0.0) + float(value) / len(batches)
-        return totals
+        return mean_terms(
+            batches,
+            device,
+            lambda batch: echomotion_training_step(model, batch, recipe.stage, recipe.config, generator),
+        )
 
     return validate
 
@@ -344,14 +334,9 @@ def train_echomotion(
     null_text = encode_prompt_embeds(text_encoder.tokenizer, text_encoder.model, "", config.max_sequence_length)[0]
     recipe = EchoMotionTrainingRecipe(model, config.stage, config.objective, null_text_embeds=null_text.float().cpu())
     batches = EchoMotionBatches(train_set, normalizer, config.max_sequence_length, config.stage)
-    dataloader = torch.utils.data.DataLoader(
-        batches, batch_size=config.train.batch_size, shuffle=True, drop_last=True, num_workers=config.data.num_workers
+    dataloader = training_loader(
+        batches, config.train, config.data.num_workers, config.data.cache_dir or "train_set", len(train_set)
     )
-    if len(dataloader) == 0:
-        raise InvalidInputError(
-            f"{config.data.cache_dir or 'train_set'}: {len(train_set)} clips are fewer than train.batch_size "
-            f"{config.train.batch_size}"
-        )
     validate = None
     if val_set is not None:
         _check_cache(val_set, config.data.val_cache_dir or "val_set", model.config.text_dim)
@@ -362,9 +347,7 @@ def train_echomotion(
         )
 
     # 4. Train
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(output_dir / CONFIG_FILE) as tmp:
-        tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    write_run_config(output_dir, CONFIG_FILE, config.to_dict())
     Trainer(model, recipe.compute_loss, dataloader, config.train, validate=validate).fit()
     if config.stage == 1:
         return output_dir / FINAL_DIR
@@ -379,13 +362,7 @@ def train_echomotion(
         max_sequence_length=config.max_sequence_length,
         fps=float(getattr(train_set, "fps", 16.0)),
     )
-    pipeline_dir = output_dir / PIPELINE_DIR
-    partial = pipeline_dir.with_name(pipeline_dir.name + ".partial")  # all or nothing
-    shutil.rmtree(partial, ignore_errors=True)
-    pipeline.save_pretrained(partial)
-    shutil.rmtree(pipeline_dir, ignore_errors=True)
-    partial.rename(pipeline_dir)
-    return pipeline_dir
+    return save_pipeline(pipeline, output_dir / PIPELINE_DIR)
 
 
 def train_from_cli(args: argparse.Namespace) -> int:
@@ -396,11 +373,7 @@ def train_from_cli(args: argparse.Namespace) -> int:
         raise InvalidInputError(
             f"{args.config}: `stage` is {config.stage} but the command is `kinevid train {args.task}` (stage {stage})"
         )
-    if args.max_steps is not None:
-        if args.max_steps < 1:
-            raise InvalidInputError(f"`--max-steps` must be a positive integer, got {args.max_steps}.")
-        config.train.max_steps = args.max_steps
-    config.train.resume = args.resume
+    apply_cli_overrides(config.train, args)
     if getattr(args, "max_trials", None) is not None:
         raise InvalidInputError(f"`--max-trials` does not apply to `kinevid train {args.task}` (it trains on a cache)")
     result = train_echomotion(config)

@@ -57,7 +57,7 @@ from ..pipelines.pipeline_mosa import NULL_PROMPT, MoSAPipeline, encode_text, pa
 from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
 from ..text import load_text_encoder
 from ..train.engine import TRAINER_STATE, RecipeConfig, TrainConfig, Trainer, check_config_keys
-from ..utils.io import atomic_write
+from .common import apply_cli_overrides, fixed_batches, mean_terms, save_pipeline, training_loader, write_run_config
 
 TRAINABLE = ("all", "mosa", "lora")
 """What trains: every parameter, only the HADC / skeleton-encoder parameters (backbone frozen), or those
@@ -382,24 +382,15 @@ def build_transformer(config: MoSAModelConfig) -> MoSAWanTransformer3DModel:
 
 def make_validation(recipe: MoSATrainingRecipe, dataset, batch_size: int, num_batches: int, seed: int = 0):
     """`validate(model, step)`: mean loss terms (tracking included) on fixed batches with fixed noise."""
-    count = min(len(dataset), batch_size * num_batches)
-    batches = [
-        torch.utils.data.default_collate([dataset[i] for i in range(start, min(start + batch_size, count))])
-        for start in range(0, count, batch_size)
-    ]
+    batches = fixed_batches(dataset, batch_size, num_batches)
 
     def validate(model: nn.Module, step: int) -> dict[str, float]:
-        totals: dict[str, float] = {}
         generator, recipe.generator = recipe.generator, torch.Generator().manual_seed(seed)
         try:
             device = next(model.parameters()).device
-            for batch in batches:
-                batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-                for name, value in recipe.loss_terms(model, batch, step=0).items():
-                    totals[name] = totals.get(name, 0.0) + float(value) / len(batches)
+            return mean_terms(batches, device, lambda batch: recipe.loss_terms(model, batch, step=0))
         finally:
             recipe.generator = generator
-        return totals
 
     return validate
 
@@ -437,16 +428,10 @@ def train_mosa(config: MoSATrainingConfig) -> Path:
         validate = make_validation(
             recipe, val_set, config.train.batch_size, config.data.validation_batches, config.train.seed
         )
-    dataloader = torch.utils.data.DataLoader(
-        train_set, batch_size=config.train.batch_size, shuffle=True, drop_last=True, num_workers=config.data.num_workers
+    dataloader = training_loader(
+        train_set, config.train, config.data.num_workers, str(config.data.cache_dir), len(train_set)
     )
-    if len(dataloader) == 0:
-        raise InvalidInputError(
-            f"{config.data.cache_dir}: {len(train_set)} clips are fewer than train.batch_size {config.train.batch_size}"
-        )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(output_dir / "mosa_config.json") as tmp:
-        tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    write_run_config(output_dir, "mosa_config.json", config.to_dict())
     trainer = Trainer(model, recipe.compute_loss, dataloader, config.train, validate=validate)
     recipe.num_calls = _resumed_calls(trainer, config.train)
     trainer.fit()
@@ -462,19 +447,13 @@ def train_mosa(config: MoSATrainingConfig) -> Path:
         max_sequence_length=config.objective.max_sequence_length,
         fps=train_set.fps,
     )
-    pipeline_dir = output_dir / "pipeline"
-    pipeline.save_pretrained(pipeline_dir)
-    return pipeline_dir
+    return save_pipeline(pipeline, output_dir / "pipeline")
 
 
 def train_from_cli(args: argparse.Namespace) -> int:
     """`kinevid train mosa --config FILE --output DIR [--resume] [--max-steps N]`."""
     config = MoSATrainingConfig.load(args.config, output_dir=args.output)
-    if args.max_steps is not None:
-        if args.max_steps < 1:
-            raise InvalidInputError(f"`--max-steps` must be a positive integer, got {args.max_steps}.")
-        config.train.max_steps = args.max_steps
-    config.train.resume = args.resume
+    apply_cli_overrides(config.train, args)
     if getattr(args, "max_trials", None) is not None:
         raise InvalidInputError("`--max-trials` does not apply to `kinevid train mosa` (it trains on a latent cache)")
     pipeline_dir = train_mosa(config)
