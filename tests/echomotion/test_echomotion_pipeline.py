@@ -19,6 +19,7 @@ from kinevid.motion.motion import Motion
 from kinevid.pipelines import EchoMotionPipeline, KinevidPipelineOutput
 from kinevid.pipelines.pipeline_echomotion import encode_prompt_embeds
 from kinevid.text.minilm import bundled_minilm_dir
+from tiny_models import tiny_wan_config
 
 HEIGHT = WIDTH = 16
 NUM_FRAMES = 5
@@ -32,18 +33,7 @@ def _components(scheduler=None) -> dict:
         UMT5Config(vocab_size=tokenizer.vocab_size, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)
     ).eval()
     torch.manual_seed(0)
-    transformer = EchoMotionTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=16,
-        out_channels=16,
-        text_dim=16,
-        freq_dim=32,
-        ffn_dim=32,
-        num_layers=2,
-        rope_max_seq_len=32,
-    ).eval()
+    transformer = EchoMotionTransformer3DModel(**tiny_wan_config(in_channels=16, out_channels=16)).eval()
     generator = torch.Generator().manual_seed(1)
     transformer.set_motion_normalizer(
         MotionNormalizer(torch.randn(235, generator=generator) * 0.1, torch.rand(235, generator=generator) + 0.5)

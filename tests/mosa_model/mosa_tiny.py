@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from diffusers import CogVideoXTransformer3DModel, WanTransformer3DModel
 
 from kinevid.models.appearance import MoSACogVideoXTransformer3DModel, MoSAWanTransformer3DModel, is_mosa_parameter
+from tiny_models import single_threaded, tiny_wan_config  # noqa: F401 - autouse fixture, re-exported
 
-TINY_WAN_CONFIG = {
-    "patch_size": (1, 2, 2),
-    "num_attention_heads": 2,
-    "attention_head_dim": 12,
-    "in_channels": 4,
-    "out_channels": 4,
-    "text_dim": 16,
-    "freq_dim": 32,
-    "ffn_dim": 32,
-    "num_layers": 3,
-    "cross_attn_norm": True,
-    "rope_max_seq_len": 32,
-}
+TINY_WAN_CONFIG = tiny_wan_config(num_layers=3)
 
 TINY_COGVIDEOX_CONFIG = {
     "num_attention_heads": 2,
@@ -111,12 +99,3 @@ def assert_backbone_loaded_and_mosa_initialised(backbone, model, info: dict) -> 
             fan_in = state[name][0].numel()
             bound = 1 / fan_in**0.5  # PyTorch's default init: |w| <= 1 / sqrt(fan_in)
             assert state[name].abs().max() <= bound + 1e-6 and state[name].std() > bound / 4, name
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded():
-    """Tiny models run fastest on one thread; on a loaded machine two threads contend."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

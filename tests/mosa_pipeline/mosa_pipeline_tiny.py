@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 
-import pytest
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 
@@ -12,23 +11,13 @@ from kinevid.models.appearance import MoSAWanTransformer3DModel
 from kinevid.models.vae import tiny_vae_config
 from kinevid.pipelines import MoSAPipeline, TextToMotionPipeline
 from kinevid.text import load_text_encoder
+from tiny_models import single_threaded, tiny_wan_config  # noqa: F401 - autouse fixture, re-exported
 
 HEIGHT = WIDTH = 32
 NUM_FRAMES = 5
 FPS = 16.0
 MAX_SEQUENCE_LENGTH = 16
-TINY_MOSA_CONFIG = {
-    "patch_size": (1, 2, 2),
-    "num_attention_heads": 2,
-    "attention_head_dim": 8,
-    "in_channels": 16,
-    "out_channels": 16,
-    "text_dim": 384,  # MiniLM
-    "freq_dim": 32,
-    "ffn_dim": 32,
-    "num_layers": 2,
-    "rope_max_seq_len": 32,
-}
+TINY_MOSA_CONFIG = tiny_wan_config(attention_head_dim=8, in_channels=16, out_channels=16, text_dim=384)  # MiniLM text
 
 
 @functools.cache
@@ -69,15 +58,6 @@ def tiny_pipeline(structure: bool = True, max_sequence_length: int = MAX_SEQUENC
         max_sequence_length=max_sequence_length,
         fps=FPS,
     )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def single_threaded():
-    """Tiny models run fastest on one thread on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def build_tiny_cache(root, vae, num_clips: int = 4, num_frames: int = NUM_FRAMES, size: int = HEIGHT):

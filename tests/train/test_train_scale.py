@@ -21,20 +21,10 @@ from kinevid.errors import InvalidInputError
 from kinevid.train import TrainConfig, Trainer
 from kinevid.train.distributed import fsdp_wrap_classes
 from kinevid.train.lora import add_lora, lora_scalings, merge_lora_state_dict
+from tiny_models import tiny_wan_config
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_WAN = dict(
-    patch_size=(1, 2, 2),
-    num_attention_heads=2,
-    attention_head_dim=8,
-    in_channels=4,
-    out_channels=4,
-    text_dim=16,
-    freq_dim=32,
-    ffn_dim=32,
-    num_layers=2,
-    rope_max_seq_len=32,
-)
+TINY_WAN = tiny_wan_config(attention_head_dim=8)
 
 
 def tiny_wan() -> WanTransformer3DModel:
