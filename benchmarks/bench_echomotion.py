@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 import torch
@@ -34,6 +33,7 @@ from kinevid.diffusion.echomotion_training import EchoMotionTrainingConfig, echo
 from kinevid.models.appearance import EchoMotionTransformer3DModel
 from kinevid.models.rope import mvs_motion_positions, rotary_embedding_3d
 from kinevid.motion.codecs.echomotion import MOTION_FEATURE_DIM, TOKENS_PER_FRAME
+from timing import best_interleaved_seconds
 
 WAN_1_3B = {
     "patch_size": (1, 2, 2),
@@ -180,16 +180,8 @@ def block_timing(latent_frames: int, grid_h: int, grid_w: int, repeats: int) -> 
         "wan": lambda: block(video, text, temb, video_rope),
         "dual": lambda: block(video, text, temb, video_rope, motion, temb, motion_rope),
     }
-    samples = {name: [] for name in runs}
-    with torch.no_grad():
-        for run in runs.values():  # warm-up
-            run()
-        for _ in range(repeats):  # interleaved, so load changes on a shared machine hit both alike
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                samples[name].append(time.perf_counter() - start)
-    wan_time, dual_time = min(samples["wan"]), min(samples["dual"])
+    times = best_interleaved_seconds(runs, repeats)
+    wan_time, dual_time = times["wan"], times["dual"]
     reduced = {**config, "num_layers": 1}
     wan_flops = analytical_flops(s_v, motion_frames, False, reduced)
     dual_flops = analytical_flops(s_v, motion_frames, True, reduced)

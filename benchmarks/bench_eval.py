@@ -11,22 +11,13 @@ Run: `.venv/bin/python benchmarks/bench_eval.py` (`--quick` for a smoke run on 3
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 
 import torch
 
 from kinevid.eval import TextMotionEvaluator, metrics
 from kinevid.eval.text_to_motion import load_heldout_clips
-
-
-def _best_seconds(function, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
+from timing import best_seconds
 
 
 def main() -> None:
@@ -50,13 +41,13 @@ def main() -> None:
     def embed_motions():
         evaluator.embed_motions([replace(m) for m in motions])
 
-    fk = _best_seconds(fk_only, repeats)
-    embed = _best_seconds(embed_motions, repeats)
-    text = _best_seconds(lambda: evaluator.embed_texts(texts), repeats)
+    fk = best_seconds(fk_only, repeats)
+    embed = best_seconds(embed_motions, repeats)
+    text = best_seconds(lambda: evaluator.embed_texts(texts), repeats)
     motion_embeddings, text_embeddings = evaluator.embed_motions(motions), evaluator.embed_texts(texts)
-    scores = _best_seconds(lambda: evaluator.retrieval_scores(text_embeddings, motion_embeddings), repeats)
+    scores = best_seconds(lambda: evaluator.retrieval_scores(text_embeddings, motion_embeddings), repeats)
     half = len(motions) // 2
-    fid = _best_seconds(lambda: metrics.fid(motion_embeddings[:half], motion_embeddings[half:]), repeats)
+    fid = best_seconds(lambda: metrics.fid(motion_embeddings[:half], motion_embeddings[half:]), repeats)
 
     print(f"{len(motions)} clips, {frames} frames at {evaluator.fps:g} fps, 1 thread, best of {repeats}")
     print(f"FK only (reference)        {fk * 1e3:9.1f} ms  {frames / fk:10.0f} frames/s")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench_echomotion import TEXT_TOKENS, WAN_1_3B, FlopCount, analytical_flops
 from kinevid.models.appearance import MoSAWanTransformer3DModel, SkeletonEncoder
 from kinevid.models.vae import latent_shape, tiny_vae_config
+from timing import best_interleaved_seconds
 
 ATTENTION_OPS = ("bmm", "scaled_dot_product")
 TOLERANCE = 0.02
@@ -153,19 +153,6 @@ def _count(run: Callable[[], object]) -> float:
     return float(sum(counter.get_flop_counts()["Global"].values()))
 
 
-def _best_time(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    samples = {name: [] for name in runs}
-    with torch.no_grad():
-        for run in runs.values():  # warm-up
-            run()
-        for _ in range(repeats):  # interleaved, so load changes on a shared machine hit all alike
-            for name, run in runs.items():
-                start = time.perf_counter()
-                run()
-                samples[name].append(time.perf_counter() - start)
-    return {name: min(values) for name, values in samples.items()}
-
-
 def encoder_benchmark(num_frames: int, height: int, width: int, wan_flops: float, repeats: int) -> None:
     with torch.device("meta"):
         video = torch.empty(1, 3, num_frames, height, width)
@@ -188,7 +175,7 @@ def encoder_benchmark(num_frames: int, height: int, width: int, wan_flops: float
     vaes = {name: AutoencoderKLWan(**config).eval() for name, config in list(_vae_configs().items())[1:]}
     runs = {"SkeletonEncoder": lambda: ours(video)}
     runs.update({name: lambda v=vae: v._encode(video) for name, vae in vaes.items()})
-    times = _best_time(runs, repeats)
+    times = best_interleaved_seconds(runs, repeats)
     print(
         f"\nCPU time at {small[1]}x{small[2]}, {small[0]} frames ({torch.get_num_threads()} threads, best of "
         f"{repeats} interleaved runs):\n"
@@ -213,7 +200,7 @@ def site_timing(latent_frames: int, grid_h: int, grid_w: int, repeats: int) -> N
     rotary_emb = model.rope(torch.empty(1, 16, latent_frames, 2 * grid_h, 2 * grid_w))
     skeleton_tokens = torch.randn(1, tokens, model.skeleton_encoder.out_dim)
     block, site = model.blocks[0], model.hadc[0]
-    times = _best_time(
+    times = best_interleaved_seconds(
         {
             "Wan block": lambda: block(hidden_states, text, temb, rotary_emb),
             "HADC site": lambda: site(hidden_states, skeleton_tokens),

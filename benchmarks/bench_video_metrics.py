@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +31,9 @@ from kinevid.eval.video.pose_judge import MediaPipePoseJudge, is_mediapipe_avail
 from kinevid.eval.video.raft import RAFT, RaftFlow
 from kinevid.eval.video.vbench import dynamic_degree_is_dynamic, motion_smoothness
 from kinevid.render.video import read_video, write_video
+from timing import best_seconds
 
 LATE_FRAMES = 4  # 0.5 s at 8 fps
-
-
-def _seconds(function, repeats: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def timing(trials, size: int) -> None:
@@ -51,7 +42,7 @@ def timing(trials, size: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "clip.mp4"
         write_video(frames, path, fps=8)
-        decode = _seconds(lambda: read_video(path))
+        decode = best_seconds(lambda: read_video(path))
     rows = [
         ("dynamic_degree_dis (16 DIS flows)", lambda: dynamic_degree_is_dynamic(frames, 8.0, dis_flow)),
         ("motion_smoothness_flowwarp (8 x 2 DIS flows)", lambda: motion_smoothness(frames, flow_warp_interpolate)),
@@ -66,7 +57,7 @@ def timing(trials, size: int) -> None:
     print(f"\nTime per 17-frame {size}x{size} video (best of 3), torch threads {torch.get_num_threads()}")
     print(f"  reference: decode the mp4 {decode * 1000:8.1f} ms")
     for name, function in rows:
-        seconds = _seconds(function, repeats=1 if "I3D" in name or "RAFT" in name else 3)
+        seconds = best_seconds(function, repeats=1 if "I3D" in name or "RAFT" in name else 3)
         print(f"  {name:48s} {seconds * 1000:8.1f} ms  ({seconds / decode:6.1f}x decode)")
 
 
