@@ -2,32 +2,23 @@
 
 Each test spawns two workers that load the same tiny checkpoint, call diffusers'
 `enable_parallelism(config=ContextParallelConfig(...))` and run a list of cases; the parent compares
-what both ranks return with the single-process output of the model it saved.
-
-On a CPU-only torch, diffusers 0.42.1's `ModelMixin._resolve_parallel_config` picks the rank's device
-as `rank % torch.accelerator.device_count()` and divides by zero; the workers report one device while
-`enable_parallelism` runs (the device is only recorded; every tensor stays on the CPU).
+what both ranks return with the single-process output of the model it saved (gloo on CPU processes:
+`tests/context_parallel_cpu.py`).
 """
 
 from __future__ import annotations
 
-import datetime
-import time
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from diffusers import ContextParallelConfig, WanTransformer3DModel
 from echomotion_tiny import dummy_inputs, single_threaded, tiny_echomotion, tiny_wan  # noqa: F401 - autouse fixture
 
+from context_parallel_cpu import WORLD_SIZE, enable_context_parallel, gloo_process_group, spawn_workers
 from kinevid.errors import InvalidInputError
 from kinevid.models.appearance import EchoMotionTransformer3DModel
 
-WORLD_SIZE = 2
-TIMEOUT_SECONDS = 240
 TOLERANCE = 1e-5
 RING_NEEDS_LSE = "does not support return_lse"
 
@@ -76,63 +67,30 @@ def _uneven_shards(config_kwargs: dict) -> dict:
     return {"ring_anything": True} if config_kwargs.get("ring_degree", 1) > 1 else {"ulysses_anything": True}
 
 
-def _enable_context_parallel(model: torch.nn.Module, config: ContextParallelConfig) -> None:
-    with mock.patch.object(torch.accelerator, "device_count", return_value=1):
-        model.enable_parallelism(config=config)
-
-
 def _worker(rank: int, root: str, store: str, config_kwargs: dict) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{store}",
-        rank=rank,
-        world_size=WORLD_SIZE,
-        timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS),
-    )
-    try:
+    with gloo_process_group(rank, store):
         root = Path(root)
         cases = torch.load(root / "cases.pt", weights_only=True)
         video_cases = {"video": cases["video"]}
 
         echomotion = EchoMotionTransformer3DModel.from_pretrained(root / "echomotion").eval()
-        _enable_context_parallel(echomotion, ContextParallelConfig(**config_kwargs))
+        enable_context_parallel(echomotion, ContextParallelConfig(**config_kwargs))
         results = {"echomotion": _run_cases(echomotion, cases)}
 
         # The plain Wan model and EchoMotion loaded from its checkpoint, both under diffusers' own plans.
         wan = WanTransformer3DModel.from_pretrained(root / "wan").eval()
-        _enable_context_parallel(wan, ContextParallelConfig(**config_kwargs))
+        enable_context_parallel(wan, ContextParallelConfig(**config_kwargs))
         results["wan"] = _run_cases(wan, video_cases)
         from_wan = EchoMotionTransformer3DModel.from_pretrained(root / "wan").eval()
-        _enable_context_parallel(from_wan, ContextParallelConfig(**config_kwargs))
+        enable_context_parallel(from_wan, ContextParallelConfig(**config_kwargs))
         results["echomotion_from_wan"] = _run_cases(from_wan, video_cases)
 
         odd_video = dummy_inputs(batch_size=1, latent_frames=1, height=2, width=6)  # 3 video tokens
         results["odd_video"] = _run_cases(echomotion, {"odd_video": odd_video})["odd_video"]
         uneven = EchoMotionTransformer3DModel.from_pretrained(root / "echomotion").eval()
-        _enable_context_parallel(uneven, ContextParallelConfig(**config_kwargs, **_uneven_shards(config_kwargs)))
+        enable_context_parallel(uneven, ContextParallelConfig(**config_kwargs, **_uneven_shards(config_kwargs)))
         results["uneven_shards"] = _run_cases(uneven, {"joint": cases["joint"]})["joint"]
         torch.save(results, root / f"results_rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
-def _spawn(tmp_path: Path, config_kwargs: dict) -> list[dict]:
-    """Run `_worker` on `WORLD_SIZE` processes (bounded by `TIMEOUT_SECONDS`); the results of each rank."""
-    context = mp.start_processes(
-        _worker,
-        args=(str(tmp_path), str(tmp_path / "store"), config_kwargs),
-        nprocs=WORLD_SIZE,
-        join=False,
-        start_method="spawn",
-    )
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"context-parallel workers did not finish within {TIMEOUT_SECONDS} s")
-    return [torch.load(tmp_path / f"results_rank{rank}.pt", weights_only=True) for rank in range(WORLD_SIZE)]
 
 
 @pytest.fixture
@@ -161,7 +119,7 @@ def _assert_close(actual: tuple, expected: tuple, label: str) -> None:
 
 def test_ulysses_context_parallel_equals_single_process(saved_models):
     tmp_path, reference = saved_models
-    per_rank = _spawn(tmp_path, {"ulysses_degree": WORLD_SIZE})
+    per_rank = spawn_workers(_worker, tmp_path, {"ulysses_degree": WORLD_SIZE})
     for rank, results in enumerate(per_rank):
         for name, expected in reference["echomotion"].items():
             _assert_close(results["echomotion"][name], expected, f"rank {rank} {name}")
@@ -177,7 +135,7 @@ def test_ring_context_parallel_on_cpu(saved_models):
     backend that runs on the CPU (NATIVE) cannot return it, so ring fails on the CPU, for Wan too. Joint
     calls need a key mask (odd motion length, padding), which ring cannot apply: a clear error."""
     tmp_path, reference = saved_models
-    per_rank = _spawn(tmp_path, {"ring_degree": WORLD_SIZE})
+    per_rank = spawn_workers(_worker, tmp_path, {"ring_degree": WORLD_SIZE})
     for results in per_rank:
         for name in ("joint", "joint_masked", "motion_odd"):
             assert "ring attention cannot apply" in results["echomotion"][name]

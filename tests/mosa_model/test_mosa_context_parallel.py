@@ -2,31 +2,23 @@
 
 Two workers load the same tiny MoSA checkpoint (with trained-like, non-zero skeleton projections), call
 diffusers' `enable_parallelism` and run the cases; the parent compares both ranks' samples and mask logits
-with the single-process outputs. As in `tests/echomotion/test_echomotion_context_parallel.py`, diffusers
-0.42.1 divides by `torch.accelerator.device_count()` on a CPU-only torch, so the workers report one device
-while `enable_parallelism` runs. Uneven shards (`ulysses_anything=True`) are not tested: diffusers gathers
+with the single-process outputs (gloo on CPU processes: `tests/context_parallel_cpu.py`). Uneven shards (`ulysses_anything=True`) are not tested: diffusers gathers
 them with `dist.all_gather` of unequal sizes, which gloo rejects (for plain Wan as well).
 """
 
 from __future__ import annotations
 
-import datetime
-import time
 from pathlib import Path
-from unittest import mock
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from diffusers import ContextParallelConfig
 from mosa_tiny import single_threaded, tiny_mosa_wan, wan_inputs  # noqa: F401 - autouse fixture
 
+from context_parallel_cpu import WORLD_SIZE, enable_context_parallel, gloo_process_group, spawn_workers
 from kinevid.errors import InvalidInputError
 from kinevid.models.appearance import MoSAWanTransformer3DModel
 
-WORLD_SIZE = 2
-TIMEOUT_SECONDS = 240
 TOLERANCE = 1e-5
 
 
@@ -46,20 +38,11 @@ def _run(model: MoSAWanTransformer3DModel, cases: dict[str, dict]) -> dict[str, 
 
 
 def _worker(rank: int, root: str, store: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{store}",
-        rank=rank,
-        world_size=WORLD_SIZE,
-        timeout=datetime.timedelta(seconds=TIMEOUT_SECONDS),
-    )
-    try:
+    with gloo_process_group(rank, store):
         root = Path(root)
         cases = torch.load(root / "cases.pt", weights_only=True)
         model = MoSAWanTransformer3DModel.from_pretrained(root / "mosa").eval()
-        with mock.patch.object(torch.accelerator, "device_count", return_value=1):
-            model.enable_parallelism(config=ContextParallelConfig(ulysses_degree=WORLD_SIZE))
+        enable_context_parallel(model, ContextParallelConfig(ulysses_degree=WORLD_SIZE))
         results = _run(model, cases)
         per_token = {**cases["skeleton"], "timestep": torch.full((2, 12), 500.0)}
         try:
@@ -67,8 +50,6 @@ def _worker(rank: int, root: str, store: str) -> None:
         except InvalidInputError as error:
             results["per_token_timestep_error"] = str(error)
         torch.save(results, root / f"results_rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.heavy
@@ -83,18 +64,7 @@ def test_ulysses_context_parallel_equals_single_process(tmp_path):
     torch.save(cases, tmp_path / "cases.pt")
     reference = _run(model, cases)
 
-    context = mp.start_processes(
-        _worker, args=(str(tmp_path), str(tmp_path / "store")), nprocs=WORLD_SIZE, join=False, start_method="spawn"
-    )
-    deadline = time.monotonic() + TIMEOUT_SECONDS
-    while not context.join(timeout=5):
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            pytest.fail(f"context-parallel workers did not finish within {TIMEOUT_SECONDS} s")
-
-    for rank in range(WORLD_SIZE):
-        results = torch.load(tmp_path / f"results_rank{rank}.pt", weights_only=True)
+    for rank, results in enumerate(spawn_workers(_worker, tmp_path)):
         assert "not supported under context parallelism" in results.pop("per_token_timestep_error", "")
         assert results.keys() == reference.keys()
         for name, (sample, mask_logits) in results.items():
