@@ -27,15 +27,9 @@ CONFIGS = {
 
 # Targets with a known finding (strict xfail): stop at the first failure, no shrinking (minutes).
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)
-CONFIG_FINDING = pytest.mark.xfail(
-    strict=True,
-    reason="finding for the recipes owner: a training config with a wrongly typed value (e.g. "
-    "`data.window_min_seconds: null` in evaluator_cmu.json) raises TypeError instead of InvalidInputError "
-    "naming the key; remove this mark when the config reader checks value types",
-)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(10**12), 10**12) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
     max_leaves=6,
 )
@@ -88,7 +82,7 @@ def _check_config(tmp_path: Path, name: str, text: str) -> None:
     assert not (tmp_path / "run").exists()  # reading a config writes nothing
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=CONFIG_FINDING) for name in sorted(CONFIGS)])
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 @settings(max_examples=60, phases=NO_SHRINK)
 @given(data=st.data())
 def test_training_configs(tmp_path_factory, name, data):
@@ -104,7 +98,7 @@ def test_training_configs_random_text(tmp_path_factory, name, text):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("name", [pytest.param(name, marks=CONFIG_FINDING) for name in sorted(CONFIGS)])
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 @settings(max_examples=1500, phases=NO_SHRINK)
 @given(data=st.data())
 def test_training_configs_nightly(tmp_path_factory, name, data):

@@ -271,3 +271,17 @@ def test_resume_with_another_best_metric_starts_a_new_best(tmp_path):
     resumed, _ = run_scripted(tmp_path, max_steps=6, resume=True, best_metric="val/other")
     assert (resumed.best_step, resumed.best_value) == (6, 0.0)
     assert best_record(tmp_path) == {"metric": "val/other", "mode": "max", "value": 0.0, "step": 6}
+
+
+def test_config_sections_check_value_types_and_name_the_key():
+    from kinevid.train.engine import build_config_section
+
+    with pytest.raises(InvalidInputError, match=r"run\.json: train: `max_steps` must be int, got null"):
+        TrainConfig.from_dict({"output_dir": "x", "max_steps": None, "batch_size": 1, "learning_rate": 1.0},
+                              source="run.json: train")  # fmt: skip
+    with pytest.raises(InvalidInputError, match="`adam_betas` must be"):
+        TrainConfig.from_dict({"output_dir": "x", "max_steps": 1, "batch_size": 1, "learning_rate": 1.0,
+                               "adam_betas": [0.9]})  # fmt: skip
+    config = build_config_section(TrainConfig, {"output_dir": "x", "max_steps": 2, "batch_size": 1,
+                                                "learning_rate": 1, "ema_decay": None}, "s")  # fmt: skip
+    assert config.learning_rate == 1 and config.ema_decay is None

@@ -44,7 +44,7 @@ from ..models.appearance import EchoMotionTransformer3DModel
 from ..motion.codecs.normalizer import MotionNormalizer
 from ..pipelines.pipeline_echomotion import EchoMotionPipeline, encode_prompt_embeds
 from ..pipelines.pipeline_mosa import pad_text_tokens
-from ..train.engine import FINAL_DIR, RecipeConfig, TrainConfig, Trainer, check_config_keys
+from ..train.engine import FINAL_DIR, RecipeConfig, TrainConfig, Trainer, build_config_section, check_config_keys
 from .common import apply_cli_overrides, fixed_batches, mean_terms, save_pipeline, training_loader, write_run_config
 
 TASK_STAGES = {"echomotion-stage1": 1, "echomotion-stage2": 2}
@@ -155,7 +155,7 @@ class EchoMotionStageConfig(RecipeConfig):
             check_config_keys(section, {f.name for f in fields(section_type)}, f"{source}: {name}")
             if "task_probabilities" in section:
                 section["task_probabilities"] = tuple(section["task_probabilities"])
-            parsed[name] = section_type(**section)
+            parsed[name] = build_config_section(section_type, section, f"{source}: {name}")
         if not parsed["data"].cache_dir:
             raise InvalidInputError(f"{source}: data.cache_dir is required (a kinevid latent cache directory)")
         return cls(train=train, **parsed, **values)

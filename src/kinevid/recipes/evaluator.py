@@ -36,7 +36,15 @@ from ..eval.clips import EvaluationClip, cut_clips
 from ..eval.metrics import mm_distance, r_precision
 from ..eval.motion_features import joint_motion_features, mirror_joint_motion_features, pad_feature_sequences
 from ..eval.retrieval_model import TextMotionRetrievalModel
-from ..train.engine import BEST_DIR, BEST_RECORD, RecipeConfig, TrainConfig, Trainer, check_config_keys
+from ..train.engine import (
+    BEST_DIR,
+    BEST_RECORD,
+    RecipeConfig,
+    TrainConfig,
+    Trainer,
+    build_config_section,
+    check_config_keys,
+)
 from ..utils.io import atomic_write
 
 if TYPE_CHECKING:
@@ -105,11 +113,9 @@ class EvaluatorTrainingConfig(RecipeConfig):
         check_config_keys(data, [f.name for f in fields(EvaluatorDataConfig)], f"{source}: data")
         model = values.get("model", {})
         check_config_keys(model, model_defaults(), f"{source}: model")
-        try:
-            train_config = TrainConfig(**train, output_dir=str(output_dir))
-        except TypeError as error:  # a missing required option
-            raise InvalidInputError(f"{source}: train: {error}") from error
-        return cls(train=train_config, data=EvaluatorDataConfig(**data), model=dict(model))
+        train_config = TrainConfig.from_dict({**train, "output_dir": str(output_dir)}, f"{source}: train")
+        data_config = build_config_section(EvaluatorDataConfig, data, f"{source}: data")
+        return cls(train=train_config, data=data_config, model=dict(model))
 
     def model_arguments(self) -> dict:
         """The configurable `TextMotionRetrievalModel` arguments: the config's over the model's defaults."""

@@ -56,7 +56,7 @@ from ..models.vae import decode_latents, load_video_vae
 from ..pipelines.pipeline_mosa import NULL_PROMPT, MoSAPipeline, encode_text, pad_text_tokens
 from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
 from ..text import load_text_encoder
-from ..train.engine import TRAINER_STATE, RecipeConfig, TrainConfig, Trainer, check_config_keys
+from ..train.engine import TRAINER_STATE, RecipeConfig, TrainConfig, Trainer, build_config_section, check_config_keys
 from .common import apply_cli_overrides, fixed_batches, mean_terms, save_pipeline, training_loader, write_run_config
 
 TRAINABLE = ("all", "mosa", "lora")
@@ -210,7 +210,7 @@ class MoSATrainingConfig(RecipeConfig):
                 tracker_options = set(inspect.signature(DenseTracker.__init__).parameters) - {"self"}
                 check_config_keys(section.get("tracker", {}), tracker_options, f"{source}: loss.tracker")
             try:
-                parsed[name] = section_type(**section)
+                parsed[name] = build_config_section(section_type, section, f"{source}: {name}")
             except (InvalidInputError, TypeError) as error:  # TypeError: a value of the wrong type compared
                 raise InvalidInputError(f"{source}: {name}: {error}") from error
         model_options = set(inspect.signature(MoSAWanTransformer3DModel.__init__).parameters) - {"self"}

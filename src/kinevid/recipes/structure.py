@@ -46,7 +46,7 @@ from ..models.structure.representation import (
     encode_features,
     joints_from_rotations,
 )
-from ..train.engine import RecipeConfig, TrainConfig, Trainer, check_config_keys
+from ..train.engine import RecipeConfig, TrainConfig, Trainer, build_config_section, check_config_keys
 from ..utils.io import atomic_write
 
 MIN_FEATURE_STD = 1e-2  # features with less spread are not amplified beyond 100x
@@ -174,7 +174,7 @@ class StructureTrainingConfig(RecipeConfig):
         for name, section_type in sections.items():
             section = values.pop(name, {})
             check_config_keys(section, {f.name for f in fields(section_type)}, f"{source}: {name}")
-            parsed[name] = section_type(**section)
+            parsed[name] = build_config_section(section_type, section, f"{source}: {name}")
         model = values.pop("model", {})
         allowed = set(inspect.signature(MotionPrimitiveDiffusionModel.__init__).parameters) - {"self"}
         check_config_keys(model, allowed, f"{source}: model")

@@ -33,7 +33,7 @@ from ..errors import InvalidInputError
 from ..eval.image_quality import psnr, ssim
 from ..models.vae import check_video_geometry, load_video_vae
 from ..render.frames import frames_to_tensor
-from ..train.engine import FINAL_DIR, RecipeConfig, TrainConfig, Trainer, check_config_keys
+from ..train.engine import FINAL_DIR, RecipeConfig, TrainConfig, Trainer, build_config_section, check_config_keys
 from ..utils.io import atomic_write
 
 CARD_FILE = "vae_card.json"
@@ -213,7 +213,7 @@ class VAETrainingConfig(RecipeConfig):
         phases = []
         for index, phase in enumerate(values["phases"]):
             check_config_keys(phase, VAEPhase.__dataclass_fields__, f"{source}: phases[{index}]")
-            phases.append(VAEPhase(**phase))
+            phases.append(build_config_section(VAEPhase, phase, f"{source}: phases[{index}]"))
         if not phases:
             raise InvalidInputError(f"{source}: `phases` is empty.")
         loss = values.get("loss", {})
@@ -227,7 +227,7 @@ class VAETrainingConfig(RecipeConfig):
             val_data=str(values["val_data"]),
             train=TrainConfig.from_dict(train, source=f"{source}: train"),
             phases=phases,
-            loss=VAELossConfig(**loss),
+            loss=build_config_section(VAELossConfig, loss, f"{source}: loss"),
             synth=dict(values.get("synth", {})),
             **{key: int(values[key]) for key in ("items_per_epoch", "val_clips", "stats_clips") if key in values},
         )

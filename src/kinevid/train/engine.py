@@ -35,6 +35,8 @@ import math
 import os
 import shutil
 import time
+import types
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -215,7 +217,55 @@ class TrainConfig:
             raise InvalidInputError(
                 f"{source}: unknown training options {unknown}; expected a subset of {sorted(known)}."
             )
-        return cls(**values)
+        return build_config_section(cls, values, source)
+
+
+def _matches(value, annotation) -> bool:
+    """Whether a JSON value fits a field annotation (bool is not a number; ints are floats; unknown types pass)."""
+    origin = typing.get_origin(annotation)
+    if annotation is typing.Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, option) for option in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin in (tuple, list) or annotation in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            return False
+        arguments = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        if origin is tuple and arguments and Ellipsis not in typing.get_args(annotation):
+            return len(value) == len(arguments) and all(map(_matches, value, arguments))
+        return all(_matches(item, arguments[0]) for item in value) if arguments else True
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def build_config_section(section_type: type, values: dict, source: str):
+    """`section_type(**values)` for a dataclass config section read from JSON, with every value checked against
+    its field's annotation first and any error of the section's own checks reported as `InvalidInputError`
+    naming `source` and the key."""
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"{source}: expected a JSON object, got {type(values).__name__}.")
+    hints = typing.get_type_hints(section_type)
+    for name, value in values.items():
+        if name in hints and not _matches(value, hints[name]):
+            expected = getattr(hints[name], "__name__", None) or str(hints[name]).replace("typing.", "")
+            raise InvalidInputError(f"{source}: `{name}` must be {expected}, got {json.dumps(value)}.")
+    try:
+        return section_type(**values)
+    except KinevidError:
+        raise
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"{source}: {error}") from error
 
 
 def read_json_config(path: str | os.PathLike[str]) -> dict:
@@ -251,8 +301,14 @@ class RecipeConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], output_dir: str | os.PathLike[str]):
-        """Read a JSON config; `output_dir` fills `train.output_dir`. Unknown keys are errors naming the file."""
-        return cls.from_dict(read_json_config(path), output_dir=output_dir, source=str(path))
+        """Read a JSON config; `output_dir` fills `train.output_dir`. Unknown keys and values of the wrong type
+        are errors naming the file."""
+        try:
+            return cls.from_dict(read_json_config(path), output_dir=output_dir, source=str(path))
+        except KinevidError:
+            raise
+        except (TypeError, ValueError, AttributeError) as error:  # a value of a kind the section did not expect
+            raise InvalidInputError(f"{path}: {error}") from error
 
     def to_dict(self) -> dict:
         values = asdict(self)
