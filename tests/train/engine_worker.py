@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,31 @@ from kinevid.errors import KinevidError
 from kinevid.train import TrainConfig, Trainer
 
 WORKER_PATH = __file__
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launch_command(accelerate_config: str, output: Path, *worker_args: str, num_processes: int = 2) -> list[str]:
+    """`accelerate launch` of this worker on `num_processes` processes with `configs/accelerate/<accelerate_config>`."""
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "configs" / "accelerate" / accelerate_config),
+        "--num_processes",
+        str(num_processes),
+        "--main_process_port",
+        str(free_port()),
+        WORKER_PATH,
+        str(output),
+        *worker_args,
+    ]
 
 
 class Block(nn.Module):

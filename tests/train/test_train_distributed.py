@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,37 +14,13 @@ from pathlib import Path
 import engine_worker
 import pytest
 import torch
+from engine_worker import launch_command
 from safetensors.torch import load_file
 
 from kinevid.train import TrainingDivergedError
 
-REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(engine_worker.WORKER_PATH)
 WEIGHTS = "diffusion_pytorch_model.safetensors"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def launch_command(accelerate_config: str, output: Path, *worker_args: str, num_processes: int = 2) -> list[str]:
-    """`accelerate launch` of the worker on `num_processes` processes."""
-    return [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(REPO / "configs" / "accelerate" / accelerate_config),
-        "--num_processes",
-        str(num_processes),
-        "--main_process_port",
-        str(free_port()),
-        str(WORKER),
-        str(output),
-        *worker_args,
-    ]
 
 
 CPU_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}  # a gloo group even with GPUs

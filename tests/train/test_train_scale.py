@@ -7,13 +7,12 @@ import importlib.util
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from diffusers import WanTransformer3DModel
-from engine_worker import WORKER_PATH, BlockRegressor, RegressionDataset
+from engine_worker import BlockRegressor, RegressionDataset
 from safetensors.torch import load_file
 from torch import nn
 
@@ -207,21 +206,15 @@ def test_deepspeed_matches_one_process(tmp_path, accelerate_config):
     num_processes = min(2, torch.cuda.device_count())
     reference = tmp_path / "single"
     assert engine_worker.main([str(reference), "--batch-size", "8", "--max-steps", "6"]) == 0
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(REPO / "configs" / "accelerate" / accelerate_config),
-        "--num_processes",
-        str(num_processes),
-        str(WORKER_PATH),
-        str(tmp_path / "deepspeed"),
+    command = engine_worker.launch_command(
+        accelerate_config,
+        tmp_path / "deepspeed",
         "--batch-size",
         str(8 // num_processes),
         "--max-steps",
         "6",
-    ]
+        num_processes=num_processes,
+    )
     env = {key: value for key, value in os.environ.items() if key != "ACCELERATE_USE_CPU"}
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
