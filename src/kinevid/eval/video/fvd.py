@@ -41,6 +41,7 @@ from ...errors import InvalidInputError, MissingWeightsError
 from ..metrics import fid
 from .i3d import InceptionI3d
 from .videos import center_crop, frames_to_float, resize_shorter_side
+from .weights import read_state_dict
 
 FVD_NUM_FRAMES = 16
 FVD_RESOLUTION = 224
@@ -65,22 +66,6 @@ def _is_torchscript_archive(path: Path) -> bool:
         return any("/code/" in name or name.startswith("code/") for name in archive.namelist())
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # pickle, zip and version errors all mean "not a state dict we can read"
-        raise InvalidInputError(f"{path}: not a readable I3D state dict or TorchScript file: {error}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise InvalidInputError(f"{path}: expected a dict of tensors (an `InceptionI3d` state dict).")
-    return {key.removeprefix("module."): value for key, value in state.items()}
-
-
 class I3DFeatureExtractor:
     """I3D features for FVD, from a local weight file.
 
@@ -103,7 +88,7 @@ class I3DFeatureExtractor:
             )
         if _is_torchscript_archive(path):
             return cls(torch.jit.load(str(path), map_location=device), is_torchscript=True)
-        state = _read_state_dict(path)
+        state = read_state_dict(path, "I3D")
         if "logits.conv3d.weight" not in state:
             raise InvalidInputError(
                 f"{path}: not an `InceptionI3d` state dict (no `logits.conv3d.weight`; keys start {list(state)[:3]})."

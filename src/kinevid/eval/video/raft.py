@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import InvalidInputError, MissingWeightsError
+from .weights import read_state_dict
 
 CORRELATION_LEVELS = 4
 CORRELATION_RADIUS = 4
@@ -262,18 +263,7 @@ class RaftFlow:
         path = Path(path)
         if not path.is_file():
             raise MissingWeightsError(f"{path}: no RAFT weight file (e.g. raft-things.pth from the RAFT release).")
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as error:  # pickle, zip and version errors all mean "not a state dict we can read"
-                raise InvalidInputError(f"{path}: not a readable RAFT state dict: {error}") from None
-        if not isinstance(state, dict):
-            raise InvalidInputError(f"{path}: expected a RAFT state dict (a dict of tensors).")
-        state = {key.removeprefix("module."): value for key, value in state.items()}
+        state = read_state_dict(path, "RAFT")
         model = RAFT()
         result = model.load_state_dict(state, strict=False)
         if result.missing_keys or result.unexpected_keys:

@@ -1,0 +1,31 @@
+"""Reading the weight files of the metric networks (I3D, RAFT), which come as state dicts from local files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ...errors import InvalidInputError
+
+
+def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+    """The state dict in `path`: `.safetensors`, or a `torch.save` file read with `weights_only=True`.
+
+    A checkpoint wrapping it as `{"state_dict": ...}` is unwrapped and DataParallel's `module.` prefixes are
+    dropped, as released checkpoints often have them. `name` (e.g. `"RAFT"`) names the network in errors.
+    """
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as error:  # pickle, zip and version errors all mean "not a state dict we can read"
+            raise InvalidInputError(f"{path}: not a readable {name} state dict: {error}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise InvalidInputError(f"{path}: expected a {name} state dict (a dict of tensors).")
+    return {key.removeprefix("module."): value for key, value in state.items()}
