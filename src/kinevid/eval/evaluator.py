@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError, MissingWeightsError
 from ..motion.motion import Motion
+from ..utils.weights import load_pretrained
 from . import metrics
 from .motion_features import joint_motion_features, pad_feature_sequences
 from .retrieval_model import TextMotionRetrievalModel
@@ -56,7 +57,8 @@ class TextMotionEvaluator:
                 f"Evaluator directory {directory} must hold config.json and a .safetensors weight file "
                 "(train one with `kinevid train evaluator --config configs/evaluator_cmu.json`)."
             )
-        return cls(TextMotionRetrievalModel.from_pretrained(directory), batch_size=batch_size)
+        model = load_pretrained(TextMotionRetrievalModel, directory, what="evaluator")
+        return cls(model, batch_size=batch_size)
 
     @property
     def text_encoder(self):

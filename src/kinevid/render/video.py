@@ -56,6 +56,10 @@ def write_video(frames: np.ndarray, path: str | os.PathLike[str], fps: float, cr
     return path
 
 
+# PyAV decodes a container's metadata as UTF-8, so a damaged file can also fail with UnicodeDecodeError.
+_DECODE_ERRORS = (av.error.FFmpegError, IndexError, UnicodeDecodeError)
+
+
 def read_video(path: str | os.PathLike[str]) -> np.ndarray:
     """Decode a video file to frames `(T, H, W, 3)` uint8 RGB."""
     path = Path(path)
@@ -64,7 +68,7 @@ def read_video(path: str | os.PathLike[str]) -> np.ndarray:
     try:
         with av.open(str(path)) as container:
             frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    except (av.error.FFmpegError, IndexError) as error:
+    except _DECODE_ERRORS as error:
         raise InvalidInputError(f"{path}: cannot decode as a video: {error}") from error
     if not frames:
         raise InvalidInputError(f"{path}: the video has no frames.")
@@ -80,7 +84,7 @@ def video_frame_rate(path: str | os.PathLike[str]) -> float:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate
-    except (av.error.FFmpegError, IndexError) as error:
+    except _DECODE_ERRORS as error:
         raise InvalidInputError(f"{path}: cannot read as a video: {error}") from error
     if not rate or not float(rate) > 0:
         raise InvalidInputError(f"{path}: the video stream has no frame rate.")

@@ -11,6 +11,7 @@ import torch
 from diffusers import AutoencoderKLWan
 
 from ...errors import InvalidInputError, MissingWeightsError
+from ...utils.weights import load_pretrained
 
 SHIPPED_VAE_DIR = Path(__file__).resolve().parents[2] / "assets" / "vae"
 _WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
@@ -46,11 +47,7 @@ def load_video_vae(path: str | os.PathLike[str] | None = None, dtype: torch.dtyp
         raise MissingWeightsError(
             f"{root}: expected an AutoencoderKLWan directory with config.json and {_WEIGHT_FILES[0]}{hint}."
         )
-    try:
-        vae = AutoencoderKLWan.from_pretrained(root, torch_dtype=dtype)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise MissingWeightsError(f"{root}: not a loadable AutoencoderKLWan directory: {error}") from error
-    return vae.eval()
+    return load_pretrained(AutoencoderKLWan, root, what="AutoencoderKLWan", torch_dtype=dtype).eval()
 
 
 def _statistics(latents: torch.Tensor, config) -> tuple[torch.Tensor, torch.Tensor]:
