@@ -64,6 +64,7 @@ from ..text import MiniLMTextEncoder, TextEncoder
 from ..text.minilm import bundled_minilm_dir
 from ..utils import atomic_write
 from .paired import SyntheticPairedDataset
+from .shards import check_manifest, load_json_manifest, read_shard_metadata_fields
 
 CACHE_FORMAT = "kinevid-latent-cache-v1"
 CACHE_MANIFEST = "cache.json"
@@ -476,28 +477,16 @@ def _write_manifest(path: Path, manifest: dict) -> None:
 def read_cache_manifest(path: str | os.PathLike[str]) -> dict:
     """The manifest of a cache (`cache.json`), checked for format and fields."""
     path = Path(path)
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidInputError(f"{path}: not a readable JSON cache manifest: {error}") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != CACHE_FORMAT:
-        raise InvalidInputError(f"{path}: expected a {CACHE_FORMAT!r} manifest with a `format` field.")
-    for key in ("complete", "num_clips", "clips_per_shard", "shards", "geometry", "fields", "vae", "text_encoder"):
-        if key not in manifest:
-            raise InvalidInputError(f"{path}: the cache manifest lacks the field {key!r}.")
-    return manifest
+    fields = ("complete", "num_clips", "clips_per_shard", "shards", "geometry", "fields", "vae", "text_encoder")
+    kind = "cache manifest"
+    return check_manifest(load_json_manifest(path, kind), path, CACHE_FORMAT, fields, kind)
 
 
 def _shard_metadata(path: Path) -> tuple[int, list[dict]]:
     """`(text_length, clips)` of a shard; `InvalidInputError` naming the file when it is not a cache shard."""
-    try:
-        with safe_open(str(path), framework="pt") as shard:
-            metadata = shard.metadata() or {}
-    except (SafetensorError, OSError) as error:
-        raise InvalidInputError(f"{path}: corrupt or truncated cache shard ({error}); delete it and rerun "
-                                "`kinevid data cache` to encode it again.") from error  # fmt: skip
-    if metadata.get("format") != CACHE_FORMAT or "clips" not in metadata or "text_length" not in metadata:
-        raise InvalidInputError(f"{path}: not a {CACHE_FORMAT} shard (metadata lacks `format`/`clips`).")
+    metadata = read_shard_metadata_fields(
+        path, CACHE_FORMAT, ("clips", "text_length"), "cache shard", "kinevid data cache"
+    )
     return int(metadata["text_length"]), json.loads(metadata["clips"])
 
 

@@ -52,7 +52,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 from tqdm.auto import tqdm
 
@@ -66,6 +65,7 @@ from ..render.skeleton_maps import render_skeleton_maps
 from ..utils import atomic_write
 from .captions import compose_caption, describe_scene
 from .cmu import SPLITS, CMUMocap, CMUTrial
+from .shards import check_manifest, load_json_manifest, read_shard_metadata_fields
 
 FORMAT = "kinevid-synth-v2"
 OLD_FORMATS = ("kinevid-synth-v1",)
@@ -326,33 +326,18 @@ def _write_manifest(path: Path, config: SynthConfig, shards: list[str], complete
 
 
 def _read_manifest(path: Path) -> dict:
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise InvalidInputError(f"{path}: not a readable JSON manifest: {error}") from error
+    manifest = load_json_manifest(path)
     if isinstance(manifest, dict) and manifest.get("format") in OLD_FORMATS:
         raise InvalidInputError(
             f"{path}: a {manifest['format']!r} dataset; this version reads {FORMAT!r} (it adds depth and the "
             "scene caption): rebuild it with `kinevid data synth` into a new directory."
         )
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InvalidInputError(f"{path}: expected a {FORMAT!r} manifest with a `format` field.")
-    for key in ("config", "num_clips", "shards", "complete"):
-        if key not in manifest:
-            raise InvalidInputError(f"{path}: the manifest lacks the field {key!r}.")
-    return manifest
+    return check_manifest(manifest, path, FORMAT, ("config", "num_clips", "shards", "complete"))
 
 
 def read_shard_metadata(path: str | os.PathLike[str]) -> list[dict]:
     """The per-clip metadata dicts stored in a shard."""
-    try:
-        with safe_open(str(path), framework="numpy") as shard:
-            metadata = shard.metadata() or {}
-    except (SafetensorError, OSError) as error:
-        raise InvalidInputError(f"{path}: corrupt or truncated shard ({error}); delete it and rerun "
-                                "`kinevid data synth` to make it again.") from error  # fmt: skip
-    if metadata.get("format") != FORMAT or "clips" not in metadata:
-        raise InvalidInputError(f"{path}: not a {FORMAT} shard (metadata lacks `format`/`clips`).")
+    metadata = read_shard_metadata_fields(Path(path), FORMAT, ("clips",), "shard", "kinevid data synth")
     return json.loads(metadata["clips"])
 
 
