@@ -22,7 +22,6 @@ from collections.abc import Callable
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
 from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
-from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -31,25 +30,11 @@ from ..errors import InvalidInputError
 from ..models.appearance.transformer_echomotion import ECHOMOTION_TASKS, EchoMotionTransformer3DModel
 from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, decode_echomotion, encode_echomotion
 from ..motion.motion import Motion
+from .pipeline_mosa import initial_noise
 from .pipeline_output import KinevidPipelineOutput
 
 ECHOMOTION_MODES = ("t2vm", "m2v", "v2m")
 """text -> video + motion, motion -> video, video -> motion."""
-
-
-def _noise_or_given(
-    name: str,
-    shape: tuple[int, ...],
-    given: torch.Tensor | None,
-    generator: torch.Generator | list[torch.Generator] | None,
-    device: torch.device,
-) -> torch.Tensor:
-    """The user's initial noise `given` (checked against `shape`) or fresh Gaussian noise, float32."""
-    if given is None:
-        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-    if tuple(given.shape) != shape:
-        raise InvalidInputError(f"`{name}` must have shape {shape}; got {tuple(given.shape)}")
-    return given.to(device=device, dtype=torch.float32)
 
 
 def encode_prompt_embeds(
@@ -293,7 +278,7 @@ class EchoMotionPipeline(DiffusionPipeline):
             height // self.vae_scale_factor_spatial,
             width // self.vae_scale_factor_spatial,
         )
-        return _noise_or_given("latents", shape, latents, generator, device)
+        return initial_noise("latents", shape, latents, generator, device)
 
     def prepare_motion_latents(
         self,
@@ -305,7 +290,7 @@ class EchoMotionPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """Gaussian motion features `(B, T, 235)`, float32."""
         shape = (batch_size, num_frames, MOTION_FEATURE_DIM)
-        return _noise_or_given("motion_latents", shape, motion_latents, generator, device)
+        return initial_noise("motion_latents", shape, motion_latents, generator, device)
 
     # ------------------------------------------------------------------ 5. one guided prediction
     def _predict(

@@ -83,6 +83,22 @@ def pad_text_tokens(tokens: torch.Tensor, mask: torch.Tensor, max_sequence_lengt
     return torch.nn.functional.pad(tokens, (0, 0, 0, max_sequence_length - length))
 
 
+def initial_noise(
+    name: str,
+    shape: tuple[int, ...],
+    given: torch.Tensor | None,
+    generator: torch.Generator | list[torch.Generator] | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """The user's initial noise `given` (the argument `name`, checked against `shape`) or fresh Gaussian noise,
+    float32 on `device`."""
+    if given is None:
+        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+    if tuple(given.shape) != shape:
+        raise InvalidInputError(f"`{name}` must have shape {shape}; got {tuple(given.shape)}")
+    return given.to(device=device, dtype=torch.float32)
+
+
 def encode_text(text_encoder: TextEncoder, prompts: str | list[str], max_sequence_length: int) -> torch.Tensor:
     """`(B, max_sequence_length, D)` token embeddings of `prompts` (`pad_text_tokens` of the encoder's output);
     `encode_text(encoder, NULL_PROMPT, L)` is the null text of training and sampling alike."""
@@ -407,11 +423,7 @@ class MoSAPipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """Gaussian latents `(B, C, T', H / 8, W / 8)`, float32 (or the given ones, checked)."""
         shape = (batch_size, self.transformer.config.in_channels, *latent_shape(num_frames, height, width))
-        if latents is None:
-            return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-        if tuple(latents.shape) != shape:
-            raise InvalidInputError(f"`latents` must have shape {shape}; got {tuple(latents.shape)}")
-        return latents.to(device=device, dtype=torch.float32)
+        return initial_noise("latents", shape, latents, generator, device)
 
     # ------------------------------------------------------------------ 5. one guided prediction
     def predict_velocity(
