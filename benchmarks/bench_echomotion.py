@@ -54,6 +54,13 @@ ATTENTION_OPS = ("bmm", "scaled_dot_product")
 TOLERANCE = 0.02
 
 
+def one_block_config(heads: int) -> dict:
+    """One Wan2.1-1.3B block narrowed to `heads` heads of 128 channels (FFN ratio kept), for CPU timings."""
+    dim = heads * WAN_1_3B["attention_head_dim"]
+    ffn_dim = round(dim * WAN_1_3B["ffn_dim"] / (WAN_1_3B["num_attention_heads"] * WAN_1_3B["attention_head_dim"]))
+    return {**WAN_1_3B, "num_attention_heads": heads, "ffn_dim": ffn_dim, "num_layers": 1}
+
+
 # ---------------------------------------------------------------------- 1. FLOPs
 @dataclass
 class FlopCount:
@@ -159,9 +166,9 @@ def flop_benchmark(num_frames: int, height: int, width: int) -> bool:
 
 # ---------------------------------------------------------------------- 2. block CPU time
 def block_timing(latent_frames: int, grid_h: int, grid_w: int, repeats: int) -> None:
-    heads, head_dim = 3, 128
-    dim = heads * head_dim
-    config = {**WAN_1_3B, "num_attention_heads": heads, "ffn_dim": round(dim * 8960 / 1536), "num_layers": 1}
+    config = one_block_config(heads=3)
+    head_dim = config["attention_head_dim"]
+    dim = config["num_attention_heads"] * head_dim
     torch.manual_seed(0)
     model = EchoMotionTransformer3DModel(**config).eval()
     block = model.blocks[0]

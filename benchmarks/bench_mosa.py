@@ -29,7 +29,7 @@ import torch
 from diffusers import AutoencoderKLWan, WanTransformer3DModel
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench_echomotion import TEXT_TOKENS, WAN_1_3B, FlopCount, analytical_flops
+from bench_echomotion import TEXT_TOKENS, WAN_1_3B, FlopCount, analytical_flops, one_block_config
 from kinevid.models.appearance import MoSAWanTransformer3DModel, SkeletonEncoder
 from kinevid.models.vae import latent_shape, tiny_vae_config
 from timing import best_interleaved_seconds
@@ -188,9 +188,8 @@ def encoder_benchmark(num_frames: int, height: int, width: int, wan_flops: float
 
 # ---------------------------------------------------------------------- 3. CPU time: HADC site vs Wan block
 def site_timing(latent_frames: int, grid_h: int, grid_w: int, repeats: int) -> None:
-    heads, head_dim = 6, 128
-    dim = heads * head_dim
-    config = {**WAN_1_3B, "num_attention_heads": heads, "ffn_dim": round(dim * 8960 / 1536), "num_layers": 1}
+    config = one_block_config(heads=6)
+    dim = config["num_attention_heads"] * config["attention_head_dim"]
     torch.manual_seed(0)
     model = MoSAWanTransformer3DModel(**config).eval()
     tokens = latent_frames * grid_h * grid_w
