@@ -64,7 +64,7 @@ from ..text import MiniLMTextEncoder, TextEncoder
 from ..text.minilm import bundled_minilm_dir
 from ..utils import atomic_write
 from .paired import SyntheticPairedDataset
-from .shards import check_manifest, load_json_manifest, read_shard_metadata_fields
+from .shards import check_manifest, is_valid_shard, load_json_manifest, read_shard_metadata_fields
 
 CACHE_FORMAT = "kinevid-latent-cache-v1"
 CACHE_MANIFEST = "cache.json"
@@ -390,7 +390,7 @@ def build_latent_cache(
     barrier()
 
     mine = [shard for shard in range(num_shards) if shard % world == rank]
-    todo = [shard for shard in mine if not _is_valid_shard(output_dir / cache_shard_name(shard))]
+    todo = [shard for shard in mine if not is_valid_shard(output_dir / cache_shard_name(shard), _shard_metadata)]
 
     def clips_of(shard: int) -> range:
         return range(shard * clips_per_shard, min(len(source), (shard + 1) * clips_per_shard))
@@ -488,16 +488,6 @@ def _shard_metadata(path: Path) -> tuple[int, list[dict]]:
         path, CACHE_FORMAT, ("clips", "text_length"), "cache shard", "kinevid data cache"
     )
     return int(metadata["text_length"]), json.loads(metadata["clips"])
-
-
-def _is_valid_shard(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    try:
-        _shard_metadata(path)
-    except InvalidInputError:
-        return False  # encoded again (a file that is not a valid shard is replaced)
-    return True
 
 
 # ---------------------------------------------------------------------------------------------- reading

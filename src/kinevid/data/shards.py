@@ -4,7 +4,7 @@ safetensors shards whose metadata describes their clips."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from safetensors import SafetensorError, safe_open
@@ -48,3 +48,17 @@ def read_shard_metadata_fields(path: Path, format: str, keys: Sequence[str], kin
         listed = "/".join(f"`{key}`" for key in ("format", *keys))
         raise InvalidInputError(f"{path}: not a {format} shard (metadata lacks {listed}).")
     return metadata
+
+
+def is_valid_shard(path: Path, read_metadata: Callable[[Path], object]) -> bool:
+    """Whether a finished shard is at `path`: a file `read_metadata` reads without `InvalidInputError`.
+
+    A build resumes past valid shards and writes a corrupt or foreign file there again.
+    """
+    if not path.is_file():
+        return False
+    try:
+        read_metadata(path)
+    except InvalidInputError:
+        return False
+    return True

@@ -65,7 +65,7 @@ from ..render.skeleton_maps import render_skeleton_maps
 from ..utils import atomic_write
 from .captions import compose_caption, describe_scene
 from .cmu import SPLITS, CMUMocap, CMUTrial
-from .shards import check_manifest, load_json_manifest, read_shard_metadata_fields
+from .shards import check_manifest, is_valid_shard, load_json_manifest, read_shard_metadata_fields
 
 FORMAT = "kinevid-synth-v2"
 OLD_FORMATS = ("kinevid-synth-v1",)
@@ -273,7 +273,7 @@ def build_synthetic_dataset(
     shards = [shard_name(i) for i in range(config.num_shards)]
     _write_manifest(manifest_path, config, shards, complete=False)
 
-    done = [i for i in range(config.num_shards) if _is_valid_shard(output_dir / shards[i])]
+    done = [i for i in range(config.num_shards) if is_valid_shard(output_dir / shards[i], read_shard_metadata)]
     clips_done = sum(_clips_in_shard(i, config) for i in done)
     with tqdm(
         total=config.num_clips, initial=clips_done, desc="synthetic clips", unit="clip", disable=not show_progress
@@ -296,17 +296,6 @@ def build_synthetic_dataset(
                 save_file(tensors, str(tmp), metadata=metadata)
     _write_manifest(manifest_path, config, shards, complete=True)
     return output_dir
-
-
-def _is_valid_shard(path: Path) -> bool:
-    """Whether a finished shard is on disk (a corrupt or foreign file there is made again)."""
-    if not path.is_file():
-        return False
-    try:
-        read_shard_metadata(path)
-    except InvalidInputError:
-        return False
-    return True
 
 
 def _clips_in_shard(shard: int, config: SynthConfig) -> int:
