@@ -27,5 +27,5 @@ def read_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
-        raise InvalidInputError(f"{path}: expected a {name} state dict (a dict of tensors).")
+        raise InvalidInputError(f"{path}: expected the {name} weights as a state dict (a dict of tensors).")
     return {key.removeprefix("module."): value for key, value in state.items()}
