@@ -1,0 +1,93 @@
+"""The video VAE against its targets, on held-out (val-subject) synthetic clips at the shipped resolution.
+
+    .venv/bin/python benchmarks/bench_vae.py [--vae DIR | --checkpoint RUN/PHASE/checkpoints/step_N] [--clips 32]
+
+Targets (issue 15): PSNR >= 30 dB, SSIM >= 0.9, weights <= 10 MB (fp16 allowed), decode of one clip <= 2 s
+on the CPU. Reference in the same run: the same clips squeezed to the latent grid's size without any
+learning (area-average over the VAE's 4 frames x 8 x 8 pixels, then nearest-neighbour back up), which keeps
+3 values per latent cell where the VAE keeps 16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKLWan
+from safetensors.torch import load_file
+
+from kinevid.eval.image_quality import psnr, ssim
+from kinevid.models.vae import SHIPPED_VAE_DIR, load_video_vae, pool_to_latent_grid
+from kinevid.recipes.vae import SyntheticClipFrames
+from timing import best_seconds
+
+REPO = Path(__file__).resolve().parents[1]
+TARGETS = {"psnr": 30.0, "ssim": 0.9, "megabytes_fp16": 10.0, "decode_seconds": 2.0}
+
+
+def vae_from_checkpoint(checkpoint: Path) -> AutoencoderKLWan:
+    """A VAE with the weights of a `kinevid train vae` checkpoint (config from the run's `vae_config.json`)."""
+    run_config = json.loads((checkpoint.parents[2] / "vae_config.json").read_text())
+    vae = AutoencoderKLWan(**run_config["model"])
+    vae.load_state_dict(load_file(checkpoint / "model.safetensors"))
+    return vae.eval()
+
+
+def grid_baseline(video: torch.Tensor) -> torch.Tensor:
+    """Area-average to the latent grid, then repeat back: latent frame 0 -> frame 0, frame i -> frames 4i-3..4i."""
+    pooled = pool_to_latent_grid(video)
+    first = F.interpolate(pooled[:, :, :1], scale_factor=(1, 8, 8), mode="nearest")
+    rest = F.interpolate(pooled[:, :, 1:], scale_factor=(4, 8, 8), mode="nearest")
+    return torch.cat([first, rest], dim=2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vae", type=Path, default=None, help="an AutoencoderKLWan directory (default: the shipped)")
+    parser.add_argument("--checkpoint", type=Path, default=None, help="a kinevid train vae checkpoint directory")
+    parser.add_argument("--data", type=Path, default=REPO / "data" / "synth128_val", help="held-out clips")
+    parser.add_argument("--clips", type=int, default=32)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    vae = vae_from_checkpoint(args.checkpoint) if args.checkpoint else load_video_vae(args.vae or SHIPPED_VAE_DIR)
+    clips = SyntheticClipFrames(args.data)
+    count = min(args.clips, len(clips))
+    scores = {name: {"psnr": [], "ssim": [], "psnr_frame0": []} for name in ("vae", "grid")}
+    with torch.no_grad():
+        for index in range(count):
+            video = clips.video(index)
+            for name, reconstruction in (
+                ("vae", vae.decode(vae.encode(video).latent_dist.mode()).sample),
+                ("grid", grid_baseline(video)),
+            ):
+                scores[name]["psnr"].append(psnr(reconstruction, video).mean().item())
+                scores[name]["ssim"].append(ssim(reconstruction, video).mean().item())
+                # The first frame is encoded alone (an image): the image phase of training shows here first.
+                scores[name]["psnr_frame0"].append(psnr(reconstruction[:, :, :1], video[:, :, :1]).mean().item())
+        video = clips.video(0)
+        latents = vae.encode(video).latent_dist.mode()
+        encode_seconds = best_seconds(lambda: vae.encode(video), repeats=3)
+        decode_seconds = best_seconds(lambda: vae.decode(latents), repeats=3)
+
+    megabytes = sum(p.numel() for p in vae.parameters()) * 2 / 1e6
+    mean = {name: {key: sum(v) / len(v) for key, v in values.items()} for name, values in scores.items()}
+    frames, height, width = video.shape[2:]
+    print(f"{count} held-out clips of {frames} x {height} x {width} from {args.data}")
+    print(f"{'':>22} {'VAE':>9} {'grid ref':>9} {'target':>8} {'VAE / target':>13}")
+    for key in ("psnr", "ssim"):
+        print(f"{key:>22} {mean['vae'][key]:9.3f} {mean['grid'][key]:9.3f} {TARGETS[key]:8.2f} "
+              f"{mean['vae'][key] / TARGETS[key]:13.3f}")  # fmt: skip
+    print(f"{'psnr, frame 0 only':>22} {mean['vae']['psnr_frame0']:9.3f} {mean['grid']['psnr_frame0']:9.3f}")
+    print(f"{'weights MB (fp16)':>22} {megabytes:9.2f} {'':>9} {TARGETS['megabytes_fp16']:8.2f} "
+          f"{megabytes / TARGETS['megabytes_fp16']:13.3f}")  # fmt: skip
+    print(f"{'decode s / clip':>22} {decode_seconds:9.2f} {'':>9} {TARGETS['decode_seconds']:8.2f} "
+          f"{decode_seconds / TARGETS['decode_seconds']:13.3f}")  # fmt: skip
+    print(f"{'encode s / clip':>22} {encode_seconds:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
