@@ -184,6 +184,35 @@ def daz_specs(knee_name: str = "Shin") -> list[JointSpec]:
     return specs
 
 
+def cmu_asf_specs(root: str = "root") -> list[JointSpec]:
+    """CMU's ASF skeleton as BVH (centimetres): ASF bone names under `root` ("root", or "hip" as CMU's
+    ASF/AMC-to-BVH converters name it)."""
+    six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation")
+    specs = [
+        JointSpec(root, None, (0.0, 0.0, 0.0), six),
+        JointSpec("lowerback", root, (0.0, 2.0, 0.0)),
+        JointSpec("upperback", "lowerback", (0.0, 10.0, -0.5)),
+        JointSpec("thorax", "upperback", (0.0, 10.0, 0.0)),
+        JointSpec("lowerneck", "thorax", (0.0, 10.0, -1.0)),
+        JointSpec("upperneck", "lowerneck", (0.0, 5.0, 0.5), ()),
+        JointSpec("head", "upperneck", (0.0, 5.0, 0.0), end_site=(0.0, 10.0, 0.0)),
+    ]
+    for s, sign in (("l", 1.0), ("r", -1.0)):
+        specs += [
+            JointSpec(f"{s}clavicle", "thorax", (0.0, 6.0, 0.0)),
+            JointSpec(f"{s}humerus", f"{s}clavicle", (sign * 16.0, 2.0, -1.0)),
+            JointSpec(f"{s}radius", f"{s}humerus", (sign * 28.0, 0.0, 0.0)),
+            JointSpec(f"{s}wrist", f"{s}radius", (sign * 24.0, 0.0, 0.0)),
+            JointSpec(f"{s}hand", f"{s}wrist", (sign * 5.0, 0.0, 0.0), end_site=(sign * 8.0, 0.0, 0.0)),
+            JointSpec(f"{s}hipjoint", root, (0.0, 0.0, 0.0), ()),
+            JointSpec(f"{s}femur", f"{s}hipjoint", (sign * 9.0, -9.0, 0.0)),
+            JointSpec(f"{s}tibia", f"{s}femur", (0.0, -42.0, 0.0)),
+            JointSpec(f"{s}foot", f"{s}tibia", (0.0, -41.0, 0.0)),
+            JointSpec(f"{s}toes", f"{s}foot", (0.0, -4.0, 12.0), end_site=(0.0, 0.0, 5.0)),
+        ]
+    return specs
+
+
 @pytest.fixture
 def bvh_builders() -> SimpleNamespace:
     return SimpleNamespace(
@@ -194,6 +223,7 @@ def bvh_builders() -> SimpleNamespace:
         random_frames=random_frames,
         mixamo_specs=mixamo_specs,
         daz_specs=daz_specs,
+        cmu_asf_specs=cmu_asf_specs,
         elementary=_elementary,
         ordered=_ordered,
     )

@@ -143,36 +143,8 @@ def test_missing_joints_are_placed(bvh_builders, write_text):
     assert np.linalg.norm(hand - fingers, axis=-1).max() < 1e-3
 
 
-def _asf_specs(bvh_builders) -> list:
-    spec = bvh_builders.JointSpec
-    six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation")
-    specs = [
-        spec("root", None, (0.0, 0.0, 0.0), six),
-        spec("lowerback", "root", (0.0, 2.0, 0.0)),
-        spec("upperback", "lowerback", (0.0, 10.0, -0.5)),
-        spec("thorax", "upperback", (0.0, 10.0, 0.0)),
-        spec("lowerneck", "thorax", (0.0, 10.0, -1.0)),
-        spec("upperneck", "lowerneck", (0.0, 5.0, 0.5), ()),
-        spec("head", "upperneck", (0.0, 5.0, 0.0), end_site=(0.0, 10.0, 0.0)),
-    ]
-    for s, sign in (("l", 1.0), ("r", -1.0)):
-        specs += [
-            spec(f"{s}clavicle", "thorax", (0.0, 6.0, 0.0)),
-            spec(f"{s}humerus", f"{s}clavicle", (sign * 16.0, 2.0, -1.0)),
-            spec(f"{s}radius", f"{s}humerus", (sign * 28.0, 0.0, 0.0)),
-            spec(f"{s}wrist", f"{s}radius", (sign * 24.0, 0.0, 0.0)),
-            spec(f"{s}hand", f"{s}wrist", (sign * 5.0, 0.0, 0.0), end_site=(sign * 8.0, 0.0, 0.0)),
-            spec(f"{s}hipjoint", "root", (0.0, 0.0, 0.0), ()),
-            spec(f"{s}femur", f"{s}hipjoint", (sign * 9.0, -9.0, 0.0)),
-            spec(f"{s}tibia", f"{s}femur", (0.0, -42.0, 0.0)),
-            spec(f"{s}foot", f"{s}tibia", (0.0, -41.0, 0.0)),
-            spec(f"{s}toes", f"{s}foot", (0.0, -4.0, 12.0), end_site=(0.0, 0.0, 5.0)),
-        ]
-    return specs
-
-
 def test_cmu_asf_rig(bvh_builders, write_text):
-    specs = _asf_specs(bvh_builders)
+    specs = bvh_builders.cmu_asf_specs()
     frames = bvh_builders.random_frames(specs, 15, seed=10)
     path = write_text("asf.bvh", bvh_builders.bvh_text(specs, frames, 1 / 120))
     expected = bvh_builders.reference_positions(specs, frames)

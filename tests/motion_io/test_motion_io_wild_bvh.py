@@ -39,31 +39,7 @@ def _scaled(specs, factor):
 
 def cmu_asf_bvh_specs(builders):
     """CMU's ASF skeleton as BVH converters write it: root `hip`, ASF bone names, ASF length units."""
-    spec = builders.JointSpec
-    six = ("Xposition", "Yposition", "Zposition", "Zrotation", "Yrotation", "Xrotation")
-    specs = [
-        spec("hip", None, (0.0, 0.0, 0.0), six),
-        spec("lowerback", "hip", (0.0, 2.0, 0.0)),
-        spec("upperback", "lowerback", (0.0, 10.0, -0.5)),
-        spec("thorax", "upperback", (0.0, 10.0, 0.0)),
-        spec("lowerneck", "thorax", (0.0, 10.0, -1.0)),
-        spec("upperneck", "lowerneck", (0.0, 5.0, 0.5), ()),
-        spec("head", "upperneck", (0.0, 5.0, 0.0), end_site=(0.0, 10.0, 0.0)),
-    ]
-    for s, sign in (("l", 1.0), ("r", -1.0)):
-        specs += [
-            spec(f"{s}clavicle", "thorax", (0.0, 6.0, 0.0)),
-            spec(f"{s}humerus", f"{s}clavicle", (sign * 16.0, 2.0, -1.0)),
-            spec(f"{s}radius", f"{s}humerus", (sign * 28.0, 0.0, 0.0)),
-            spec(f"{s}wrist", f"{s}radius", (sign * 24.0, 0.0, 0.0)),
-            spec(f"{s}hand", f"{s}wrist", (sign * 5.0, 0.0, 0.0), end_site=(sign * 8.0, 0.0, 0.0)),
-            spec(f"{s}hipjoint", "hip", (0.0, 0.0, 0.0), ()),
-            spec(f"{s}femur", f"{s}hipjoint", (sign * 9.0, -9.0, 0.0)),
-            spec(f"{s}tibia", f"{s}femur", (0.0, -42.0, 0.0)),
-            spec(f"{s}foot", f"{s}tibia", (0.0, -41.0, 0.0)),
-            spec(f"{s}toes", f"{s}foot", (0.0, -4.0, 12.0), end_site=(0.0, 0.0, 5.0)),
-        ]
-    return _scaled(specs, CM / ASF_UNIT)  # drawn in centimetres, written in ASF units
+    return _scaled(builders.cmu_asf_specs(root="hip"), CM / ASF_UNIT)  # drawn in centimetres, written in ASF units
 
 
 ASF_NAMES = {
