@@ -11,7 +11,7 @@ import warnings
 from ..errors import KinevidError
 
 # Subcommand modules, in the order `kinevid --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "convert", "info", "motion", "render", "data", "train", "eval")
+COMMAND_MODULES: tuple[str, ...] = ("demo", "convert", "info", "motion", "render", "data", "train", "eval", "generate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,318 @@
+"""`kinevid generate` / `animate` / `capture`: text -> video + motion, motion -> video, video -> motion.
+
+    kinevid generate "a woman dances on a beach at sunset" -o dance/ --model runs/mosa/pipeline --seed 0
+    kinevid animate walk.npz -o walk/ --prompt "a man in a suit walks" --method echomotion --model DIR
+    kinevid capture clip.mp4 -o clip.npz --model runs/echomotion/pipeline
+
+`generate` and `animate` write `video.mp4` (the generated video), `motion.npz` and `motion.bvh` (the
+person's motion at the video's fps), `skeleton.mp4` (the motion's COCO-18 skeleton maps as seen by the
+camera) and `grid.mp4` (video | skeleton | mannequin, each tile the video's size) into the OUT directory,
+which appears complete or not at all (the files are written into a temporary directory beside it, then
+renamed). They print the motion's physical metrics and, when MediaPipe is installed, how well the
+video follows the motion (PCK of MediaPipe's pose against the motion's joints projected by the camera).
+
+`--model` is a pipeline directory: what `kinevid train mosa` or `kinevid train echomotion-stage2`
+writes to `<output>/pipeline`. No trained video model ships with kinevid yet; without `--model` the
+commands look for `kinevid/assets/<method>_tiny` and say so when it is absent.
+
+A prompt must describe what the person does: a prompt in which the motion-prompt extractor
+(`kinevid.text.extract_motion_prompt`) finds no body motion (it would become "a person stands still")
+is rejected unless it asks for standing still itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from ...errors import InvalidInputError, KinevidError, MissingWeightsError
+from ...motion import Motion
+from ...utils import check_output_path, torch_threads
+from .info import motion_summary_table
+
+METHODS = ("mosa", "echomotion")
+TRAIN_COMMANDS = {"mosa": "kinevid train mosa", "echomotion": "kinevid train echomotion-stage2"}
+PIPELINE_CLASSES = {"mosa": "MoSAPipeline", "echomotion": "EchoMotionPipeline"}
+OUTPUT_FILES = ("video.mp4", "motion.npz", "motion.bvh", "skeleton.mp4", "grid.mp4")
+STANDING_WORDS = frozenset({"stand", "stands", "standing", "still", "motionless"})
+DEFAULT_SIZE = (480, 832)
+
+
+# ---------------------------------------------------------------------- arguments
+def parse_size(text: str) -> tuple[int, int]:
+    """`"HxW"` -> `(H, W)`, both positive multiples of 16 (the VAE's 8x downsampling times the DiT's 2x2 patches)."""
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if match is None:
+        raise InvalidInputError(f"--size {text!r}: expected HxW, e.g. 480x832.")
+    height, width = int(match[1]), int(match[2])
+    if height < 16 or width < 16 or height % 16 or width % 16:
+        raise InvalidInputError(f"--size {text}: height and width must be positive multiples of 16.")
+    return height, width
+
+
+def frames_for_seconds(seconds: float, fps: float) -> int:
+    """The `4k + 1` frame count (k >= 1) closest to `seconds` at `fps` (`seconds * fps` frames = 4k intervals)."""
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise InvalidInputError(f"--seconds must be a positive number, got {seconds}.")
+    return 4 * max(1, round(seconds * fps / 4)) + 1
+
+
+def check_prompt(prompt: str) -> str:
+    """The motion prompt of `prompt`; an empty prompt or one without any human action is an error."""
+    from ...text import extract_motion_prompt
+    from ...text.motion_prompt.rules import NO_MOTION_PROMPT, tokenize
+
+    if not prompt or not prompt.strip():
+        raise InvalidInputError("the prompt is empty; describe what the person does, e.g. 'a person walks forward'.")
+    motion_prompt = extract_motion_prompt(prompt)
+    if motion_prompt == NO_MOTION_PROMPT and not STANDING_WORDS & set(tokenize(prompt)):
+        raise InvalidInputError(
+            f"the prompt {prompt!r} describes no human action (no body motion found); say what the person "
+            "does, e.g. 'a woman dances on a beach'."
+        )
+    return motion_prompt
+
+
+def check_output_dir(path: Path) -> Path:
+    """OUT must be a new (or empty) directory whose parent can be written."""
+    if path.exists() and not path.is_dir():
+        raise InvalidInputError(f"-o {path}: is a file; expected a directory for the results.")
+    if path.is_dir() and any(path.iterdir()):
+        raise InvalidInputError(f"-o {path}: the directory is not empty; choose a new one (results are never mixed).")
+    check_output_path(path / OUTPUT_FILES[0], "-o")
+    return path
+
+
+# ---------------------------------------------------------------------- pipelines
+def default_model_dir(method: str) -> Path:
+    """Where a shipped `method` pipeline would live: `kinevid/assets/<method>_tiny`."""
+    return Path(__file__).resolve().parents[2] / "assets" / f"{method}_tiny"
+
+
+def load_pipeline(method: str, model: Path | None):
+    """The `method` pipeline in `model` (or the shipped default), on the CPU, in eval mode.
+
+    Raises:
+        `MissingWeightsError`: no directory, or not a `method` pipeline directory.
+    """
+    from ...pipelines import EchoMotionPipeline, MoSAPipeline
+
+    train = TRAIN_COMMANDS[method]
+    if model is None:
+        model = default_model_dir(method)
+        if not model.is_dir():
+            raise MissingWeightsError(
+                f"no trained {method} video model ships with kinevid yet; pass --model DIR with a pipeline "
+                f"directory written by `{train}` (<output>/pipeline)."
+            )
+    index_path = model / "model_index.json"
+    if not index_path.is_file():
+        raise MissingWeightsError(
+            f"--model {model}: not a pipeline directory (no model_index.json); expected the <output>/pipeline "
+            f"directory written by `{train}`."
+        )
+    try:
+        class_name = json.loads(index_path.read_text()).get("_class_name")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+        raise MissingWeightsError(f"--model {model}: model_index.json is not a JSON object ({error}).") from None
+    if class_name != PIPELINE_CLASSES[method]:
+        other = next((name for name, cls in PIPELINE_CLASSES.items() if cls == class_name), None)
+        hint = f" (use --method {other})" if other else ""
+        raise MissingWeightsError(
+            f"--model {model}: holds a {class_name} but --method {method} needs a {PIPELINE_CLASSES[method]}{hint}."
+        )
+    if method == "mosa":
+        return MoSAPipeline.from_pretrained(model)
+    try:
+        pipeline = EchoMotionPipeline.from_pretrained(model)
+    except KinevidError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as error:
+        raise MissingWeightsError(f"--model {model}: cannot load the EchoMotion pipeline: {error}") from None
+    return pipeline
+
+
+def sampler_options(args: argparse.Namespace) -> dict:
+    """The sampling flags that were given (the pipeline's own defaults otherwise)."""
+    options = {}
+    if args.steps is not None:
+        if args.steps < 1:
+            raise InvalidInputError(f"--steps must be >= 1, got {args.steps}.")
+        options["num_inference_steps"] = args.steps
+    if args.guidance is not None:
+        options["guidance_scale"] = args.guidance
+    return options
+
+
+# ---------------------------------------------------------------------- results
+@dataclass
+class GeneratedClip:
+    """A video and the motion of the person in it, with the camera that relates them.
+
+    Args:
+        frames (`np.ndarray` of shape `(T, H, W, 3)`): uint8 RGB video.
+        motion (`Motion`): `T` frames at the video's fps.
+        camera (`Camera`): the view of `motion` matching the video (image size H x W).
+    """
+
+    frames: np.ndarray
+    motion: Motion
+    camera: object
+
+
+def to_uint8(frames: np.ndarray) -> np.ndarray:
+    """`(T, H, W, 3)` floats in [0, 1] (a pipeline's "np" output) -> uint8."""
+    return (np.clip(np.asarray(frames, np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def clip_views(clip: GeneratedClip) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`(skeleton, mannequin, grid)` videos of `clip`; the grid is video | skeleton | mannequin without gaps."""
+    from ...render import make_grid, render_mannequin, render_skeleton_maps
+
+    joints = clip.motion.joints.detach().cpu().float()
+    skeleton = render_skeleton_maps(joints, clip.camera)[0]
+    mannequin = render_mannequin(clip.motion.to(dtype=torch.float32), clip.camera, num_track_points=1).rgb
+    grid = make_grid([clip.frames, skeleton, mannequin], gap=0)
+    return skeleton, mannequin, grid
+
+
+def pose_following_score(clip: GeneratedClip) -> dict[str, float] | str:
+    """MediaPipe's pose-following scores of the video against the projected motion, or why there are none."""
+    from ...body import smpl24_to_coco18
+    from ...eval.video.pose_judge import MediaPipePoseJudge, is_mediapipe_available, pose_following
+
+    if not is_mediapipe_available():
+        return "skipped: MediaPipe is not installed (pip install kinevid[judge])"
+    keypoints, _ = clip.camera.project(smpl24_to_coco18(clip.motion.joints.detach().cpu()).to(torch.float64))
+    estimate = MediaPipePoseJudge().estimate(clip.frames)
+    return pose_following(estimate, keypoints.numpy())
+
+
+def write_output_dir(out_dir: Path, clip: GeneratedClip) -> None:
+    """Write `OUTPUT_FILES` into a temporary directory beside `out_dir`, then rename it onto `out_dir`."""
+    from ...render import write_video
+
+    skeleton, _, grid = clip_views(clip)
+    fps = clip.motion.fps
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
+    try:
+        write_video(clip.frames, staging / "video.mp4", fps=fps)
+        clip.motion.save(staging / "motion.npz")
+        clip.motion.save(staging / "motion.bvh")
+        write_video(skeleton, staging / "skeleton.mp4", fps=fps)
+        write_video(grid, staging / "grid.mp4", fps=fps)
+        os.chmod(staging, 0o777 & ~_umask())
+        if out_dir.is_dir():  # empty (checked before the work): replace it
+            out_dir.rmdir()
+        staging.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def print_summary(console: Console, title: str, clip: GeneratedClip, out_dir: Path, score) -> None:
+    height, width = clip.frames.shape[1:3]
+    console.print(f"wrote {', '.join(str(out_dir / name) for name in OUTPUT_FILES)}")
+    console.print(f"video: {len(clip.frames)} frames, {width}x{height}, {clip.motion.fps:g} fps")
+    console.print(motion_summary_table(clip.motion, title=title))
+    if isinstance(score, str):
+        console.print(f"pose following (MediaPipe): {score}")
+        return
+    table = Table(title="pose following (MediaPipe judge vs. the projected motion)", header_style="bold")
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    for name in ("pck", "detection_rate"):
+        table.add_row(name, "n/a" if math.isnan(score[name]) else f"{score[name]:.3f}")
+    console.print(table)
+
+
+# ---------------------------------------------------------------------- generate
+def run_generate(args: argparse.Namespace) -> int:
+    height, width = parse_size(args.size)
+    motion_prompt = check_prompt(args.prompt)
+    out_dir = check_output_dir(Path(args.output_dir))
+    options = sampler_options(args)
+    console = Console()
+    with torch_threads(args.threads):
+        pipeline = load_pipeline(args.method, args.model)
+        num_frames = frames_for_seconds(args.seconds, pipeline.config.fps)
+        generator = torch.Generator().manual_seed(args.seed)
+        common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
+        if args.method == "mosa":
+            if pipeline.structure is None:
+                raise MissingWeightsError(
+                    f"--model {args.model}: the MoSA pipeline has no structure/ (text-to-motion) model, so it cannot "
+                    "turn a prompt into motion; use `kinevid animate MOTION` instead."
+                )
+            output = pipeline(args.prompt, **common)
+            clip = GeneratedClip(to_uint8(output.frames[0]), output.motion[0], output.cameras[0])
+        else:
+            output = pipeline(args.prompt, mode="t2vm", **common)
+            clip = echomotion_clip(output.frames[0], output.motion[0], args.seed)
+        score = pose_following_score(clip)
+        write_output_dir(out_dir, clip)
+    console.print(f"prompt: {args.prompt!r} (motion prompt {motion_prompt!r}, {args.method}, seed {args.seed})")
+    print_summary(console, "generated motion (SMPL-24)", clip, out_dir, score)
+    return 0
+
+
+def echomotion_clip(frames: np.ndarray, motion: Motion, seed: int) -> GeneratedClip:
+    """EchoMotion has no camera: the motion is viewed by a camera sampled (from `seed`) to keep it in frame."""
+    from ...render import sample_camera
+
+    frames = to_uint8(frames)
+    height, width = frames.shape[1:3]
+    camera = sample_camera(
+        motion.joints.detach().cpu().float(), width, height, generator=torch.Generator().manual_seed(seed)
+    )
+    return GeneratedClip(frames, motion, camera)
+
+
+# ---------------------------------------------------------------------- registration
+def add_model_options(parser: argparse.ArgumentParser, with_method: bool = True) -> None:
+    if with_method:
+        parser.add_argument("--method", choices=METHODS, default="mosa", help="which pipeline (default: mosa)")
+    parser.add_argument(
+        "--model", type=Path, default=None,
+        help="pipeline directory (`kinevid train mosa` / `echomotion-stage2` <output>/pipeline); no default ships yet",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's, 50)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
+
+
+def add_video_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--guidance", type=float, default=None, help="text guidance scale (default: the pipeline's)")
+    parser.add_argument("--size", default="x".join(map(str, DEFAULT_SIZE)), help="video HxW, multiples of 16 (480x832)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="text -> human video + motion with a trained MoSA or EchoMotion pipeline",
+        description=f"Generate a human video and its 3D motion from a prompt (writes {', '.join(OUTPUT_FILES)}).",
+    )
+    parser.add_argument("prompt", help='what happens, e.g. "a woman dances on a beach at sunset"')
+    parser.add_argument("-o", "--output-dir", type=Path, required=True, help="new directory for the results")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration (default 5; frames = 4k + 1)")
+    add_model_options(parser)
+    add_video_options(parser)
+    parser.set_defaults(func=run_generate)

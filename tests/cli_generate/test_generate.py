@@ -1,0 +1,135 @@
+"""`kinevid generate`: every output file decodes/loads, determinism with --seed, the grid layout, and errors
+that leave no partial OUT directory. Tiny random pipelines (conftest), CPU, seconds."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from kinevid.cli.commands.generate import OUTPUT_FILES, frames_for_seconds
+from kinevid.cli.main import main
+from kinevid.motion import Motion
+from kinevid.render.video import read_video
+
+SIZE = "32x32"  # multiples of 16 for both tiny pipelines
+SECONDS = "0.25"  # 4 intervals at 16 fps -> 5 frames
+NUM_FRAMES = 5
+
+
+def _generate(out, model, *extra: str, prompt: str = "a woman dances on a beach", method: str = "mosa") -> int:
+    argv = ["generate", prompt, "-o", str(out), "--model", str(model), "--method", method]
+    return main([*argv, "--size", SIZE, "--seconds", SECONDS, "--steps", "2", *extra])
+
+
+def check_outputs(out, num_frames: int = NUM_FRAMES, height: int = 32, width: int = 32) -> dict[str, np.ndarray]:
+    """Every file of OUT is valid; returns the decoded videos."""
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    videos = {name: read_video(out / name) for name in ("video.mp4", "skeleton.mp4", "grid.mp4")}
+    assert videos["video.mp4"].shape == (num_frames, height, width, 3)
+    assert videos["skeleton.mp4"].shape == (num_frames, height, width, 3)
+    assert videos["grid.mp4"].shape[0] == num_frames and videos["grid.mp4"].shape[2] == 3 * width
+    for name in ("motion.npz", "motion.bvh"):
+        motion = Motion.load(out / name)
+        assert motion.num_frames == num_frames and motion.fps == pytest.approx(16.0)
+    return videos
+
+
+@pytest.mark.filterwarnings("ignore:.*looks too high for the motion")  # random weights move fast
+@pytest.mark.parametrize("method", ["mosa", "echomotion"])
+def test_generate_writes_valid_outputs_and_is_deterministic(method, mosa_dir, echomotion_dir, tmp_path, capsys):
+    model = mosa_dir if method == "mosa" else echomotion_dir
+    size = 32 if method == "mosa" else 16
+    extra = ["--size", f"{size}x{size}"]
+    assert _generate(tmp_path / "a", model, *extra, method=method) == 0
+    printed = capsys.readouterr().out
+    assert "foot_skating_ratio" in printed and "pose following" in printed
+    first = check_outputs(tmp_path / "a", height=size, width=size)
+    assert first["skeleton.mp4"].max() > 0  # the skeleton is drawn in frame
+    assert _generate(tmp_path / "b", model, *extra, method=method) == 0
+    again = check_outputs(tmp_path / "b", height=size, width=size)
+    assert np.array_equal(first["video.mp4"], again["video.mp4"])
+    a, b = Motion.load(tmp_path / "a" / "motion.npz"), Motion.load(tmp_path / "b" / "motion.npz")
+    assert np.array_equal(a.joints.numpy(), b.joints.numpy())
+    assert _generate(tmp_path / "c", model, *extra, "--seed", "1", method=method) == 0
+    other = read_video(tmp_path / "c" / "video.mp4")
+    assert not np.array_equal(first["video.mp4"], other)
+
+
+def test_frames_for_seconds_is_4k_plus_1():
+    assert frames_for_seconds(5.0, 16.0) == 81
+    assert frames_for_seconds(0.01, 16.0) == 5
+    assert all((frames_for_seconds(s, 24.0) - 1) % 4 == 0 for s in (0.3, 1.0, 2.7))
+
+
+@pytest.mark.parametrize(
+    "prompt,extra,match",
+    [
+        ("  ", (), "prompt is empty"),
+        ("a sunset over the sea", (), "no human action"),
+        ("a man walks", ("--size", "30x32"), "multiples of 16"),
+        ("a man walks", ("--seconds", "0"), "--seconds"),
+        ("a man walks", ("--steps", "0"), "--steps"),
+    ],
+)
+def test_bad_arguments_fail_in_one_line(prompt, extra, match, mosa_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _generate(out, mosa_dir, *extra, prompt=prompt) == 1
+    error = capsys.readouterr().err.strip()
+    assert match in error and "\n" not in error
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_model_errors(mosa_dir, echomotion_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["generate", "a man walks", "-o", str(out)]) == 1
+    assert "no trained mosa video model ships" in capsys.readouterr().err
+    assert main(["generate", "a man walks", "-o", str(out), "--method", "echomotion"]) == 1
+    assert "kinevid train echomotion-stage2" in capsys.readouterr().err
+    assert _generate(out, tmp_path / "missing") == 1
+    assert "not a pipeline directory" in capsys.readouterr().err
+    assert _generate(out, echomotion_dir, method="mosa") == 1
+    assert "--method echomotion" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model_index.json").write_text('{"_class_name": "MoSAPipeline"}')
+    assert _generate(out, broken) == 1
+    assert "MoSA pipeline directory" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unwritable_or_occupied_output(mosa_dir, tmp_path, capsys):
+    occupied = tmp_path / "occupied"
+    occupied.mkdir()
+    (occupied / "keep.txt").write_text("mine")
+    assert _generate(occupied, mosa_dir) == 1
+    assert "not empty" in capsys.readouterr().err
+    assert [p.name for p in occupied.iterdir()] == ["keep.txt"]
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert _generate(a_file, mosa_dir) == 1
+    assert "is a file" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions
+            pytest.skip("running as a user who can write anywhere")
+        assert _generate(locked / "out", mosa_dir) == 1
+        assert "cannot write" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_failure_after_the_work_leaves_nothing(mosa_dir, tmp_path, monkeypatch, capsys):
+    import kinevid.render
+
+    def broken_write(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(args[1]))
+
+    monkeypatch.setattr(kinevid.render, "write_video", broken_write)
+    out = tmp_path / "out"
+    assert _generate(out, mosa_dir) == 1
+    assert "No space left" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
