@@ -286,6 +286,118 @@ def echomotion_clip(frames: np.ndarray, motion: Motion, seed: int) -> GeneratedC
     return GeneratedClip(frames, motion, camera)
 
 
+# ---------------------------------------------------------------------- animate
+MOTION_SUFFIXES = (".npz", ".bvh")
+
+
+def load_motion_file(path: Path) -> Motion:
+    """A motion file given on the command line (`.npz` AMASS/SMPL or `.bvh`)."""
+    if path.suffix.lower() not in MOTION_SUFFIXES:
+        raise InvalidInputError(f"{path}: expected a motion file ending in one of {MOTION_SUFFIXES}.")
+    return Motion.load(path).to(dtype=torch.float32)
+
+
+def usable_frames(available: int, seconds: float | None, fps: float, what: str) -> int:
+    """The `4k + 1` frames to generate from `available` frames at `fps` (cut to `--seconds` when given)."""
+    num_frames = 4 * ((available - 1) // 4) + 1
+    if seconds is not None:
+        num_frames = min(num_frames, frames_for_seconds(seconds, fps))
+    if num_frames < 5:
+        raise InvalidInputError(
+            f"{what} has {available} frames at {fps:g} fps; at least 5 (4k + 1, {4 / fps:.2f} s) are needed."
+        )
+    return num_frames
+
+
+def run_animate(args: argparse.Namespace) -> int:
+    height, width = parse_size(args.size)
+    if not args.prompt or not args.prompt.strip():
+        raise InvalidInputError("--prompt is empty; describe the person and the scene, e.g. 'a man in a red coat'.")
+    out_dir = check_output_dir(Path(args.output_dir))
+    options = sampler_options(args)
+    motion = load_motion_file(args.motion)
+    console = Console()
+    with torch_threads(args.threads):
+        pipeline = load_pipeline(args.method, args.model)
+        fps = float(pipeline.config.fps)
+        motion = motion if abs(motion.fps - fps) < 1e-6 else motion.resample(fps)
+        num_frames = usable_frames(motion.num_frames, args.seconds, fps, str(args.motion))
+        motion = motion.slice(0, num_frames)
+        generator = torch.Generator().manual_seed(args.seed)
+        common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
+        if args.method == "mosa":
+            output = pipeline(args.prompt, motion=motion, **common)
+            clip = GeneratedClip(to_uint8(output.frames[0]), output.motion[0], output.cameras[0])
+        else:
+            output = pipeline(args.prompt, mode="m2v", motion=motion, **common)
+            clip = echomotion_clip(output.frames[0], motion, args.seed)
+        score = pose_following_score(clip)
+        write_output_dir(out_dir, clip)
+    console.print(f"motion: {args.motion} -> prompt {args.prompt!r} ({args.method}, seed {args.seed})")
+    print_summary(console, "driving motion (SMPL-24)", clip, out_dir, score)
+    return 0
+
+
+# ---------------------------------------------------------------------- capture
+def video_condition(
+    frames: np.ndarray, source_fps: float, fps: float, size: tuple[int, int] | None, seconds: float | None, name: str
+) -> np.ndarray:
+    """`frames` (a video at `source_fps`) at `fps`, `4k + 1` of them, resized to `size` (default: the video's
+    size rounded down to multiples of 16): `(T, H, W, 3)` uint8."""
+    import cv2
+
+    available = math.floor((len(frames) - 1) * fps / source_fps + 1e-9) + 1
+    num_frames = usable_frames(available, seconds, fps, name)
+    frames = frames[np.minimum(np.round(np.arange(num_frames) * source_fps / fps).astype(int), len(frames) - 1)]
+    if size is None:
+        size = (frames.shape[1] // 16 * 16, frames.shape[2] // 16 * 16)
+        if min(size) < 16:
+            raise InvalidInputError(f"{name}: the video is {frames.shape[2]}x{frames.shape[1]}; at least 16x16 needed.")
+    if size != frames.shape[1:3]:
+        frames = np.stack([cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA) for frame in frames])
+    return frames
+
+
+def run_capture(args: argparse.Namespace) -> int:
+    from ...render import frames_to_tensor, make_grid, read_video, write_video
+    from ...render.video import video_frame_rate
+    from ...utils import atomic_write_group
+
+    output = Path(args.output)
+    if output.suffix.lower() not in MOTION_SUFFIXES:
+        raise InvalidInputError(f"-o {output}: the motion file must end in one of {MOTION_SUFFIXES}.")
+    render = Path(args.render) if args.render is not None else output.with_suffix(".mp4")
+    if render.suffix.lower() != ".mp4":
+        raise InvalidInputError(f"--render {render}: the video file must end in .mp4.")
+    if render.resolve() == Path(args.video).resolve():
+        raise InvalidInputError(f"--render {render}: would overwrite the input video; give another --render PATH.")
+    check_output_path(output, "-o")
+    check_output_path(render, "--render")
+    size = parse_size(args.size) if args.size is not None else None
+    options = sampler_options(args)
+    source, source_fps = read_video(args.video), video_frame_rate(args.video)
+    console = Console()
+    with torch_threads(args.threads):
+        pipeline = load_pipeline("echomotion", args.model)
+        frames = video_condition(source, source_fps, float(pipeline.config.fps), size, args.seconds, str(args.video))
+        num_frames, height, width = frames.shape[:3]
+        video = frames_to_tensor(frames)[None]  # (1, 3, T, H, W) in [-1, 1]
+        generator = torch.Generator().manual_seed(args.seed)
+        result = pipeline(
+            "", mode="v2m", video=video, height=height, width=width, num_frames=num_frames, generator=generator,
+            **options,
+        )  # fmt: skip
+        clip = echomotion_clip(frames.astype(np.float32) / 255.0, result.motion[0], args.seed)
+        _, mannequin, _ = clip_views(clip)
+        side_by_side = make_grid([clip.frames, mannequin], captions=["video", "captured motion"], gap=0)
+        with atomic_write_group([output, render]) as (motion_tmp, render_tmp):
+            clip.motion.save(motion_tmp)
+            write_video(side_by_side, render_tmp, fps=clip.motion.fps)
+    console.print(f"wrote {output} ({num_frames} frames at {clip.motion.fps:g} fps) and {render}")
+    console.print(motion_summary_table(clip.motion, title=f"captured motion of {args.video} (SMPL-24)"))
+    return 0
+
+
 # ---------------------------------------------------------------------- registration
 def add_model_options(parser: argparse.ArgumentParser, with_method: bool = True) -> None:
     if with_method:
@@ -316,3 +428,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(parser)
     add_video_options(parser)
     parser.set_defaults(func=run_generate)
+
+    parser = subparsers.add_parser(
+        "animate",
+        help="motion file -> human video (MoSA with the motion, EchoMotion m2v)",
+        description=f"Animate a motion (.npz/.bvh) as the prompt's person (writes {', '.join(OUTPUT_FILES)}).",
+    )
+    parser.add_argument("motion", type=Path, help="motion file (.npz or .bvh)")
+    parser.add_argument("-o", "--output-dir", type=Path, required=True, help="new directory for the results")
+    parser.add_argument("--prompt", required=True, help='who and where, e.g. "a man in a red coat in a park"')
+    parser.add_argument("--seconds", type=float, default=None, help="cut to this duration (default: the whole motion)")
+    add_model_options(parser)
+    add_video_options(parser)
+    parser.set_defaults(func=run_animate)
+
+    parser = subparsers.add_parser(
+        "capture",
+        help="video -> 3D human motion (EchoMotion v2m)",
+        description="Capture the 3D motion (SMPL-24) of the person in a video with an EchoMotion pipeline.",
+    )
+    parser.add_argument("video", type=Path, help="video file (.mp4 or .gif)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="motion file (.npz or .bvh)")
+    parser.add_argument(
+        "--render", type=Path, default=None, help="video | mannequin render (default: the motion file's name, .mp4)"
+    )
+    parser.add_argument("--seconds", type=float, default=None, help="use only this much of the video")
+    parser.add_argument("--size", default=None, help="resize to HxW, multiples of 16 (default: the video's, rounded)")
+    parser.add_argument("--guidance", type=float, default=None, help="video guidance scale (default: the pipeline's)")
+    add_model_options(parser, with_method=False)
+    parser.set_defaults(func=run_capture)
