@@ -133,3 +133,30 @@ def test_failure_after_the_work_leaves_nothing(mosa_dir, tmp_path, monkeypatch, 
     assert _generate(out, mosa_dir) == 1
     assert "No space left" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_mediapipe_the_score_is_skipped_with_a_note(mosa_dir, tmp_path, monkeypatch, capsys):
+    import kinevid.eval.video.pose_judge as pose_judge
+
+    monkeypatch.setattr(pose_judge, "is_mediapipe_available", lambda: False)
+    assert _generate(tmp_path / "out", mosa_dir) == 0
+    assert "skipped: MediaPipe is not installed" in capsys.readouterr().out
+    check_outputs(tmp_path / "out")
+
+
+def test_mosa_skeleton_is_the_pipelines_condition(mosa_dir, tmp_path):
+    """skeleton.mp4 is the skeleton video the MoSA pipeline was conditioned on (same motion and camera)."""
+    import torch
+
+    from kinevid.pipelines import MoSAPipeline
+
+    assert _generate(tmp_path / "out", mosa_dir, "--seed", "3") == 0
+    pipeline = MoSAPipeline.from_pretrained(mosa_dir)
+    output = pipeline(
+        "a woman dances on a beach", height=32, width=32, num_frames=NUM_FRAMES, num_inference_steps=2,
+        generator=torch.Generator().manual_seed(3),
+    )  # fmt: skip
+    condition = (output.skeleton_video[0] * 255).round().astype(np.int16)
+    written = read_video(tmp_path / "out" / "skeleton.mp4").astype(np.int16)
+    assert np.abs(written - condition).mean() < 8  # H.264 yuv420p: thin coloured limbs lose chroma at 32x32
+    assert np.abs(written - np.roll(condition, 8, axis=2)).mean() > 2 * np.abs(written - condition).mean()
