@@ -15,9 +15,15 @@ video follows the motion (PCK of MediaPipe's pose against the motion's joints pr
 writes to `<output>/pipeline`. No trained video model ships with kinevid yet; without `--model` the
 commands look for `kinevid/assets/<method>_tiny` and say so when it is absent.
 
-A prompt must describe what the person does: a prompt in which the motion-prompt extractor
-(`kinevid.text.extract_motion_prompt`) finds no body motion (it would become "a person stands still")
-is rejected unless it asks for standing still itself.
+`generate` needs a prompt that describes what the person does: a prompt in which the motion-prompt
+extractor (`kinevid.text.extract_motion_prompt`) finds no body motion (it would become "a person stands
+still") is rejected unless it asks for standing still itself. `animate` takes the action from the motion
+file, so its `--prompt` (who and where) only has to be non-empty. The motion is resampled to the
+pipeline's fps and cut to the longest `4k + 1` frames it covers (or `--seconds`).
+
+`capture` reads the video, resamples it to the pipeline's fps (`4k + 1` frames), resizes it to `--size`
+(default: its own size rounded down to multiples of 16), and writes the motion plus a render (video |
+mannequin of the captured motion, seen by a camera sampled from `--seed`; EchoMotion estimates no camera).
 """
 
 from __future__ import annotations
@@ -147,6 +153,8 @@ def load_pipeline(method: str, model: Path | None):
 def sampler_options(args: argparse.Namespace) -> dict:
     """The sampling flags that were given (the pipeline's own defaults otherwise)."""
     options = {}
+    if args.threads < 1:
+        raise InvalidInputError(f"--threads must be >= 1, got {args.threads}.")
     if args.steps is not None:
         if args.steps < 1:
             raise InvalidInputError(f"--steps must be >= 1, got {args.steps}.")
@@ -183,7 +191,9 @@ def clip_views(clip: GeneratedClip) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
     joints = clip.motion.joints.detach().cpu().float()
     skeleton = render_skeleton_maps(joints, clip.camera)[0]
-    mannequin = render_mannequin(clip.motion.to(dtype=torch.float32), clip.camera, num_track_points=1).rgb
+    mannequin = render_mannequin(
+        clip.motion.to(dtype=torch.float32), clip.camera, num_track_points=1, show_progress=True
+    ).rgb
     grid = make_grid([clip.frames, skeleton, mannequin], gap=0)
     return skeleton, mannequin, grid
 
