@@ -95,6 +95,9 @@ def test_capture_errors(clip_mp4, echomotion_dir, mosa_dir, tmp_path, capsys):
         assert main(["capture", str(video), flag, str(output), "--model", str(model), "--steps", "1"]) == 1
         error = capsys.readouterr().err.strip()
         assert match in error and "\n" not in error
+    argv = ["capture", str(clip_mp4), "-o", str(tmp_path / "m.npz"), "--model", str(echomotion_dir)]
+    assert main([*argv, "--render", str(clip_mp4)]) == 1
+    assert "would overwrite the input video" in capsys.readouterr().err
     assert main(["capture", str(clip_mp4), "-o", str(tmp_path / "m.npz")]) == 1
     assert "no trained echomotion video model ships" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.mp4"]

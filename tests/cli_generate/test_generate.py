@@ -110,6 +110,8 @@ def test_unwritable_or_occupied_output(mosa_dir, tmp_path, capsys):
     a_file.write_text("x")
     assert _generate(a_file, mosa_dir) == 1
     assert "is a file" in capsys.readouterr().err
+    assert _generate(a_file / "out", mosa_dir) == 1  # a parent that is a file: cannot be created
+    assert "is a file, not a directory" in capsys.readouterr().err
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
