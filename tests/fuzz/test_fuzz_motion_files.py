@@ -242,6 +242,22 @@ def test_npz_zip_without_arrays(tmp_path):
     _check_npz(tmp_path, buffer.getvalue())
 
 
+@pytest.mark.parametrize("flag_bit", [0, 5, 6], ids=["encrypted", "patched", "strong-encryption"])
+def test_npz_member_flag_bits(tmp_path, flag_bit):
+    """CI's nightly findings: a flipped general-purpose flag bit in a member's directory entry makes
+    zipfile raise RuntimeError or NotImplementedError; the loader must name the file instead."""
+    from kinevid.errors import MotionFileError
+    from kinevid.motion.io import load_motion
+
+    data = bytearray(NPZ_FILES["ours"])
+    entry = data.index(b"PK\x01\x02")  # the first central-directory entry, which zipfile trusts
+    data[entry + 8] |= 1 << flag_bit  # the flag word follows signature (4 bytes) and two versions (2 + 2)
+    path = tmp_path / "flagged.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(MotionFileError, match=r"flagged\.npz"):
+        load_motion(path)
+
+
 # ----------------------------------------------------------------------------- ASF/AMC
 
 

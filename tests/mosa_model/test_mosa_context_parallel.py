@@ -2,8 +2,9 @@
 
 Two workers load the same tiny MoSA checkpoint (with trained-like, non-zero skeleton projections), call
 diffusers' `enable_parallelism` and run the cases; the parent compares both ranks' samples and mask logits
-with the single-process outputs (gloo on CPU processes: `tests/context_parallel_cpu.py`). Uneven shards (`ulysses_anything=True`) are not tested: diffusers gathers
-them with `dist.all_gather` of unequal sizes, which gloo rejects (for plain Wan as well).
+with the single-process outputs (gloo on CPU processes: `tests/context_parallel_cpu.py`). Uneven shards
+(`ulysses_anything=True`) are not tested: diffusers gathers them with `dist.all_gather` of unequal sizes,
+which gloo rejects (for plain Wan as well).
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ from ..render.camera import Camera
 from ..render.frames import frames_to_tensor
 from ..render.skeleton_maps import render_skeleton_maps
 from ..render.video import read_video, video_frame_rate
+from ..utils.io import NPZ_READ_ERRORS
 from .cache import CacheClip
 
 CAPTIONS_FILE = "captions.json"
@@ -234,8 +235,11 @@ class VideoFolderSource:
 
     @staticmethod
     def _has_camera(path: Path) -> bool:
-        with np.load(path, allow_pickle=False) as data:
-            return all(key in data.files for key in CAMERA_KEYS)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return all(key in data.files for key in CAMERA_KEYS)
+        except NPZ_READ_ERRORS as error:
+            raise InvalidInputError(f"{path}: not a readable .npz motion ({type(error).__name__}).") from None
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -249,8 +253,13 @@ class VideoFolderSource:
         }
 
     def _camera(self, path: Path, source_height: int, source_width: int) -> Camera:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: np.asarray(data[key], dtype=np.float64) for key in CAMERA_KEYS}
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: np.asarray(data[key], dtype=np.float64) for key in CAMERA_KEYS}
+        except NPZ_READ_ERRORS as error:
+            raise InvalidInputError(
+                f"{path}: expected numeric camera arrays {', '.join(CAMERA_KEYS)} ({type(error).__name__})."
+            ) from None
         intrinsics = arrays["camera_intrinsics"]
         shapes = {"camera_intrinsics": (3, 3), "camera_rotation": (3, 3), "camera_translation": (3,)}
         for key, shape in shapes.items():

@@ -6,10 +6,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import InvalidInputError
+
+# What `np.load` and zipfile raise on a damaged `.npz` (ValueError also covers pickled members). A
+# flipped flag bit in a member's directory entry makes zipfile report encryption (RuntimeError) or an
+# unsupported feature (NotImplementedError).
+NPZ_READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, ValueError, RuntimeError, NotImplementedError,
+)
 
 
 @contextlib.contextmanager

@@ -31,6 +31,7 @@ from ...motion import Motion
 from ...motion.io import load_motion
 from ...motion.metrics import physical_metrics
 from ...render.video import VIDEO_SUFFIXES
+from ...utils.io import NPZ_READ_ERRORS
 from ..metrics import fid, mean_and_interval
 from .clip_score import ClipEncoder, clipsim
 from .flow import dis_flow, flow_warp_interpolate
@@ -209,7 +210,7 @@ def _load_condition(poses_dir: Path, video: VideoItem) -> tuple[np.ndarray, np.n
         with np.load(path, allow_pickle=False) as data:
             keypoints = np.asarray(data["keypoints_2d"], np.float64)
             masks = np.asarray(data["masks"]).astype(bool) if "masks" in data else None
-    except (OSError, ValueError, KeyError) as error:
+    except NPZ_READ_ERRORS as error:
         raise InvalidInputError(f"{path}: expected an npz with `keypoints_2d` (T, 18, 2): {error}") from None
     if keypoints.shape != (len(video.frames), 18, 2):
         raise InvalidInputError(

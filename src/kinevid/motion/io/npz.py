@@ -22,8 +22,6 @@ files are read as they are (no axis change).
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +29,7 @@ import torch
 
 from ...body.rotations import axis_angle_to_matrix, matrix_to_axis_angle
 from ...errors import MotionFileError
-from ...utils.io import atomic_write
+from ...utils.io import NPZ_READ_ERRORS, atomic_write
 from ..motion import NUM_BETAS, Motion
 
 FORMAT_VERSION = 1
@@ -39,8 +37,6 @@ OFFSETS_KEY = "kinevid_offsets"
 VERSION_KEY = "kinevid_format_version"
 FRAMERATE_KEYS = ("mocap_framerate", "mocap_frame_rate")
 _POSE_WIDTHS = {72: "SMPL", 156: "SMPL-H"}
-# What numpy and zipfile raise on a damaged archive (besides ValueError for pickled objects).
-_CORRUPT_ARCHIVE_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, ValueError)
 
 
 def _array(path: Path, data, key: str, expected: str) -> np.ndarray:
@@ -54,7 +50,7 @@ def _array(path: Path, data, key: str, expected: str) -> np.ndarray:
                 f"{path}: key `{key}` holds Python objects; expected a numeric array {expected}."
             ) from None
         raise MotionFileError(f"{path}: not a motion file (key `{key}` is not a readable array).") from None
-    except _CORRUPT_ARCHIVE_ERRORS as error:
+    except NPZ_READ_ERRORS as error:
         raise MotionFileError(
             f"{path}: not a motion file (damaged archive: {type(error).__name__} reading `{key}`)."
         ) from None
@@ -82,7 +78,7 @@ def load_npz(path: str | os.PathLike[str]) -> Motion:
     path = Path(path)
     try:
         data = np.load(path, allow_pickle=False)
-    except _CORRUPT_ARCHIVE_ERRORS:
+    except NPZ_READ_ERRORS:
         # numpy's own message can advise `allow_pickle=True`: never for a file a user hands us.
         raise MotionFileError(
             f"{path}: not a motion file (not a readable .npz archive; expected named arrays `poses`, `trans`, "
