@@ -20,7 +20,9 @@ with `w_y = guidance_scale` and `w_s = skeleton_guidance_scale`. `w_y = w_s = 1`
 A pipeline directory (`save_pretrained` / `from_pretrained`) holds `model_index.json` (diffusers'
 index, plus the text encoder's name and the sampling defaults), `transformer/`, `vae/`, `scheduler/`
 and `structure/` (a `TextToMotionPipeline` directory); the text encoder is referenced by name or path
-(`kinevid.text.load_text_encoder`), as `TextToMotionPipeline` does.
+(`kinevid.text.load_text_encoder`), as `TextToMotionPipeline` does. `vae/` and `structure/` may instead
+live elsewhere, named in the index's `component_paths` (relative to the pipeline directory): the shipped
+pipelines share `kinevid/assets/vae` and `kinevid/assets/structure` this way rather than holding copies.
 """
 
 from __future__ import annotations
@@ -56,10 +58,27 @@ NULL_PROMPT = ""
 for the unconditional branches."""
 
 OUTPUT_TYPES = ("np", "pt", "latent")
+SAMPLING_DEFAULTS = ("fps", "height", "width", "num_frames", "num_inference_steps", "guidance_scale")
+"""Sampling defaults a pipeline directory records in its index (a tiny model's own size, steps and scale)."""
 _SCHEDULERS = {cls.__name__: cls for cls in (FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler)}
 
 
 # ---------------------------------------------------------------------- text (shared with the recipe)
+def component_dirs(path: Path, index: dict, names: tuple[str, ...]) -> dict[str, Path]:
+    """Where each of `names` lives for the pipeline directory `path`: `path / name`, or the index's
+    `component_paths[name]` (relative to `path`) for a component shared with other pipelines.
+
+    Raises:
+        `MissingWeightsError`: `component_paths` is not a mapping of names to strings.
+    """
+    links = index.get("component_paths", {})
+    if not isinstance(links, dict) or not all(isinstance(value, str) for value in links.values()):
+        raise MissingWeightsError(
+            f"{path / INDEX_NAME}: `component_paths` must map component names to relative paths, got {links!r}."
+        )
+    return {name: (path / links[name]).resolve() if name in links else path / name for name in names}
+
+
 def pad_text_tokens(tokens: torch.Tensor, mask: torch.Tensor, max_sequence_length: int) -> torch.Tensor:
     """Token embeddings as the DiT takes them: padding zeroed, cut or zero-padded to `max_sequence_length`
     (as `WanPipeline` pads umT5 outputs to 512 tokens; the padded rows still enter the text projection, so
@@ -167,6 +186,9 @@ class MoSAPipeline(DiffusionPipeline):
             when the pipeline directory is read back.
         max_sequence_length (`int`, defaults to 512): text tokens the DiT sees (the recipe pads to the same).
         fps (`float`, defaults to 16.0): default video frame rate.
+        height (`int`, defaults to 480), width (`int`, defaults to 832), num_frames (`int`, defaults to 81),
+        num_inference_steps (`int`, defaults to 50), guidance_scale (`float`, defaults to 5.0): the other
+            sampling defaults of `__call__` (`SAMPLING_DEFAULTS`; Wan2.1-T2V-1.3B's, a tiny model records its own).
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -182,14 +204,21 @@ class MoSAPipeline(DiffusionPipeline):
         text_encoder_name: str = "minilm",
         max_sequence_length: int = 512,
         fps: float = 16.0,
+        height: int = 480,
+        width: int = 832,
+        num_frames: int = 81,
+        num_inference_steps: int = 50,
+        guidance_scale: float = 5.0,
     ) -> None:
         super().__init__()
         self.register_modules(
             transformer=transformer, vae=vae, text_encoder=text_encoder, scheduler=scheduler, structure=structure
         )
         self.register_to_config(
-            text_encoder_name=str(text_encoder_name), max_sequence_length=int(max_sequence_length), fps=float(fps)
-        )
+            text_encoder_name=str(text_encoder_name), max_sequence_length=int(max_sequence_length), fps=float(fps),
+            height=int(height), width=int(width), num_frames=int(num_frames),
+            num_inference_steps=int(num_inference_steps), guidance_scale=float(guidance_scale),
+        )  # fmt: skip
         self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
         if transformer.config.in_channels != vae.config.z_dim:
@@ -245,7 +274,13 @@ class MoSAPipeline(DiffusionPipeline):
         from ..models.appearance import MoSAWanTransformer3DModel
 
         path = Path(pretrained_model_name_or_path)
-        required = [path / INDEX_NAME, path / "transformer" / "config.json", path / "vae" / "config.json"]
+        index_path = path / INDEX_NAME
+        try:
+            index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise MissingWeightsError(f"{index_path}: not a JSON pipeline index ({error}).") from None
+        components = component_dirs(path, index, ("vae", "structure"))
+        required = [index_path, path / "transformer" / "config.json", components["vae"] / "config.json"]
         required.append(path / "scheduler" / "scheduler_config.json")
         missing = [str(item) for item in required if not item.is_file()]
         if missing:
@@ -254,7 +289,6 @@ class MoSAPipeline(DiffusionPipeline):
                 "vae/, scheduler/ and optionally structure/ (write one with MoSAPipeline.save_pretrained or "
                 "`kinevid train mosa`)."
             )
-        index = json.loads((path / INDEX_NAME).read_text())
         scheduler_class = _SCHEDULERS.get((index.get("scheduler") or [None, None])[1])
         if scheduler_class is None:
             raise MissingWeightsError(
@@ -262,14 +296,14 @@ class MoSAPipeline(DiffusionPipeline):
             )
         try:
             transformer = MoSAWanTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=torch_dtype)
-            vae = AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=torch_dtype)
+            vae = AutoencoderKLWan.from_pretrained(components["vae"], torch_dtype=torch_dtype)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise MissingWeightsError(f"{path}: cannot load the transformer or VAE: {error}") from error
         scheduler = scheduler_class.from_pretrained(path / "scheduler")
         name = index.get("text_encoder_name", "minilm")
         text_encoder = text_encoder if text_encoder is not None else load_text_encoder(name)
-        if structure is None and (path / "structure").is_dir():
-            structure = TextToMotionPipeline.from_pretrained(path / "structure")
+        if structure is None and components["structure"].is_dir():
+            structure = TextToMotionPipeline.from_pretrained(components["structure"])
         return cls(
             transformer.eval(),
             vae.eval(),
@@ -278,7 +312,7 @@ class MoSAPipeline(DiffusionPipeline):
             structure=structure,
             text_encoder_name=name,
             max_sequence_length=int(index.get("max_sequence_length", 512)),
-            fps=float(index.get("fps", 16.0)),
+            **{key: index[key] for key in SAMPLING_DEFAULTS if key in index},
         )
 
     # ------------------------------------------------------------------ 1. checks
@@ -479,12 +513,12 @@ class MoSAPipeline(DiffusionPipeline):
         motion: Motion | list[Motion] | None = None,
         skeleton_video: torch.Tensor | None = None,
         camera: Camera | list[Camera] | None = None,
-        height: int = 480,
-        width: int = 832,
-        num_frames: int = 81,
+        height: int | None = None,
+        width: int | None = None,
+        num_frames: int | None = None,
         fps: float | None = None,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 5.0,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         skeleton_guidance_scale: float = 1.0,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -504,11 +538,12 @@ class MoSAPipeline(DiffusionPipeline):
                 COCO-18 skeleton maps (`kinevid.render.skeleton_maps_to_tensor` layout); skips structure and camera.
             camera (`Camera` or `list[Camera]`, *optional*): the view of `motion` (image size = `height` x
                 `width`); by default a camera is sampled from `generator` that keeps every joint in frame.
-            height (`int`, defaults to 480), width (`int`, defaults to 832): multiples of 16.
-            num_frames (`int`, defaults to 81): `4k + 1`.
+            height (`int`, *optional*), width (`int`, *optional*): multiples of 16 (default: the
+                pipeline's `height` x `width`, the size it was trained at; Wan2.1's 480 x 832).
+            num_frames (`int`, *optional*): `4k + 1` (default: the pipeline's `num_frames`, 81).
             fps (`float`, *optional*): video frame rate (default: the pipeline's, 16).
-            num_inference_steps (`int`, defaults to 50): denoising steps.
-            guidance_scale (`float`, defaults to 5.0): text guidance `w_y`.
+            num_inference_steps (`int`, *optional*): denoising steps (default: the pipeline's, 50).
+            guidance_scale (`float`, *optional*): text guidance `w_y` (default: the pipeline's, 5.0).
             skeleton_guidance_scale (`float`, defaults to 1.0): skeleton guidance `w_s` (1: no extra pass).
             generator (`torch.Generator` or a list of B, *optional*): the latent noise; its seed also seeds
                 the sampled cameras and the structure model (per sample: seed + index).
@@ -525,7 +560,13 @@ class MoSAPipeline(DiffusionPipeline):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt) if isinstance(prompt, list) else None
         if prompts is None:
             raise InvalidInputError(f"`prompt` must be a string or a list of strings; got {type(prompt).__name__}")
-        fps = float(self.config.fps if fps is None else fps)
+        config = self.config
+        fps = float(config.fps if fps is None else fps)
+        height = config.height if height is None else height
+        width = config.width if width is None else width
+        num_frames = config.num_frames if num_frames is None else num_frames
+        num_inference_steps = config.num_inference_steps if num_inference_steps is None else num_inference_steps
+        guidance_scale = config.guidance_scale if guidance_scale is None else guidance_scale
         self.check_inputs(
             prompts, motion, skeleton_video, camera, height, width, num_frames, fps,
             num_inference_steps, guidance_scale, skeleton_guidance_scale, output_type, generator,

@@ -182,6 +182,8 @@ class MoSATrainingConfig(RecipeConfig):
         text_encoder (`str`, defaults to "minilm"): the cache's text encoder (`kinevid.text.load_text_encoder`).
         structure (`str`, *optional*): `TextToMotionPipeline` directory put into the exported pipeline
             (None = the shipped one).
+        sampling (`dict`): the exported pipeline's sampling defaults `num_inference_steps` and
+            `guidance_scale` (its size, length and fps are the cache's).
     """
 
     train: TrainConfig
@@ -192,6 +194,15 @@ class MoSATrainingConfig(RecipeConfig):
     vae: str | None = None
     text_encoder: str = "minilm"
     structure: str | None = None
+    sampling: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        allowed = {"num_inference_steps": int, "guidance_scale": (int, float)}
+        check_config_keys(self.sampling, set(allowed), "sampling")
+        for name, kind in allowed.items():
+            if name in self.sampling:
+                value = self.sampling[name]
+                _check_value(f"sampling.{name}", value, kind, " > 0", isinstance(value, kind) and value > 0)
 
     @classmethod
     def from_dict(cls, values: dict, output_dir: str | os.PathLike[str], source: str = "config") -> MoSATrainingConfig:
@@ -446,6 +457,10 @@ def train_mosa(config: MoSATrainingConfig) -> Path:
         text_encoder_name=config.text_encoder,
         max_sequence_length=config.objective.max_sequence_length,
         fps=train_set.fps,
+        height=train_set.geometry["height"],
+        width=train_set.geometry["width"],
+        num_frames=train_set.geometry["num_frames"],
+        **config.sampling,
     )
     return save_pipeline(pipeline, output_dir / "pipeline")
 

@@ -16,9 +16,8 @@ from ..errors import InvalidInputError
 # What `np.load` and zipfile raise on a damaged `.npz` (ValueError also covers pickled members). A
 # flipped flag bit in a member's directory entry makes zipfile report encryption (RuntimeError) or an
 # unsupported feature (NotImplementedError).
-NPZ_READ_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, ValueError, RuntimeError, NotImplementedError,
-)
+_ARCHIVE_ERRORS = (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError)
+NPZ_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, KeyError, ValueError, *_ARCHIVE_ERRORS)
 
 
 @contextlib.contextmanager
