@@ -150,6 +150,21 @@ def load_pipeline(method: str, model: Path | None):
     return pipeline
 
 
+def pipeline_size(pipeline) -> tuple[int, int]:
+    """The video size a pipeline records (the size it was trained at), else Wan2.1's 480x832."""
+    config = pipeline.config
+    return int(config.get("height", DEFAULT_SIZE[0])), int(config.get("width", DEFAULT_SIZE[1]))
+
+
+def pipeline_frames(pipeline, seconds: float | None) -> int:
+    """`4k + 1` frames for `seconds` at the pipeline's fps; without `seconds`, the clip length the pipeline
+    records (else 5 seconds)."""
+    fps = float(pipeline.config.fps)
+    if seconds is None and "num_frames" in pipeline.config:
+        return int(pipeline.config["num_frames"])
+    return frames_for_seconds(5.0 if seconds is None else seconds, fps)
+
+
 def sampler_options(args: argparse.Namespace) -> dict:
     """The sampling flags that were given (the pipeline's own defaults otherwise)."""
     options = {}
@@ -256,14 +271,17 @@ def print_summary(console: Console, title: str, clip: GeneratedClip, out_dir: Pa
 
 # ---------------------------------------------------------------------- generate
 def run_generate(args: argparse.Namespace) -> int:
-    height, width = parse_size(args.size)
+    size = parse_size(args.size) if args.size is not None else None
+    if args.seconds is not None:
+        frames_for_seconds(args.seconds, 16.0)  # checks the value before any model loads
     motion_prompt = check_prompt(args.prompt)
     out_dir = check_output_dir(Path(args.output_dir))
     options = sampler_options(args)
     console = Console()
     with torch_threads(args.threads):
         pipeline = load_pipeline(args.method, args.model)
-        num_frames = frames_for_seconds(args.seconds, pipeline.config.fps)
+        height, width = size or pipeline_size(pipeline)
+        num_frames = pipeline_frames(pipeline, args.seconds)
         generator = torch.Generator().manual_seed(args.seed)
         common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
         if args.method == "mosa":
@@ -320,7 +338,7 @@ def usable_frames(available: int, seconds: float | None, fps: float, what: str) 
 
 
 def run_animate(args: argparse.Namespace) -> int:
-    height, width = parse_size(args.size)
+    size = parse_size(args.size) if args.size is not None else None
     if not args.prompt or not args.prompt.strip():
         raise InvalidInputError("--prompt is empty; describe the person and the scene, e.g. 'a man in a red coat'.")
     out_dir = check_output_dir(Path(args.output_dir))
@@ -329,6 +347,7 @@ def run_animate(args: argparse.Namespace) -> int:
     console = Console()
     with torch_threads(args.threads):
         pipeline = load_pipeline(args.method, args.model)
+        height, width = size or pipeline_size(pipeline)
         fps = float(pipeline.config.fps)
         motion = motion if abs(motion.fps - fps) < 1e-6 else motion.resample(fps)
         num_frames = usable_frames(motion.num_frames, args.seconds, fps, str(args.motion))
@@ -423,7 +442,9 @@ def add_model_options(parser: argparse.ArgumentParser, with_method: bool = True)
 
 def add_video_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidance", type=float, default=None, help="text guidance scale (default: the pipeline's)")
-    parser.add_argument("--size", default="x".join(map(str, DEFAULT_SIZE)), help="video HxW, multiples of 16 (480x832)")
+    parser.add_argument(
+        "--size", default=None, help="video HxW, multiples of 16 (default: the pipeline's; 128x128 for the shipped one)"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -434,7 +455,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("prompt", help='what happens, e.g. "a woman dances on a beach at sunset"')
     parser.add_argument("-o", "--output-dir", type=Path, required=True, help="new directory for the results")
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration (default 5; frames = 4k + 1)")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="duration (frames = 4k + 1; default: the pipeline's clip length)"
+    )
     add_model_options(parser)
     add_video_options(parser)
     parser.set_defaults(func=run_generate)
