@@ -1,0 +1,93 @@
+"""Copy a trained model into the package (`src/kinevid/assets/<name>`) with its model card.
+
+    python scripts/ship_model.py vae runs/vae/final --card configs/cards/vae.json
+    python scripts/ship_model.py mosa_tiny runs/mosa/pipeline --card configs/cards/mosa_tiny.json
+
+A VAE directory is copied as is. A pipeline directory is copied without its `vae/` and `structure/`:
+its index links the shipped ones (`component_paths`), after checking that its VAE is the shipped VAE
+bit for bit (a pipeline trained on another VAE's latents would decode garbage). The model card
+(`README.md`) is written from the card JSON (what was trained on, the command, the measured scores)
+plus what the training logs say (steps, wall-clock time). The new directory appears complete or not
+at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parents[1] / "src" / "kinevid" / "assets"
+SHARED = {"vae": "../vae", "structure": "../structure"}
+
+
+def training_time(run_dirs: list[Path]) -> tuple[int, float]:
+    """(optimiser steps, seconds) of the runs' `logs.jsonl`, from the logged steps/s between log lines."""
+    steps, seconds = 0, 0.0
+    for run in run_dirs:
+        previous = 0
+        for line in (run / "logs.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            if "steps_per_s" in entry and entry["step"] > previous:
+                seconds += (entry["step"] - previous) / entry["steps_per_s"]
+                previous = entry["step"]
+        steps += previous
+    return steps, seconds
+
+
+def weights_digest(directory: Path) -> str:
+    from kinevid.models.vae import load_video_vae, vae_identity
+
+    return vae_identity(load_video_vae(directory))["weights_sha256"]
+
+
+def card_markdown(name: str, card: dict, steps: int, seconds: float, size_mb: float) -> str:
+    lines = [f"# kinevid `{name}`", "", card["summary"], ""]
+    lines += ["| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in card.get("facts", {}).items()]
+    lines += [f"| optimiser steps | {steps} |", f"| training time | {seconds / 3600:.2f} h on 2 CPU cores |"]
+    lines += [f"| weights | {size_mb:.1f} MB (safetensors) |", ""]
+    lines += ["## Reproduce", "", "```", *card["commands"], "```", ""]
+    lines += ["## Measured", "", *card["scores"], ""]
+    if card.get("limits"):
+        lines += ["## Limits", "", *[f"- {limit}" for limit in card["limits"]], ""]
+    return "\n".join(lines)
+
+
+def ship(name: str, source: Path, card_file: Path, runs: list[Path]) -> Path:
+    card = json.loads(card_file.read_text())
+    target = ASSETS / name
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    if (source / "model_index.json").is_file():  # a pipeline: link the shared components
+        if weights_digest(source / "vae") != weights_digest(ASSETS / "vae"):
+            sys.exit(f"{source / 'vae'}: not the shipped VAE ({ASSETS / 'vae'}); ship that VAE first or retrain.")
+        shutil.copytree(source, partial, ignore=shutil.ignore_patterns(*SHARED))
+        index = json.loads((partial / "model_index.json").read_text())
+        index["component_paths"] = SHARED
+        (partial / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    else:
+        shutil.copytree(source, partial)
+    size_mb = sum(path.stat().st_size for path in partial.rglob("*.safetensors")) / 1e6
+    steps, seconds = training_time(runs)
+    (partial / "README.md").write_text(card_markdown(name, card, steps, seconds, size_mb))
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help="directory under src/kinevid/assets (e.g. vae, mosa_tiny)")
+    parser.add_argument("source", type=Path, help="trained VAE or pipeline directory")
+    parser.add_argument("--card", type=Path, required=True, help="model card JSON")
+    parser.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories with logs.jsonl")
+    args = parser.parse_args()
+    target = ship(args.name, args.source, args.card, args.runs)
+    print(f"shipped {target}")
+
+
+if __name__ == "__main__":
+    main()
