@@ -47,7 +47,7 @@ def card_markdown(name: str, card: dict, steps: int, seconds: float, size_mb: fl
     lines = [f"# kinevid `{name}`", "", card["summary"], ""]
     lines += ["| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in card.get("facts", {}).items()]
-    lines += [f"| optimiser steps | {steps} |", f"| training time | {seconds / 3600:.2f} h on 2 CPU cores |"]
+    lines += [f"| optimiser steps | {steps} |", f"| training time | {seconds / 3600:.2f} h on a 2-core CPU |"]
     lines += [f"| weights | {size_mb:.1f} MB (safetensors) |", ""]
     lines += ["## Reproduce", "", "```", *card["commands"], "```", ""]
     lines += ["## Measured", "", *card["scores"], ""]
@@ -70,6 +70,8 @@ def ship(name: str, source: Path, card_file: Path, runs: list[Path]) -> Path:
         (partial / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
     else:
         shutil.copytree(source, partial)
+    for path in partial.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # checkpoints are written private; the package is not
     size_mb = sum(path.stat().st_size for path in partial.rglob("*.safetensors")) / 1e6
     steps, seconds = training_time(runs)
     (partial / "README.md").write_text(card_markdown(name, card, steps, seconds, size_mb))

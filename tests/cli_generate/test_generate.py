@@ -162,3 +162,40 @@ def test_mosa_skeleton_is_the_pipelines_condition(mosa_dir, tmp_path):
     written = read_video(tmp_path / "out" / "skeleton.mp4").astype(np.int16)
     assert np.abs(written - condition).mean() < 8  # H.264 yuv420p: thin coloured limbs lose chroma at 32x32
     assert np.abs(written - np.roll(condition, 8, axis=2)).mean() > 2 * np.abs(written - condition).mean()
+
+
+def _recorded_defaults_pipeline(mosa_dir, tmp_path):
+    """`mosa_dir` re-saved with its own sampling defaults (32x32, 5 frames, 2 steps) in the index."""
+    import json
+    import shutil
+
+    path = tmp_path / "recorded"
+    shutil.copytree(mosa_dir, path)
+    index = json.loads((path / "model_index.json").read_text())
+    index.update(height=32, width=32, num_frames=NUM_FRAMES, num_inference_steps=2, fps=16.0)
+    (path / "model_index.json").write_text(json.dumps(index))
+    return path
+
+
+def test_size_length_and_steps_default_to_the_pipelines_own(mosa_dir, tmp_path):
+    model = _recorded_defaults_pipeline(mosa_dir, tmp_path)
+    assert main(["generate", "a man walks forward", "-o", str(tmp_path / "out"), "--model", str(model)]) == 0
+    check_outputs(tmp_path / "out")
+
+
+def test_the_default_output_dir_is_reused_but_a_given_one_never_is(mosa_dir, tmp_path, monkeypatch, capsys):
+    model = _recorded_defaults_pipeline(mosa_dir, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate", "--model", str(model)]) == 0  # the default prompt and OUT
+    first = read_video(tmp_path / "outputs" / "generate" / "video.mp4")
+    assert main(["generate", "--model", str(model), "--seed", "1"]) == 0  # replaces the earlier results
+    check_outputs(tmp_path / "outputs" / "generate")
+    assert not np.array_equal(first, read_video(tmp_path / "outputs" / "generate" / "video.mp4"))
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["generate"]  # no staging left behind
+    (tmp_path / "outputs" / "generate" / "notes.txt").write_text("mine")  # not only our results: keep it
+    capsys.readouterr()
+    assert main(["generate", "--model", str(model)]) == 1
+    assert "not empty" in capsys.readouterr().err
+    given = tmp_path / "given"
+    assert main(["generate", "-o", str(given), "--model", str(model)]) == 0
+    assert main(["generate", "-o", str(given), "--model", str(model)]) == 1  # an explicit OUT is never replaced

@@ -11,7 +11,7 @@ import torch
 from mosa_pipeline_tiny import FPS, HEIGHT, NUM_FRAMES, WIDTH, single_threaded, text_encoder, tiny_pipeline  # noqa: F401
 
 from kinevid.body import smpl24_to_coco18
-from kinevid.errors import InvalidInputError
+from kinevid.errors import InvalidInputError, MissingWeightsError
 from kinevid.motion import Motion
 from kinevid.motion.io import sample_motion_path
 from kinevid.pipelines import MoSAPipeline, MoSAPipelineOutput
@@ -184,9 +184,37 @@ def test_save_and_load_round_trip(pipe, walk, tmp_path):
     torch.testing.assert_close(text_actual.joints, text_expected.joints)
 
 
-def test_load_rejects_an_incomplete_directory(pipe, tmp_path):
-    from kinevid.errors import MissingWeightsError
+def test_shared_components_load_through_component_paths(pipe, walk, tmp_path):
+    """A pipeline without vae/ and structure/ of its own loads them from `component_paths` (how the shipped
+    pipelines share `kinevid/assets/vae` and `kinevid/assets/structure`), with the same result."""
+    import json
+    import shutil
 
+    pipe.save_pretrained(tmp_path / "full")
+    shared, linked = tmp_path / "shared", tmp_path / "linked"
+    shutil.copytree(tmp_path / "full", linked)
+    shared.mkdir()
+    for name in ("vae", "structure"):
+        (linked / name).rename(shared / name)
+    index = json.loads((linked / "model_index.json").read_text())
+    index["component_paths"] = {"vae": "../shared/vae", "structure": "../shared/structure"}
+    (linked / "model_index.json").write_text(json.dumps(index))
+    loaded = MoSAPipeline.from_pretrained(linked, text_encoder=text_encoder())
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.structure is not None
+    expected = _call(pipe, motion=walk, guidance_scale=2.0)
+    torch.testing.assert_close(_call(loaded, motion=walk, guidance_scale=2.0).frames, expected.frames)
+    index["component_paths"] = {"vae": "../nowhere"}
+    (linked / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(MissingWeightsError, match="nowhere"):
+        MoSAPipeline.from_pretrained(linked, text_encoder=text_encoder())
+    index["component_paths"] = ["vae"]
+    (linked / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(MissingWeightsError, match="component_paths"):
+        MoSAPipeline.from_pretrained(linked, text_encoder=text_encoder())
+
+
+def test_load_rejects_an_incomplete_directory(pipe, tmp_path):
     pipe.save_pretrained(tmp_path / "mosa")
     (tmp_path / "mosa" / "vae" / "config.json").unlink()
     with pytest.raises(MissingWeightsError, match="vae"):

@@ -54,6 +54,8 @@ PIPELINE_CLASSES = {"mosa": "MoSAPipeline", "echomotion": "EchoMotionPipeline"}
 OUTPUT_FILES = ("video.mp4", "motion.npz", "motion.bvh", "skeleton.mp4", "grid.mp4")
 STANDING_WORDS = frozenset({"stand", "stands", "standing", "still", "motionless"})
 DEFAULT_SIZE = (480, 832)
+DEFAULT_PROMPT = "a person in a red shirt and blue trousers walks forward, on a grey floor in front of a white wall"
+DEFAULT_OUTPUT = Path("outputs/generate")
 
 
 # ---------------------------------------------------------------------- arguments
@@ -91,11 +93,13 @@ def check_prompt(prompt: str) -> str:
     return motion_prompt
 
 
-def check_output_dir(path: Path) -> Path:
-    """OUT must be a new (or empty) directory whose parent can be written."""
+def check_output_dir(path: Path, replace_results: bool = False) -> Path:
+    """OUT must be a new (or empty) directory whose parent can be written; with `replace_results`, a
+    directory holding only an earlier run's `OUTPUT_FILES` is allowed too (the default OUT is reused)."""
     if path.exists() and not path.is_dir():
         raise InvalidInputError(f"-o {path}: is a file; expected a directory for the results.")
-    if path.is_dir() and any(path.iterdir()):
+    earlier_results = replace_results and path.is_dir() and {p.name for p in path.iterdir()} <= set(OUTPUT_FILES)
+    if path.is_dir() and any(path.iterdir()) and not earlier_results:
         raise InvalidInputError(f"-o {path}: the directory is not empty; choose a new one (results are never mixed).")
     check_output_path(path / OUTPUT_FILES[0], "-o")
     return path
@@ -240,9 +244,13 @@ def write_output_dir(out_dir: Path, clip: GeneratedClip) -> None:
         write_video(skeleton, staging / "skeleton.mp4", fps=fps)
         write_video(grid, staging / "grid.mp4", fps=fps)
         os.chmod(staging, 0o777 & ~_umask())
-        if out_dir.is_dir():  # empty (checked before the work): replace it
-            out_dir.rmdir()
+        earlier = None
+        if out_dir.is_dir():  # empty, or an earlier run's results (checked before the work): replace it
+            earlier = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.old")
+            out_dir.rename(earlier)
         staging.rename(out_dir)
+        if earlier is not None:
+            shutil.rmtree(earlier, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -271,11 +279,13 @@ def print_summary(console: Console, title: str, clip: GeneratedClip, out_dir: Pa
 
 # ---------------------------------------------------------------------- generate
 def run_generate(args: argparse.Namespace) -> int:
+    default_output = args.output_dir is None
+    args.output_dir = DEFAULT_OUTPUT if default_output else args.output_dir
     size = parse_size(args.size) if args.size is not None else None
     if args.seconds is not None:
         frames_for_seconds(args.seconds, 16.0)  # checks the value before any model loads
     motion_prompt = check_prompt(args.prompt)
-    out_dir = check_output_dir(Path(args.output_dir))
+    out_dir = check_output_dir(Path(args.output_dir), replace_results=default_output)
     options = sampler_options(args)
     console = Console()
     with torch_threads(args.threads):
@@ -453,8 +463,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="text -> human video + motion with a trained MoSA or EchoMotion pipeline",
         description=f"Generate a human video and its 3D motion from a prompt (writes {', '.join(OUTPUT_FILES)}).",
     )
-    parser.add_argument("prompt", help='what happens, e.g. "a woman dances on a beach at sunset"')
-    parser.add_argument("-o", "--output-dir", type=Path, required=True, help="new directory for the results")
+    parser.add_argument("prompt", nargs="?", default=DEFAULT_PROMPT, help=f'what happens (default: "{DEFAULT_PROMPT}")')
+    parser.add_argument(
+        "-o", "--output-dir", type=Path, default=None,
+        help=f"new directory for the results (default: {DEFAULT_OUTPUT}, replaced on each run)",
+    )  # fmt: skip
     parser.add_argument(
         "--seconds", type=float, default=None, help="duration (frames = 4k + 1; default: the pipeline's clip length)"
     )
