@@ -109,6 +109,41 @@ def test_mosa_save_load_round_trip(tmp_path):
         assert torch.equal(loaded.eval()(**inputs).sample, model(**inputs).sample)
 
 
+def test_mosa_weights_alone_go_back_onto_the_public_backbone(tmp_path):
+    """`save_mosa_weights` keeps only MoSA's parameters; `from_backbone` on the same Wan checkpoint gives the
+    trained model back exactly (how trained MoSA weights for Wan2.1-T2V-1.3B are shared and used)."""
+    from safetensors.torch import load_file
+
+    _, model, _ = _wan_loaded_mosa(tmp_path, hadc_layers=[0, 2], skeleton_encoder_dims=[4, 8, 8])
+    _activate_hadc(model)
+    model.save_mosa_weights(tmp_path / "weights")
+    saved = load_file(str(tmp_path / "weights" / "mosa_weights.safetensors"))
+    assert saved and all(is_mosa_parameter(name) for name in saved)
+    assert len(saved) == sum(is_mosa_parameter(name) for name, _ in model.named_parameters())
+    loaded = MoSAWanTransformer3DModel.from_backbone(tmp_path / "wan", tmp_path / "weights").eval()
+    assert loaded.hadc_layers == [0, 2]
+    inputs = wan_inputs()
+    with torch.no_grad():
+        assert torch.equal(loaded(**inputs).sample, model(**inputs).sample)
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_mosa_weights_refuse_another_backbone_and_damaged_files(tmp_path):
+    _, model, _ = _wan_loaded_mosa(tmp_path, skeleton_encoder_dims=[4, 8, 8])
+    model.save_mosa_weights(tmp_path / "weights")
+    torch.manual_seed(0)
+    WanTransformer3DModel(**{**TINY_WAN_CONFIG, "attention_head_dim": 4, "num_layers": 3}).save_pretrained(
+        tmp_path / "narrow"
+    )
+    with pytest.raises(MissingWeightsError, match="another backbone"):
+        MoSAWanTransformer3DModel.from_backbone(tmp_path / "narrow", tmp_path / "weights")
+    with pytest.raises(MissingWeightsError, match="not a MoSA weights directory"):
+        MoSAWanTransformer3DModel.from_backbone(tmp_path / "wan", tmp_path / "nowhere")
+    (tmp_path / "weights" / "mosa_weights.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(MissingWeightsError, match="damaged"):
+        MoSAWanTransformer3DModel.from_backbone(tmp_path / "wan", tmp_path / "weights")
+
+
 def test_checkpoint_without_backbone_weights_raises(tmp_path):
     config = {**TINY_WAN_CONFIG, "num_layers": 2}
     torch.manual_seed(0)

@@ -22,15 +22,20 @@ saddle: the gradients of both factors of w * s would vanish for ever.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers.models.normalization import FP32LayerNorm
 from diffusers.utils import BaseOutput
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ...errors import InvalidInputError, MissingWeightsError
@@ -39,6 +44,11 @@ from .skeleton_encoder import SkeletonEncoder
 
 MOSA_MODULE_NAMES = ("hadc", "skeleton_encoder")
 """Top-level module names of MoSA's additions; every other parameter belongs to the backbone."""
+
+MOSA_WEIGHTS_NAME = "mosa_weights.safetensors"
+MOSA_CONFIG_NAME = "mosa_config.json"
+MOSA_CONFIG_KEYS = ("hadc_layers", "skeleton_channels", "skeleton_encoder_dims", "hadc_hidden_dim")
+"""`save_mosa_weights` files, and the model-config keys of MoSA's additions they record."""
 
 LORA_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
 """The backbone attention projections `add_backbone_lora` adapts by default."""
@@ -251,6 +261,94 @@ class MoSAMixin:
             )
         model._initialise_missing_mosa_modules(missing, str(pretrained_model_name_or_path))
         return (model, info) if output_loading_info else model
+
+    def _backbone_geometry(self) -> dict[str, Any]:
+        """What MoSA weights depend on in the backbone: width, depth and patch size."""
+        return {
+            "class": type(self).__name__,
+            "inner_dim": int(self.hadc[0].skeleton_proj.out_features) if len(self.hadc) else None,
+            "num_layers": int(self.config.num_layers),
+            "patch_size": [int(p) for p in self._mosa_patch_size],
+        }
+
+    def save_mosa_weights(self, save_directory: str | os.PathLike) -> None:
+        """Write only MoSA's parameters (HADC sites, skeleton encoder) and their config keys.
+
+        What someone who trained MoSA on a full-size public backbone (e.g. Wan2.1-T2V-1.3B-Diffusers)
+        shares: `mosa_weights.safetensors` and `mosa_config.json` (`MOSA_CONFIG_KEYS` plus the backbone's
+        geometry), a few MB, while the backbone stays the public checkpoint (`from_backbone` puts them
+        together again). The directory appears complete or not at all. PEFT LoRA adapters of the backbone
+        are not included (save them with the transformer's `save_lora_adapter`).
+        """
+        path = Path(save_directory)
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        try:
+            state = {n: p.detach().cpu().contiguous() for n, p in self.named_parameters() if is_mosa_parameter(n)}
+            save_file(state, str(partial / MOSA_WEIGHTS_NAME))
+            config = {key: self.config[key] for key in MOSA_CONFIG_KEYS}
+            config["hadc_layers"] = self.hadc_layers
+            config["backbone"] = self._backbone_geometry()
+            (partial / MOSA_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+            shutil.rmtree(path, ignore_errors=True)
+            partial.rename(path)
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+
+    @classmethod
+    def from_backbone(
+        cls, backbone_path: str | os.PathLike, mosa_weights_path: str | os.PathLike, **kwargs: Any
+    ) -> Any:
+        """A plain backbone checkpoint (e.g. the `transformer/` of Wan2.1-T2V-1.3B-Diffusers) with the MoSA
+        weights `save_mosa_weights` wrote put on top.
+
+        Args:
+            backbone_path: the backbone's diffusers directory.
+            mosa_weights_path: a directory with `mosa_weights.safetensors` and `mosa_config.json`.
+            **kwargs: passed to `from_pretrained` (e.g. `torch_dtype`).
+
+        Raises:
+            `MissingWeightsError`: a file is missing or damaged, the weights were trained on a backbone of
+                another width, depth or patch size, or they lack or add MoSA parameters.
+        """
+        weights_dir = Path(mosa_weights_path)
+        files = [weights_dir / MOSA_CONFIG_NAME, weights_dir / MOSA_WEIGHTS_NAME]
+        missing_files = [str(f) for f in files if not f.is_file()]
+        if missing_files:
+            raise MissingWeightsError(
+                f"{weights_dir}: not a MoSA weights directory (missing {missing_files}); write one with "
+                "`model.save_mosa_weights(DIR)`"
+            )
+        try:
+            config = json.loads(files[0].read_text())
+            state = load_file(str(files[1]))
+        except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as error:
+            raise MissingWeightsError(f"{weights_dir}: damaged MoSA weights ({error})") from None
+        if not isinstance(config, dict) or not set(MOSA_CONFIG_KEYS) <= set(config):
+            raise MissingWeightsError(f"{files[0]}: expected a JSON object with {list(MOSA_CONFIG_KEYS)}")
+        model = cls.from_pretrained(backbone_path, **{key: config[key] for key in MOSA_CONFIG_KEYS}, **kwargs)
+        trained_on, backbone = config.get("backbone", {}), model._backbone_geometry()
+        mismatched = {k: (trained_on[k], backbone[k]) for k in ("inner_dim", "num_layers", "patch_size") if
+                      k in trained_on and trained_on[k] != backbone[k]}  # fmt: skip
+        if mismatched:
+            raise MissingWeightsError(
+                f"{weights_dir} was trained on another backbone than {backbone_path} (trained on / given: {mismatched})"
+            )
+        expected = {name for name, _ in model.named_parameters() if is_mosa_parameter(name)}
+        if set(state) != expected:
+            lacking, extra = sorted(expected - set(state)), sorted(set(state) - expected)
+            raise MissingWeightsError(
+                f"{files[1]}: MoSA parameters do not match the model (missing {lacking[:3]}, unexpected {extra[:3]})"
+            )
+        parameters = dict(model.named_parameters())
+        wrong = [n for n, t in state.items() if t.shape != parameters[n].shape]
+        if wrong:
+            raise MissingWeightsError(f"{files[1]}: {wrong[:3]} have other shapes than the model's")
+        with torch.no_grad():
+            for name, tensor in state.items():
+                parameters[name].copy_(tensor.to(parameters[name].dtype))
+        return model
 
     @torch.no_grad()
     def _initialise_missing_mosa_modules(self, missing: set[str], source: str) -> None:
