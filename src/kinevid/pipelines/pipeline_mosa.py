@@ -315,6 +315,62 @@ class MoSAPipeline(DiffusionPipeline):
             **{key: index[key] for key in SAMPLING_DEFAULTS if key in index},
         )
 
+    @classmethod
+    def from_wan_pretrained(
+        cls,
+        wan_path: str | os.PathLike[str],
+        mosa_weights_path: str | os.PathLike[str],
+        structure: TextToMotionPipeline | None = None,
+        torch_dtype: torch.dtype = torch.float32,
+    ) -> MoSAPipeline:
+        """MoSA on a full-size Wan2.1 text-to-video checkpoint: a diffusers `WanPipeline` directory (e.g.
+        Wan2.1-T2V-1.3B-Diffusers: `transformer/`, `vae/`, `text_encoder/` umT5, `tokenizer/`, `scheduler/`)
+        with trained MoSA weights (`MoSAWanTransformer3DModel.save_mosa_weights`) on its transformer.
+
+        Args:
+            wan_path (`str` or `Path`): the Wan pipeline directory.
+            mosa_weights_path (`str` or `Path`): the MoSA weights directory.
+            structure (`TextToMotionPipeline`, *optional*): text -> motion (default: the shipped one).
+            torch_dtype (`torch.dtype`, defaults to float32): transformer and text encoder dtype (bf16 on
+                GPUs); the VAE stays float32, as Wan runs it.
+
+        Raises:
+            `MissingWeightsError`: not a Wan pipeline directory, or weights that do not fit it.
+        """
+        from ..models.appearance import MoSAWanTransformer3DModel
+
+        path = Path(wan_path)
+        index_path = path / INDEX_NAME
+        try:
+            index = json.loads(index_path.read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise MissingWeightsError(f"{path}: not a diffusers WanPipeline directory ({error})") from None
+        parts = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
+        missing = [part for part in parts if not (path / part).is_dir()]
+        if index.get("_class_name") != "WanPipeline" or missing:
+            raise MissingWeightsError(
+                f"{path}: expected a diffusers WanPipeline directory with {list(parts)} (e.g. "
+                f"Wan2.1-T2V-1.3B-Diffusers); found {index.get('_class_name')!r}, missing {missing}"
+            )
+        scheduler_name = (index.get("scheduler") or [None, None])[1]
+        if scheduler_name not in _SCHEDULERS:
+            raise MissingWeightsError(
+                f"{index_path}: scheduler must be one of {sorted(_SCHEDULERS)}, got {scheduler_name}"
+            )
+        transformer = MoSAWanTransformer3DModel.from_backbone(
+            path / "transformer", mosa_weights_path, torch_dtype=torch_dtype
+        )
+        try:
+            vae = AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=torch.float32)
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise MissingWeightsError(f"{path / 'vae'}: cannot load the VAE: {error}") from error
+        text_encoder = load_text_encoder(path, dtype=torch_dtype)
+        scheduler = _SCHEDULERS[scheduler_name].from_pretrained(path / "scheduler")
+        structure = structure if structure is not None else TextToMotionPipeline.from_pretrained()
+        return cls(
+            transformer.eval(), vae.eval(), text_encoder, scheduler, structure=structure, text_encoder_name=str(path)
+        )
+
     # ------------------------------------------------------------------ 1. checks
     def check_inputs(
         self,
