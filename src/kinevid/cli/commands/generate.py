@@ -229,11 +229,12 @@ def pose_following_score(clip: GeneratedClip) -> dict[str, float] | str:
     return pose_following(estimate, keypoints.numpy())
 
 
-def write_output_dir(out_dir: Path, clip: GeneratedClip) -> None:
-    """Write `OUTPUT_FILES` into a temporary directory beside `out_dir`, then rename it onto `out_dir`."""
+def write_output_dir(out_dir: Path, clip: GeneratedClip, views: tuple[np.ndarray, ...] | None = None) -> None:
+    """Write `OUTPUT_FILES` into a temporary directory beside `out_dir`, then rename it onto `out_dir`;
+    `views` are `clip_views(clip)` when the caller has them already."""
     from ...render import write_video
 
-    skeleton, _, grid = clip_views(clip)
+    skeleton, _, grid = views if views is not None else clip_views(clip)
     fps = clip.motion.fps
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=out_dir.parent))
@@ -278,6 +279,40 @@ def print_summary(console: Console, title: str, clip: GeneratedClip, out_dir: Pa
 
 
 # ---------------------------------------------------------------------- generate
+def generate_clip(
+    pipeline,
+    method: str,
+    prompt: str,
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    seconds: float | None = None,
+    model: Path | None = None,
+    **options,
+) -> GeneratedClip:
+    """Text -> video + motion with a loaded `method` pipeline (what `kinevid generate` and `kinevid serve` run).
+
+    Args:
+        size (`tuple[int, int]`, *optional*): `(H, W)`; default: the pipeline's own.
+        seconds (`float`, *optional*): duration; default: the clip length the pipeline records.
+        model (`Path`, *optional*): the pipeline's directory, named in errors.
+        options: sampling options (`num_inference_steps`, `guidance_scale`), see `sampler_options`.
+    """
+    height, width = size or pipeline_size(pipeline)
+    num_frames = pipeline_frames(pipeline, seconds)
+    generator = torch.Generator().manual_seed(seed)
+    common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
+    if method == "mosa":
+        if pipeline.structure is None:
+            raise MissingWeightsError(
+                f"--model {model}: the MoSA pipeline has no structure/ (text-to-motion) model, so it cannot "
+                "turn a prompt into motion; use `kinevid animate MOTION` instead."
+            )
+        output = pipeline(prompt, **common)
+        return GeneratedClip(to_uint8(output.frames[0]), output.motion[0], output.cameras[0])
+    output = pipeline(prompt, mode="t2vm", **common)
+    return echomotion_clip(output.frames[0], output.motion[0], seed)
+
+
 def run_generate(args: argparse.Namespace) -> int:
     default_output = args.output_dir is None
     args.output_dir = DEFAULT_OUTPUT if default_output else args.output_dir
@@ -290,21 +325,7 @@ def run_generate(args: argparse.Namespace) -> int:
     console = Console()
     with torch_threads(args.threads):
         pipeline = load_pipeline(args.method, args.model)
-        height, width = size or pipeline_size(pipeline)
-        num_frames = pipeline_frames(pipeline, args.seconds)
-        generator = torch.Generator().manual_seed(args.seed)
-        common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
-        if args.method == "mosa":
-            if pipeline.structure is None:
-                raise MissingWeightsError(
-                    f"--model {args.model}: the MoSA pipeline has no structure/ (text-to-motion) model, so it cannot "
-                    "turn a prompt into motion; use `kinevid animate MOTION` instead."
-                )
-            output = pipeline(args.prompt, **common)
-            clip = GeneratedClip(to_uint8(output.frames[0]), output.motion[0], output.cameras[0])
-        else:
-            output = pipeline(args.prompt, mode="t2vm", **common)
-            clip = echomotion_clip(output.frames[0], output.motion[0], args.seed)
+        clip = generate_clip(pipeline, args.method, args.prompt, args.seed, size, args.seconds, args.model, **options)
         score = pose_following_score(clip)
         write_output_dir(out_dir, clip)
     console.print(f"prompt: {args.prompt!r} (motion prompt {motion_prompt!r}, {args.method}, seed {args.seed})")
@@ -347,29 +368,52 @@ def usable_frames(available: int, seconds: float | None, fps: float, what: str) 
     return num_frames
 
 
+def animate_clip(
+    pipeline,
+    method: str,
+    prompt: str,
+    motion: Motion,
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    seconds: float | None = None,
+    name: str = "the motion",
+    **options,
+) -> GeneratedClip:
+    """Motion -> video with a loaded `method` pipeline: `motion` resampled to the pipeline's fps and cut to
+    `4k + 1` frames (at most `seconds`); `name` is the motion's file, named in errors."""
+    height, width = size or pipeline_size(pipeline)
+    fps = float(pipeline.config.fps)
+    motion = motion if abs(motion.fps - fps) < 1e-6 else motion.resample(fps)
+    num_frames = usable_frames(motion.num_frames, seconds, fps, name)
+    motion = motion.slice(0, num_frames)
+    generator = torch.Generator().manual_seed(seed)
+    common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
+    if method == "mosa":
+        output = pipeline(prompt, motion=motion, **common)
+        return GeneratedClip(to_uint8(output.frames[0]), output.motion[0], output.cameras[0])
+    output = pipeline(prompt, mode="m2v", motion=motion, **common)
+    return echomotion_clip(output.frames[0], motion, seed)
+
+
+def check_appearance_prompt(prompt: str) -> str:
+    """`animate`'s prompt (who and where) must not be empty."""
+    if not prompt or not prompt.strip():
+        raise InvalidInputError("--prompt is empty; describe the person and the scene, e.g. 'a man in a red coat'.")
+    return prompt
+
+
 def run_animate(args: argparse.Namespace) -> int:
     size = parse_size(args.size) if args.size is not None else None
-    if not args.prompt or not args.prompt.strip():
-        raise InvalidInputError("--prompt is empty; describe the person and the scene, e.g. 'a man in a red coat'.")
+    check_appearance_prompt(args.prompt)
     out_dir = check_output_dir(Path(args.output_dir))
     options = sampler_options(args)
     motion = load_motion_file(args.motion)
     console = Console()
     with torch_threads(args.threads):
         pipeline = load_pipeline(args.method, args.model)
-        height, width = size or pipeline_size(pipeline)
-        fps = float(pipeline.config.fps)
-        motion = motion if abs(motion.fps - fps) < 1e-6 else motion.resample(fps)
-        num_frames = usable_frames(motion.num_frames, args.seconds, fps, str(args.motion))
-        motion = motion.slice(0, num_frames)
-        generator = torch.Generator().manual_seed(args.seed)
-        common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
-        if args.method == "mosa":
-            output = pipeline(args.prompt, motion=motion, **common)
-            clip = GeneratedClip(to_uint8(output.frames[0]), output.motion[0], output.cameras[0])
-        else:
-            output = pipeline(args.prompt, mode="m2v", motion=motion, **common)
-            clip = echomotion_clip(output.frames[0], motion, args.seed)
+        clip = animate_clip(
+            pipeline, args.method, args.prompt, motion, args.seed, size, args.seconds, str(args.motion), **options
+        )
         score = pose_following_score(clip)
         write_output_dir(out_dir, clip)
     console.print(f"motion: {args.motion} -> prompt {args.prompt!r} ({args.method}, seed {args.seed})")
@@ -397,8 +441,34 @@ def video_condition(
     return frames
 
 
+def capture_clip(
+    pipeline,
+    source: np.ndarray,
+    source_fps: float,
+    seed: int = 0,
+    size: tuple[int, int] | None = None,
+    seconds: float | None = None,
+    name: str = "the video",
+    **options,
+) -> GeneratedClip:
+    """Video -> motion with a loaded EchoMotion pipeline: `source` `(T, H, W, 3)` uint8 at `source_fps` (see
+    `video_condition`); the clip holds the conditioning frames, the captured motion and a camera sampled from
+    `seed` (EchoMotion estimates none)."""
+    from ...render import frames_to_tensor
+
+    frames = video_condition(source, source_fps, float(pipeline.config.fps), size, seconds, name)
+    num_frames, height, width = frames.shape[:3]
+    video = frames_to_tensor(frames)[None]  # (1, 3, T, H, W) in [-1, 1]
+    generator = torch.Generator().manual_seed(seed)
+    result = pipeline(
+        "", mode="v2m", video=video, height=height, width=width, num_frames=num_frames, generator=generator,
+        **options,
+    )  # fmt: skip
+    return echomotion_clip(frames.astype(np.float32) / 255.0, result.motion[0], seed)
+
+
 def run_capture(args: argparse.Namespace) -> int:
-    from ...render import frames_to_tensor, make_grid, read_video, write_video
+    from ...render import make_grid, read_video, write_video
     from ...render.video import video_frame_rate
     from ...utils import atomic_write_group
 
@@ -418,15 +488,8 @@ def run_capture(args: argparse.Namespace) -> int:
     console = Console()
     with torch_threads(args.threads):
         pipeline = load_pipeline("echomotion", args.model)
-        frames = video_condition(source, source_fps, float(pipeline.config.fps), size, args.seconds, str(args.video))
-        num_frames, height, width = frames.shape[:3]
-        video = frames_to_tensor(frames)[None]  # (1, 3, T, H, W) in [-1, 1]
-        generator = torch.Generator().manual_seed(args.seed)
-        result = pipeline(
-            "", mode="v2m", video=video, height=height, width=width, num_frames=num_frames, generator=generator,
-            **options,
-        )  # fmt: skip
-        clip = echomotion_clip(frames.astype(np.float32) / 255.0, result.motion[0], args.seed)
+        clip = capture_clip(pipeline, source, source_fps, args.seed, size, args.seconds, str(args.video), **options)
+        num_frames = len(clip.frames)
         _, mannequin, _ = clip_views(clip)
         side_by_side = make_grid([clip.frames, mannequin], captions=["video", "captured motion"], gap=0)
         with atomic_write_group([output, render]) as (motion_tmp, render_tmp):
