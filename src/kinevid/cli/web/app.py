@@ -50,7 +50,7 @@ def result_values(result: WebResult, with_video: bool = True) -> list:
         str(result.skeleton),
         str(result.mannequin),
         [str(path) for path in result.downloads],
-        result.summary,
+        f"**physical metrics and pose following**\n```text\n{result.summary}```",
         str(result.plot),
     ]
     return values
@@ -68,7 +68,7 @@ def result_views(prefix: str, with_video: bool = True) -> list:
     with gr.Row():
         files = gr.File(label="downloads (mp4, npz, BVH)", file_count="multiple", elem_id=f"{prefix}-files")
         plot = gr.Image(label="foot heights and contacts", type="filepath", elem_id=f"{prefix}-plot")
-    summary = gr.Textbox(label="physical metrics and pose following", lines=14, elem_id=f"{prefix}-summary")
+    summary = gr.Markdown(elem_id=f"{prefix}-summary")
     return [*views, files, summary, plot]
 
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 import io
 import math
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
 from rich.console import Console
 
-from ...errors import InvalidInputError
+from ...errors import InvalidInputError, KinevidError
 from ...motion import Motion
 from ...utils import atomic_write_group, torch_threads
 from ..commands.generate import (
@@ -82,6 +84,17 @@ def check_upload(path: str | Path | None, what: str, max_bytes: int) -> Path:
 def model_default(value: float | None) -> float | None:
     """A blank or 0 field of the page means "the pipeline's own" (Gradio's number fields send 0 for blank)."""
     return None if value is None or value == 0 else value
+
+
+@contextmanager
+def named_as_uploaded(path: Path) -> Iterator[None]:
+    """Errors about an uploaded file name it as the user did (its name), not by the server's upload path."""
+    try:
+        yield
+    except KinevidError as error:
+        if str(path) not in str(error):
+            raise
+        raise type(error)(str(error).replace(str(path), path.name)) from None
 
 
 def sampling(steps: float | None, guidance: float | None) -> dict:
@@ -178,7 +191,8 @@ def motion_to_video(
     check_appearance_prompt(prompt)
     seconds = optional_seconds(seconds)
     options = sampling(steps, guidance)
-    motion = load_motion_file(path)
+    with named_as_uploaded(path):
+        motion = load_motion_file(path)
     with torch_threads(1):
         pipeline = cache.video_pipeline(method)
         clip = animate_clip(pipeline, method, prompt, motion, int(seed), None, seconds, path.name, **options)
@@ -202,7 +216,8 @@ def video_to_motion(
         raise InvalidInputError(f"{path.name}: expected a video file ending in one of {VIDEO_SUFFIXES}.")
     seconds = optional_seconds(seconds)
     options = sampling(steps, None)
-    source, source_fps = read_video(path), video_frame_rate(path)
+    with named_as_uploaded(path):
+        source, source_fps = read_video(path), video_frame_rate(path)
     with torch_threads(1):
         pipeline = cache.video_pipeline("echomotion")
         clip = capture_clip(pipeline, source, source_fps, int(seed), None, seconds, path.name, **options)
