@@ -32,13 +32,17 @@ def run_serve(args: argparse.Namespace) -> int:
         raise KinevidError(
             f"kinevid serve needs Gradio ({error.name or error} is missing): pip install 'kinevid[demo]'."
         ) from None
+    from ..web.handlers import MAX_VIDEO_BYTES
     from ..web.models import ModelCache
 
     results_dir = args.results_dir or Path(tempfile.mkdtemp(prefix="kinevid-serve-"))
     app = build_app(ModelCache(args.model_dir), results_dir)
     print(f"kinevid serve: http://{args.host}:{args.port} (results in {results_dir})", flush=True)
     try:
-        app.launch(server_name=args.host, server_port=args.port, allowed_paths=[str(results_dir)], show_error=True)
+        app.launch(
+            server_name=args.host, server_port=args.port, allowed_paths=[str(results_dir)], show_error=True,
+            max_file_size=MAX_VIDEO_BYTES,  # Gradio refuses bigger uploads before they reach the disk
+        )  # fmt: skip
     finally:
         if args.results_dir is None:
             shutil.rmtree(results_dir, ignore_errors=True)
