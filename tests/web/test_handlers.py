@@ -117,6 +117,8 @@ def test_bad_form_values(cache, tmp_path):
         handlers.text_to_video(cache, tmp_path, "mosa", "a man walks", steps=-1)
     with pytest.raises(InvalidInputError, match="the prompt is empty"):
         handlers.text_to_motion(cache, tmp_path, "  ")
+    with pytest.raises(InvalidInputError, match="method 'wan': expected one of"):
+        handlers.text_to_video(cache, tmp_path, "wan", "a man walks")
     assert cache.loads == {}  # every check comes before a model loads
 
 

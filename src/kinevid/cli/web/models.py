@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from ...errors import InvalidInputError
 from ..commands.generate import METHODS, load_pipeline
 
 TEXT_TO_MOTION = "text-to-motion"
@@ -37,7 +38,7 @@ class ModelCache:
     def video_pipeline(self, method: str):
         """The `method` ("mosa" | "echomotion") pipeline; `MissingWeightsError` when it is not there."""
         if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}")
+            raise InvalidInputError(f"method {method!r}: expected one of {list(METHODS)}.")
         return self._get(method, lambda: load_pipeline(method, self.model_path(method)))
 
     def motion_pipeline(self):
