@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.web
@@ -27,7 +28,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from kinevid.motion import Motion  # noqa: E402
-from kinevid.render.video import read_video  # noqa: E402
+from kinevid.render.video import read_video, write_video  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -200,3 +201,21 @@ def test_a_bad_upload_shows_the_error_not_a_traceback(page, tmp_path):
     message = _error_text(page)
     assert "Traceback" not in message and "/tmp" not in message, message  # one line, named as uploaded
     page.save_screenshot(str(tmp_path / "bad_upload.png"))
+
+
+@pytest.mark.filterwarnings("ignore:.*looks too high for the motion")  # a random EchoMotion
+def test_video_to_motion(page, tmp_path):
+    clip = write_video(
+        np.random.default_rng(0).integers(0, 255, (9, 32, 32, 3), dtype=np.uint8), tmp_path / "clip.mp4", 16
+    )
+    _open_tab(page, "video -> motion", "v2m-run")
+    page.find_element(By.CSS_SELECTOR, "#v2m-video-file input[type='file']").send_keys(str(clip))
+    WebDriverWait(page, 60).until(lambda d: "clip" in d.find_element(By.ID, "v2m-video-file").text)
+    page.find_element(By.ID, "v2m-run").click()
+    _wait_idle(page, "v2m-summary")
+    for view in ("v2m-video", "v2m-mannequin"):
+        video = _playable_video(page, view)
+        assert video["error"] is None and video["duration"] > 0, video
+    motion = _check_downloads(_download_links(page, "v2m-files"), tmp_path, {"video.mp4", "motion.npz", "motion.bvh"})
+    assert motion.num_frames == 9
+    assert "captured motion of clip.mp4" in page.find_element(By.ID, "v2m-summary").text
