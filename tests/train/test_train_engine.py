@@ -103,6 +103,19 @@ def test_resume_matches_uninterrupted_run(tmp_path, interrupt_at):
     )
 
 
+def test_resume_at_max_steps_exports_the_checkpoint_not_a_fresh_model(tmp_path):
+    """A run stopped after its last checkpoint and resumed with `max_steps` = that step trains nothing but
+    must still write the checkpoint's weights (the EMA ones included) to `final/`."""
+    run(tmp_path / "full", max_steps=15)
+    run(tmp_path / "resumed", max_steps=15)
+    (tmp_path / "resumed" / "final" / "diffusion_pytorch_model.safetensors").unlink()
+    resumed, _ = run(tmp_path / "resumed", max_steps=15, resume=True)
+    assert resumed.step == 15
+    full_final = TinyRegressor.from_pretrained(tmp_path / "full" / "final")
+    resumed_final = TinyRegressor.from_pretrained(tmp_path / "resumed" / "final")
+    torch.testing.assert_close(flat_parameters(resumed_final), flat_parameters(full_final), rtol=0, atol=0)
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(MissingWeightsError, match="no checkpoint"):
         run(tmp_path, max_steps=5, resume=True)

@@ -684,6 +684,8 @@ class Trainer:
             progress.close()
             for tracker in self.accelerator.trackers:
                 tracker.finish()
+        if self._checkpoint_to_load is not None:  # resumed at max_steps: no batch ever loaded it
+            self._load_checkpoint()
         self.save_final()
         return last_values
 
