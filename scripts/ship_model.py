@@ -1,7 +1,7 @@
 """Copy a trained model into the package (`src/kinevid/assets/<name>`) with its model card.
 
     python scripts/ship_model.py vae runs/vae/final --card configs/cards/vae.json
-    python scripts/ship_model.py mosa_tiny runs/mosa/pipeline --card configs/cards/mosa_tiny.json
+    python scripts/ship_model.py mosa_tiny runs/mosa/pipeline --card configs/cards/mosa_tiny.json --fp16
 
 A VAE directory is copied as is. A pipeline directory is copied without its `vae/` and `structure/`:
 its index links the shipped ones (`component_paths`), after checking that its VAE is the shipped VAE
@@ -56,7 +56,16 @@ def card_markdown(name: str, card: dict, steps: int, seconds: float, size_mb: fl
     return "\n".join(lines)
 
 
-def ship(name: str, source: Path, card_file: Path, runs: list[Path]) -> Path:
+def to_half_precision(directory: Path) -> None:
+    """Store the transformer's floating-point weights as fp16 (loading casts back to the asked dtype)."""
+    from safetensors.torch import load_file, save_file
+
+    for path in directory.rglob("*.safetensors"):
+        state = load_file(str(path))
+        save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, str(path))
+
+
+def ship(name: str, source: Path, card_file: Path, runs: list[Path], half: bool = False) -> Path:
     card = json.loads(card_file.read_text())
     target = ASSETS / name
     partial = target.with_name(target.name + ".partial")
@@ -68,6 +77,8 @@ def ship(name: str, source: Path, card_file: Path, runs: list[Path]) -> Path:
         index = json.loads((partial / "model_index.json").read_text())
         index["component_paths"] = SHARED
         (partial / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+        if half:
+            to_half_precision(partial / "transformer")
     else:
         shutil.copytree(source, partial)
     for path in partial.rglob("*"):
@@ -86,8 +97,9 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="trained VAE or pipeline directory")
     parser.add_argument("--card", type=Path, required=True, help="model card JSON")
     parser.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories with logs.jsonl")
+    parser.add_argument("--fp16", action="store_true", help="store a pipeline's transformer weights in fp16")
     args = parser.parse_args()
-    target = ship(args.name, args.source, args.card, args.runs)
+    target = ship(args.name, args.source, args.card, args.runs, half=args.fp16)
     print(f"shipped {target}")
 
 

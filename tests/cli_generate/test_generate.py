@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from kinevid.cli.commands.generate import OUTPUT_FILES, frames_for_seconds
+from kinevid.cli.commands.generate import OUTPUT_FILES, default_model_dir, frames_for_seconds
 from kinevid.cli.main import main
 from kinevid.motion import Motion
 from kinevid.render.video import read_video
@@ -83,8 +83,6 @@ def test_bad_arguments_fail_in_one_line(prompt, extra, match, mosa_dir, tmp_path
 
 def test_model_errors(mosa_dir, echomotion_dir, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["generate", "a man walks", "-o", str(out)]) == 1
-    assert "no trained mosa video model ships" in capsys.readouterr().err
     assert main(["generate", "a man walks", "-o", str(out), "--method", "echomotion"]) == 1
     assert "kinevid train echomotion-stage2" in capsys.readouterr().err
     assert _generate(out, tmp_path / "missing") == 1
@@ -199,3 +197,34 @@ def test_the_default_output_dir_is_reused_but_a_given_one_never_is(mosa_dir, tmp
     given = tmp_path / "given"
     assert main(["generate", "-o", str(given), "--model", str(model)]) == 0
     assert main(["generate", "-o", str(given), "--model", str(model)]) == 1  # an explicit OUT is never replaced
+
+
+# ---------------------------------------------------------------------- the shipped models
+ASSETS = default_model_dir("mosa").parent
+
+
+def test_shipped_weights_fit_the_budget():
+    """Every shipped weight file together <= 40 MB (issue 13), each model with its card."""
+    weights = list(ASSETS.parent.rglob("*.safetensors"))  # the structure model, evaluator, VAE, MoSA-tiny
+    assert sum(path.stat().st_size for path in weights) <= 40e6, [p.name for p in weights]
+    for name in ("vae", "mosa_tiny"):
+        assert (ASSETS / name / "README.md").is_file(), name
+
+
+@pytest.mark.filterwarnings("ignore:.*looks too high for the motion")
+def test_the_default_job_makes_a_video_of_a_person_where_the_skeleton_is(tmp_path, monkeypatch, capsys):
+    """`kinevid generate` with no arguments (the README's main job) on the shipped MoSA-tiny: every file is
+    valid, and the drawn figure sits where the conditioning skeleton is (the frame differs from the
+    background there more than elsewhere), which a model that ignores its skeleton fails."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate"]) == 0
+    out = tmp_path / "outputs" / "generate"
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    video = read_video(out / "video.mp4").astype(np.float64)
+    skeleton = read_video(out / "skeleton.mp4")
+    assert video.shape == (17, 128, 128, 3) and skeleton.shape == video.shape
+    on_skeleton = skeleton.max(-1) > 64
+    background = np.median(video.reshape(-1, 3), axis=0)
+    difference = np.abs(video - background).sum(-1)
+    assert difference[on_skeleton].mean() > 1.5 * difference[~on_skeleton].mean()
+    assert "foot_skating_ratio" in capsys.readouterr().out

@@ -1,5 +1,7 @@
 """`kinevid generate` / `animate` / `capture`: text -> video + motion, motion -> video, video -> motion.
 
+    kinevid generate                                   # the default prompt, shipped MoSA-tiny -> outputs/generate
+    kinevid generate "a man in a green shirt jumps, on a grey floor in front of a white wall" -o jump/ --seed 1
     kinevid generate "a woman dances on a beach at sunset" -o dance/ --model runs/mosa/pipeline --seed 0
     kinevid animate walk.npz -o walk/ --prompt "a man in a suit walks" --method echomotion --model DIR
     kinevid capture clip.mp4 -o clip.npz --model runs/echomotion/pipeline
@@ -12,8 +14,9 @@ renamed). They print the motion's physical metrics and, when MediaPipe is instal
 video follows the motion (PCK of MediaPipe's pose against the motion's joints projected by the camera).
 
 `--model` is a pipeline directory: what `kinevid train mosa` or `kinevid train echomotion-stage2`
-writes to `<output>/pipeline`. No trained video model ships with kinevid yet; without `--model` the
-commands look for `kinevid/assets/<method>_tiny` and say so when it is absent.
+writes to `<output>/pipeline`. Without `--model` the commands use the shipped `kinevid/assets/<method>_tiny`
+(MoSA-tiny ships; EchoMotion-tiny does not yet, which the error says). Size, length, steps and guidance
+default to what the pipeline records (the shipped one: 128x128, 17 frames at 8 fps, 20 steps).
 
 `generate` needs a prompt that describes what the person does: a prompt in which the motion-prompt
 extractor (`kinevid.text.extract_motion_prompt`) finds no body motion (it would become "a person stands
