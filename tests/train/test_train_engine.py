@@ -114,6 +114,10 @@ def test_resume_at_max_steps_exports_the_checkpoint_not_a_fresh_model(tmp_path):
     full_final = TinyRegressor.from_pretrained(tmp_path / "full" / "final")
     resumed_final = TinyRegressor.from_pretrained(tmp_path / "resumed" / "final")
     torch.testing.assert_close(flat_parameters(resumed_final), flat_parameters(full_final), rtol=0, atol=0)
+    resumed_model = resumed.accelerator.unwrap_model(resumed.model)  # what a final validation would see
+    full_trainer, _ = run(tmp_path / "again", max_steps=15)
+    full_model = full_trainer.accelerator.unwrap_model(full_trainer.model)
+    torch.testing.assert_close(flat_parameters(resumed_model), flat_parameters(full_model), rtol=0, atol=0)
 
 
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):

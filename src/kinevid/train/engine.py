@@ -667,6 +667,8 @@ class Trainer:
         self._checkpoint_to_load = None
         if config.resume:
             self._resume()
+            if self.step >= config.max_steps:  # nothing left to train: no batch would load the checkpoint
+                self._load_checkpoint()
         if self.accelerator.is_main_process:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             with atomic_write(self.output_dir / "config.json") as tmp:
@@ -684,8 +686,6 @@ class Trainer:
             progress.close()
             for tracker in self.accelerator.trackers:
                 tracker.finish()
-        if self._checkpoint_to_load is not None:  # resumed at max_steps: no batch ever loaded it
-            self._load_checkpoint()
         self.save_final()
         return last_values
 
