@@ -41,3 +41,20 @@ def test_torch_threads_restores_the_previous_count():
     assert torch.get_num_threads() == before
     with pytest.raises(InvalidInputError):
         torch_threads(0).__enter__()
+
+
+def test_atomic_directory_replaces_the_directory_only_on_success(tmp_path):
+    from kinevid.utils import atomic_directory
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_directory(target) as staging:
+        (staging / "new.txt").write_text("new")
+        raise RuntimeError("interrupted")
+    assert sorted(p.name for p in target.iterdir()) == ["old.txt"]  # untouched
+    with atomic_directory(target) as staging:
+        (staging / "new.txt").write_text("new")
+        assert not (target / "new.txt").exists()  # nothing visible before the end
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging left

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from ..render.camera import Camera, sample_camera
 from ..render.skeleton_maps import render_skeleton_maps, skeleton_maps_to_tensor
 from ..text import extract_motion_prompt, load_text_encoder
 from ..text.encoder import TextEncoder
+from ..utils.io import atomic_directory
 from .pipeline_text_to_motion import TextToMotionPipeline
 
 INDEX_NAME = "model_index.json"
@@ -235,21 +235,13 @@ class MoSAPipeline(DiffusionPipeline):
     # ------------------------------------------------------------------ saving and loading
     def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs) -> None:
         """Write the pipeline directory (module docstring); it appears complete or not at all."""
-        path = Path(save_directory)
-        partial = path.with_name(path.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        try:
-            self.transformer.save_pretrained(partial / "transformer")
-            self.vae.save_pretrained(partial / "vae")
-            self.scheduler.save_pretrained(partial / "scheduler")
+        with atomic_directory(save_directory) as staging:
+            self.transformer.save_pretrained(staging / "transformer")
+            self.vae.save_pretrained(staging / "vae")
+            self.scheduler.save_pretrained(staging / "scheduler")
             if self.structure is not None:
-                self.structure.save_pretrained(partial / "structure")
-            self.save_config(partial)  # model_index.json: components, text encoder name, sampling defaults
-            shutil.rmtree(path, ignore_errors=True)
-            partial.rename(path)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+                self.structure.save_pretrained(staging / "structure")
+            self.save_config(staging)  # model_index.json: components, text encoder name, sampling defaults
 
     @classmethod
     def from_pretrained(

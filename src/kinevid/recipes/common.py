@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import torch
 
 from ..errors import InvalidInputError
 from ..train.engine import TrainConfig
-from ..utils.io import atomic_write
+from ..utils.io import atomic_directory, atomic_write
 
 
 def apply_cli_overrides(train: TrainConfig, args: argparse.Namespace) -> None:
@@ -67,9 +66,6 @@ def write_run_config(output_dir: Path, filename: str, config: dict[str, Any]) ->
 
 def save_pipeline(pipeline: Any, pipeline_dir: Path) -> Path:
     """`pipeline.save_pretrained(pipeline_dir)`, all or nothing (written beside it, then renamed)."""
-    partial = pipeline_dir.with_name(pipeline_dir.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    pipeline.save_pretrained(partial)
-    shutil.rmtree(pipeline_dir, ignore_errors=True)
-    partial.rename(pipeline_dir)
+    with atomic_directory(pipeline_dir) as staging:
+        pipeline.save_pretrained(staging)
     return pipeline_dir

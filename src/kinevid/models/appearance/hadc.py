@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ...errors import InvalidInputError, MissingWeightsError
+from ...utils.io import atomic_directory
 from ..vae import VAE_SPATIAL_FACTOR, VAE_TEMPORAL_FACTOR
 from .skeleton_encoder import SkeletonEncoder
 
@@ -280,21 +280,13 @@ class MoSAMixin:
         together again). The directory appears complete or not at all. PEFT LoRA adapters of the backbone
         are not included (save them with the transformer's `save_lora_adapter`).
         """
-        path = Path(save_directory)
-        partial = path.with_name(path.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        try:
+        with atomic_directory(save_directory) as staging:
             state = {n: p.detach().cpu().contiguous() for n, p in self.named_parameters() if is_mosa_parameter(n)}
-            save_file(state, str(partial / MOSA_WEIGHTS_NAME))
+            save_file(state, str(staging / MOSA_WEIGHTS_NAME))
             config = {key: self.config[key] for key in MOSA_CONFIG_KEYS}
             config["hadc_layers"] = self.hadc_layers
             config["backbone"] = self._backbone_geometry()
-            (partial / MOSA_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
-            shutil.rmtree(path, ignore_errors=True)
-            partial.rename(path)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+            (staging / MOSA_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
 
     @classmethod
     def from_backbone(
