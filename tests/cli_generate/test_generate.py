@@ -228,3 +228,36 @@ def test_the_default_job_makes_a_video_of_a_person_where_the_skeleton_is(tmp_pat
     difference = np.abs(video - background).sum(-1)
     assert difference[on_skeleton].mean() > 1.5 * difference[~on_skeleton].mean()
     assert "foot_skating_ratio" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------- full-size layouts and runtime flags
+@pytest.fixture(scope="module")
+def wan_dir_and_weights(tmp_path_factory):
+    from mosa_pipeline_tiny import save_tiny_wan_with_mosa_weights
+
+    wan_dir, weights_dir, _ = save_tiny_wan_with_mosa_weights(tmp_path_factory.mktemp("wan"))
+    return wan_dir, weights_dir
+
+
+def test_a_wan_directory_with_mosa_weights_generates(wan_dir_and_weights, tmp_path, capsys):
+    """`--model` a Wan2.1 diffusers directory (tiny, laid out like Wan2.1-T2V-1.3B-Diffusers) + `--mosa-weights`."""
+    wan_dir, weights_dir = wan_dir_and_weights
+    assert _generate(tmp_path / "out", wan_dir, "--mosa-weights", str(weights_dir)) == 0
+    check_outputs(tmp_path / "out")
+    assert _generate(tmp_path / "no_weights", wan_dir) == 1
+    assert "--mosa-weights" in capsys.readouterr().err
+    assert _generate(tmp_path / "echo", wan_dir, "--mosa-weights", str(weights_dir), method="echomotion") == 1
+    assert "--method mosa" in capsys.readouterr().err
+
+
+def test_runtime_flags(mosa_dir, tmp_path, capsys):
+    assert _generate(tmp_path / "bf16", mosa_dir, "--dtype", "bfloat16", "--vae-tiling") == 0
+    check_outputs(tmp_path / "bf16")
+    if not __import__("torch").cuda.is_available():
+        for extra, match in [(("--device", "cuda"), "no CUDA device"), (("--cpu-offload",), "needs --device cuda"),
+                             (("--dtype", "float16"), "for GPUs")]:  # fmt: skip
+            assert _generate(tmp_path / "x", mosa_dir, *extra) == 1
+            assert match in capsys.readouterr().err
+            assert not (tmp_path / "x").exists()
+    assert _generate(tmp_path / "w", mosa_dir, "--mosa-weights", str(tmp_path)) == 1
+    assert "--mosa-weights goes with a Wan2.1 directory" in capsys.readouterr().err

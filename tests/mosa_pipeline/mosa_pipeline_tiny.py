@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 
 import torch
-from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
+from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler, WanPipeline
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import T5TokenizerFast, UMT5Config, UMT5EncoderModel
 
 from kinevid.models.appearance import MoSAWanTransformer3DModel
 from kinevid.models.vae import tiny_vae_config
@@ -80,3 +82,46 @@ def build_tiny_cache(root, vae, num_clips: int = 4, num_frames: int = NUM_FRAMES
     return build_latent_cache(
         SyntheticPairedDataset(root / "synth"), root / "cache", vae, text_encoder(), "minilm", show_progress=False
     )
+
+
+# ---------------------------------------------------------------------- a tiny Wan2.1 diffusers directory
+WAN_TEXT_DIM = 16  # the tiny umT5's width (Wan2.1's umT5-XXL: 4096)
+
+
+def _tokenizer() -> T5TokenizerFast:
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    corpus = ["a man in a red coat walks in a park", "a woman dances on a beach at sunset"] * 5
+    trainer = trainers.UnigramTrainer(vocab_size=60, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>")
+    tokenizer.train_from_iterator(corpus, trainer)
+    return T5TokenizerFast(
+        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0
+    )
+
+
+def save_tiny_wan_with_mosa_weights(root):
+    """A tiny `WanPipeline` directory laid out like Wan2.1-T2V-1.3B-Diffusers, and MoSA weights (non-zero, as if
+    trained) for its transformer: `(wan_dir, weights_dir, mosa_model)`."""
+    tokenizer = _tokenizer()
+    torch.manual_seed(0)
+    umt5 = UMT5EncoderModel(UMT5Config(
+        vocab_size=len(tokenizer), d_model=WAN_TEXT_DIM, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
+        relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
+    ))  # fmt: skip
+    transformer_config = tiny_wan_config(attention_head_dim=8, in_channels=16, out_channels=16, text_dim=WAN_TEXT_DIM)
+    from diffusers import WanTransformer3DModel
+
+    wan = WanPipeline(
+        tokenizer=tokenizer, text_encoder=umt5.eval(), transformer=WanTransformer3DModel(**transformer_config).eval(),
+        vae=tiny_vae(), scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
+                                                          flow_shift=3.0),
+    )  # fmt: skip
+    wan.save_pretrained(root / "Wan2.1-T2V-tiny-Diffusers")
+    mosa = MoSAWanTransformer3DModel.from_pretrained(root / "Wan2.1-T2V-tiny-Diffusers" / "transformer",
+                                                     skeleton_encoder_dims=[4, 8, 8])  # fmt: skip
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in mosa.mosa_parameters():
+            parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
+    mosa.save_mosa_weights(root / "mosa_weights")
+    return root / "Wan2.1-T2V-tiny-Diffusers", root / "mosa_weights", mosa.eval()

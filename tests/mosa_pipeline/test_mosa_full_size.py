@@ -6,61 +6,28 @@ from __future__ import annotations
 
 import pytest
 import torch
-from diffusers import UniPCMultistepScheduler, WanPipeline
-from mosa_pipeline_tiny import NUM_FRAMES, shipped_structure, single_threaded, tiny_vae  # noqa: F401
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-from transformers import T5TokenizerFast, UMT5Config, UMT5EncoderModel
+from diffusers import UniPCMultistepScheduler
+from mosa_pipeline_tiny import (  # noqa: F401
+    NUM_FRAMES,
+    WAN_TEXT_DIM,
+    save_tiny_wan_with_mosa_weights,
+    shipped_structure,
+    single_threaded,
+    tiny_vae,
+)
 
 from kinevid.errors import MissingWeightsError
-from kinevid.models.appearance import MoSAWanTransformer3DModel
 from kinevid.motion import Motion
 from kinevid.motion.io import sample_motion_path
 from kinevid.pipelines import MoSAPipeline
 from kinevid.text import load_text_encoder
-from tiny_models import tiny_wan_config
 
-TEXT_DIM = 16  # the tiny umT5's width (Wan2.1's umT5-XXL: 4096)
 SIZE = 32
-
-
-def _tokenizer() -> T5TokenizerFast:
-    tokenizer = Tokenizer(models.Unigram())
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    corpus = ["a man in a red coat walks in a park", "a woman dances on a beach at sunset"] * 5
-    trainer = trainers.UnigramTrainer(vocab_size=60, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>")
-    tokenizer.train_from_iterator(corpus, trainer)
-    return T5TokenizerFast(
-        tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>", extra_ids=0
-    )
 
 
 @pytest.fixture(scope="module")
 def wan_and_weights(tmp_path_factory):
-    """A tiny `WanPipeline` directory and MoSA weights (non-zero, as if trained) for its transformer."""
-    root = tmp_path_factory.mktemp("wan")
-    tokenizer = _tokenizer()
-    torch.manual_seed(0)
-    umt5 = UMT5EncoderModel(UMT5Config(
-        vocab_size=len(tokenizer), d_model=TEXT_DIM, d_kv=8, d_ff=32, num_layers=2, num_heads=2,
-        relative_attention_num_buckets=8, dropout_rate=0.0, pad_token_id=0, eos_token_id=1,
-    ))  # fmt: skip
-    transformer_config = tiny_wan_config(attention_head_dim=8, in_channels=16, out_channels=16, text_dim=TEXT_DIM)
-    from diffusers import WanTransformer3DModel
-
-    wan = WanPipeline(
-        tokenizer=tokenizer, text_encoder=umt5.eval(), transformer=WanTransformer3DModel(**transformer_config).eval(),
-        vae=tiny_vae(), scheduler=UniPCMultistepScheduler(prediction_type="flow_prediction", use_flow_sigmas=True,
-                                                          flow_shift=3.0),
-    )  # fmt: skip
-    wan.save_pretrained(root / "Wan2.1-T2V-tiny-Diffusers")
-    mosa = MoSAWanTransformer3DModel.from_pretrained(root / "Wan2.1-T2V-tiny-Diffusers" / "transformer",
-                                                     skeleton_encoder_dims=[4, 8, 8])  # fmt: skip
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for parameter in mosa.mosa_parameters():
-            parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
-    mosa.save_mosa_weights(root / "mosa_weights")
-    return root / "Wan2.1-T2V-tiny-Diffusers", root / "mosa_weights", mosa.eval()
+    return save_tiny_wan_with_mosa_weights(tmp_path_factory.mktemp("wan"))
 
 
 def _call(pipe, motion):
@@ -74,7 +41,7 @@ def _call(pipe, motion):
 def test_wan_directory_with_mosa_weights_equals_the_hand_assembled_pipeline(wan_and_weights):
     wan_dir, weights_dir, mosa = wan_and_weights
     pipe = MoSAPipeline.from_wan_pretrained(wan_dir, weights_dir, structure=shipped_structure())
-    assert isinstance(pipe.scheduler, UniPCMultistepScheduler) and pipe.text_encoder.dim == TEXT_DIM
+    assert isinstance(pipe.scheduler, UniPCMultistepScheduler) and pipe.text_encoder.dim == WAN_TEXT_DIM
     assert pipe.config.height == 480 and pipe.config.num_frames == 81  # Wan2.1's sampling defaults
     by_hand = MoSAPipeline(
         mosa, tiny_vae(), load_text_encoder(wan_dir), UniPCMultistepScheduler.from_pretrained(wan_dir / "scheduler"),

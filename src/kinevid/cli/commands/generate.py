@@ -114,8 +114,14 @@ def default_model_dir(method: str) -> Path:
     return Path(__file__).resolve().parents[2] / "assets" / f"{method}_tiny"
 
 
-def load_pipeline(method: str, model: Path | None):
+def load_pipeline(
+    method: str, model: Path | None, mosa_weights: Path | None = None, torch_dtype: torch.dtype = torch.float32
+):
     """The `method` pipeline in `model` (or the shipped default), on the CPU, in eval mode.
+
+    `model` is a kinevid pipeline directory, or (MoSA) a diffusers Wan2.1 T2V directory such as
+    Wan2.1-T2V-1.3B-Diffusers with trained MoSA weights `mosa_weights` on its transformer
+    (`MoSAPipeline.from_wan_pretrained`).
 
     Raises:
         `MissingWeightsError`: no directory, or not a `method` pipeline directory.
@@ -140,6 +146,15 @@ def load_pipeline(method: str, model: Path | None):
         class_name = json.loads(index_path.read_text()).get("_class_name")
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
         raise MissingWeightsError(f"--model {model}: model_index.json is not a JSON object ({error}).") from None
+    if class_name == "WanPipeline":
+        if method != "mosa" or mosa_weights is None:
+            raise MissingWeightsError(
+                f"--model {model}: a Wan2.1 pipeline directory runs with --method mosa and --mosa-weights DIR "
+                "(HADC weights written by `MoSAWanTransformer3DModel.save_mosa_weights`)."
+            )
+        return MoSAPipeline.from_wan_pretrained(model, mosa_weights, torch_dtype=torch_dtype)
+    if mosa_weights is not None:
+        raise InvalidInputError(f"--mosa-weights goes with a Wan2.1 directory as --model; {model} holds {class_name}.")
     if class_name != PIPELINE_CLASSES[method]:
         other = next((name for name, cls in PIPELINE_CLASSES.items() if cls == class_name), None)
         hint = f" (use --method {other})" if other else ""
@@ -147,14 +162,53 @@ def load_pipeline(method: str, model: Path | None):
             f"--model {model}: holds a {class_name} but --method {method} needs a {PIPELINE_CLASSES[method]}{hint}."
         )
     if method == "mosa":
-        return MoSAPipeline.from_pretrained(model)
+        return MoSAPipeline.from_pretrained(model, torch_dtype=torch_dtype)
     try:
-        pipeline = EchoMotionPipeline.from_pretrained(model)
+        pipeline = EchoMotionPipeline.from_pretrained(model, torch_dtype=torch_dtype)
     except KinevidError:
         raise
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, AttributeError) as error:
         raise MissingWeightsError(f"--model {model}: cannot load the EchoMotion pipeline: {error}") from None
     return pipeline
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class Runtime:
+    """Where and how a pipeline runs (`--device`, `--dtype`, `--cpu-offload`, `--vae-tiling`)."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Runtime:
+        """The runtime flags, checked before any model loads."""
+        runtime = cls(args.device, args.dtype, args.cpu_offload, args.vae_tiling)
+        if runtime.device.startswith("cuda") and not torch.cuda.is_available():
+            raise InvalidInputError(f"--device {runtime.device}: no CUDA device is available here; use --device cpu.")
+        if runtime.cpu_offload and not runtime.device.startswith("cuda"):
+            raise InvalidInputError("--cpu-offload moves models between the CPU and a GPU: it needs --device cuda.")
+        if runtime.dtype == "float16" and runtime.device == "cpu":
+            raise InvalidInputError("--dtype float16 is for GPUs; on the CPU use float32 or bfloat16.")
+        return runtime
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        return DTYPES[self.dtype]
+
+    def place(self, pipeline):
+        """`pipeline` on the device (or with model CPU offload), its VAE tiled when asked."""
+        if self.vae_tiling:
+            pipeline.vae.enable_tiling()
+        if self.cpu_offload:
+            pipeline.enable_model_cpu_offload(device=self.device)
+        elif self.device != "cpu":
+            pipeline.to(self.device)
+        return pipeline
 
 
 def pipeline_size(pipeline) -> tuple[int, int]:
@@ -325,9 +379,10 @@ def run_generate(args: argparse.Namespace) -> int:
     motion_prompt = check_prompt(args.prompt)
     out_dir = check_output_dir(Path(args.output_dir), replace_results=default_output)
     options = sampler_options(args)
+    runtime = Runtime.from_args(args)
     console = Console()
     with torch_threads(args.threads):
-        pipeline = load_pipeline(args.method, args.model)
+        pipeline = runtime.place(load_pipeline(args.method, args.model, args.mosa_weights, runtime.torch_dtype))
         clip = generate_clip(pipeline, args.method, args.prompt, args.seed, size, args.seconds, args.model, **options)
         score = pose_following_score(clip)
         write_output_dir(out_dir, clip)
@@ -410,10 +465,11 @@ def run_animate(args: argparse.Namespace) -> int:
     check_appearance_prompt(args.prompt)
     out_dir = check_output_dir(Path(args.output_dir))
     options = sampler_options(args)
+    runtime = Runtime.from_args(args)
     motion = load_motion_file(args.motion)
     console = Console()
     with torch_threads(args.threads):
-        pipeline = load_pipeline(args.method, args.model)
+        pipeline = runtime.place(load_pipeline(args.method, args.model, args.mosa_weights, runtime.torch_dtype))
         clip = animate_clip(
             pipeline, args.method, args.prompt, motion, args.seed, size, args.seconds, str(args.motion), **options
         )
@@ -487,10 +543,11 @@ def run_capture(args: argparse.Namespace) -> int:
     check_output_path(render, "--render")
     size = parse_size(args.size) if args.size is not None else None
     options = sampler_options(args)
+    runtime = Runtime.from_args(args)
     source, source_fps = read_video(args.video), video_frame_rate(args.video)
     console = Console()
     with torch_threads(args.threads):
-        pipeline = load_pipeline("echomotion", args.model)
+        pipeline = runtime.place(load_pipeline("echomotion", args.model, args.mosa_weights, runtime.torch_dtype))
         clip = capture_clip(pipeline, source, source_fps, args.seed, size, args.seconds, str(args.video), **options)
         num_frames = len(clip.frames)
         _, mannequin, _ = clip_views(clip)
@@ -509,8 +566,19 @@ def add_model_options(parser: argparse.ArgumentParser, with_method: bool = True)
         parser.add_argument("--method", choices=METHODS, default="mosa", help="which pipeline (default: mosa)")
     parser.add_argument(
         "--model", type=Path, default=None,
-        help="pipeline directory (`kinevid train mosa` / `echomotion-stage2` <output>/pipeline); no default ships yet",
+        help="pipeline directory (`kinevid train mosa` / `echomotion-stage2` <output>/pipeline, or a Wan2.1 "
+        "diffusers directory with --mosa-weights); default: the shipped <method>_tiny",
     )  # fmt: skip
+    parser.add_argument(
+        "--mosa-weights",
+        type=Path,
+        default=None,
+        help="MoSA weights (save_mosa_weights) to put on a Wan2.1 diffusers directory given as --model",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
+    parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="weights dtype (default float32)")
+    parser.add_argument("--cpu-offload", action="store_true", help="model CPU offload (diffusers; needs --device cuda)")
+    parser.add_argument("--vae-tiling", action="store_true", help="decode the VAE in tiles (less memory)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the pipeline's, 50)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
