@@ -220,6 +220,22 @@ def test_npz_random_arrays(tmp_path_factory, arrays):
     _check_npz(tmp_path_factory.mktemp("npz"), buffer.getvalue())
 
 
+def test_npz_loads_only_motions_that_validate(tmp_path):
+    """CI's nightly findings: a root 32 km away (float32 joints then drift by millimetres) and finite
+    axis-angles whose norm overflows (NaN rotations) are one-line errors naming the file and key."""
+    from kinevid.errors import MotionFileError
+    from kinevid.motion.io import load_motion
+
+    cases = {
+        "far.npz": ({"trans": np.full((2, 3), 32770.0, np.float16), "poses": np.zeros((2, 72), np.float16)}, "trans"),
+        "huge.npz": ({"trans": np.zeros((1, 3), np.float16), "poses": np.full((1, 72), 1e154)}, "poses"),
+    }
+    for name, (arrays, key) in cases.items():
+        np.savez(tmp_path / name, mocap_framerate=np.int8(1), **arrays)
+        with pytest.raises(MotionFileError, match=rf"{name}: key `{key}`"):
+            load_motion(tmp_path / name)
+
+
 @pytest.mark.heavy
 @settings(max_examples=3000)
 @given(

@@ -37,6 +37,9 @@ OFFSETS_KEY = "kinevid_offsets"
 VERSION_KEY = "kinevid_format_version"
 FRAMERATE_KEYS = ("mocap_framerate", "mocap_frame_rate")
 _POSE_WIDTHS = {72: "SMPL", 156: "SMPL-H"}
+MAX_TRANSLATION_M = 1000.0
+"""Farthest root from the origin a motion file may put the body: a capture volume is tens of metres, and
+beyond about a kilometre float32 joints lose millimetres (larger values are a unit mistake, e.g. mm)."""
 
 
 def _array(path: Path, data, key: str, expected: str) -> np.ndarray:
@@ -103,6 +106,12 @@ def load_npz(path: str | os.PathLike[str]) -> Motion:
         trans = _array(path, data, "trans", f"({num_frames}, 3)")
         if trans.shape != (num_frames, 3):
             raise MotionFileError(f"{path}: key `trans` has shape {trans.shape}; expected ({num_frames}, 3).")
+        reach = float(np.abs(trans.astype(np.float64)).max())
+        if reach > MAX_TRANSLATION_M:
+            raise MotionFileError(
+                f"{path}: key `trans` reaches {reach:.4g} m from the origin; expected metres within "
+                f"{MAX_TRANSLATION_M:g} m (is it in millimetres?)."
+            )
         framerate_key = next((key for key in FRAMERATE_KEYS if key in data.files), FRAMERATE_KEYS[0])
         framerate = _array(path, data, framerate_key, "() (frames per second)")
         if framerate.size != 1 or not float(framerate.reshape(())) > 0:
@@ -131,13 +140,20 @@ def load_npz(path: str | os.PathLike[str]) -> Motion:
 
     dtype = torch.float64 if poses.dtype == np.float64 else torch.float32
     axis_angle = torch.as_tensor(poses[:, :72], dtype=dtype).reshape(num_frames, 24, 3)
-    return Motion(
-        rotations=axis_angle_to_matrix(axis_angle),
+    rotations = axis_angle_to_matrix(axis_angle)
+    if not torch.isfinite(rotations).all():  # finite angles whose norm overflows
+        raise MotionFileError(
+            f"{path}: key `poses` holds axis-angle values up to {float(np.abs(poses).max()):.3g} rad, too large to be "
+            "rotations; expected radians."
+        )
+    motion = Motion(
+        rotations=rotations,
         translation=torch.as_tensor(trans, dtype=dtype),
         fps=float(framerate.reshape(())),
         offsets=None if offsets is None else torch.as_tensor(offsets, dtype=dtype),
         betas=torch.as_tensor(betas, dtype=dtype),
     )
+    return motion.validate(str(path))  # what the checks above cannot see (e.g. rotations too coarse to be proper)
 
 
 def save_npz(motion: Motion, path: str | os.PathLike[str]) -> None:
