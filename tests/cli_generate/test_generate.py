@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from kinevid.cli.commands.generate import OUTPUT_FILES, default_model_dir, frames_for_seconds
 from kinevid.cli.main import main
@@ -253,7 +254,7 @@ def test_a_wan_directory_with_mosa_weights_generates(wan_dir_and_weights, tmp_pa
 def test_runtime_flags(mosa_dir, tmp_path, capsys):
     assert _generate(tmp_path / "bf16", mosa_dir, "--dtype", "bfloat16", "--vae-tiling") == 0
     check_outputs(tmp_path / "bf16")
-    if not __import__("torch").cuda.is_available():
+    if not torch.cuda.is_available():
         for extra, match in [(("--device", "cuda"), "no CUDA device"), (("--cpu-offload",), "needs --device cuda"),
                              (("--dtype", "float16"), "for GPUs")]:  # fmt: skip
             assert _generate(tmp_path / "x", mosa_dir, *extra) == 1

@@ -82,7 +82,7 @@ def load_npz(path: str | os.PathLike[str]) -> Motion:
     try:
         data = np.load(path, allow_pickle=False)
     except NPZ_READ_ERRORS:
-        # numpy's own message can advise `allow_pickle=True`: never for a file a user hands us.
+        # numpy's own message advises enabling pickles: never for a file a user hands us.
         raise MotionFileError(
             f"{path}: not a motion file (not a readable .npz archive; expected named arrays `poses`, `trans`, "
             "`mocap_framerate` in the AMASS/SMPL layout)."
