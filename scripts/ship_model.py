@@ -2,10 +2,12 @@
 
     python scripts/ship_model.py vae runs/vae/final --card configs/cards/vae.json
     python scripts/ship_model.py mosa_tiny runs/mosa/pipeline --card configs/cards/mosa_tiny.json --fp16
+    python scripts/ship_model.py echomotion_tiny runs/em2/pipeline --card configs/cards/echomotion_tiny.json --fp16
 
 A VAE directory is copied as is. A pipeline directory is copied without its `vae/` and `structure/`:
 its index links the shipped ones (`component_paths`), after checking that its VAE is the shipped VAE
-bit for bit (a pipeline trained on another VAE's latents would decode garbage). The model card
+bit for bit (a pipeline trained on another VAE's latents would decode garbage) and that it names its
+text encoder (the bundled MiniLM) rather than holding a copy. The model card
 (`README.md`) is written from the card JSON (what was trained on, the command, the measured scores)
 plus what the training logs say (steps, wall-clock time). The new directory appears complete or not
 at all.
@@ -71,6 +73,10 @@ def ship(name: str, source: Path, card_file: Path, runs: list[Path], half: bool 
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     if (source / "model_index.json").is_file():  # a pipeline: link the shared components
+        if (source / "text_encoder").is_dir():
+            sys.exit(
+                f"{source}: holds a copy of its text encoder; ship pipelines that name theirs (`text_encoder_name`)."
+            )
         if weights_digest(source / "vae") != weights_digest(ASSETS / "vae"):
             sys.exit(f"{source / 'vae'}: not the shipped VAE ({ASSETS / 'vae'}); ship that VAE first or retrain.")
         shutil.copytree(source, partial, ignore=shutil.ignore_patterns(*SHARED))

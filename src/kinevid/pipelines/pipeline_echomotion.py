@@ -17,7 +17,10 @@ Guidance per mode (`u(video, motion, text)`, 0 = dropped):
 from __future__ import annotations
 
 import copy
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLWan, DiffusionPipeline, FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler
@@ -26,11 +29,13 @@ from diffusers.video_processor import VideoProcessor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..diffusion.guidance import classifier_free_guidance, motion_to_video_guidance
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, MissingWeightsError
 from ..models.appearance.transformer_echomotion import ECHOMOTION_TASKS, EchoMotionTransformer3DModel
 from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, decode_echomotion, encode_echomotion
 from ..motion.motion import Motion
-from .pipeline_mosa import initial_noise
+from ..text import load_text_encoder
+from ..utils.io import atomic_directory
+from .pipeline_mosa import INDEX_NAME, component_dirs, initial_noise
 from .pipeline_output import KinevidPipelineOutput
 
 ECHOMOTION_MODES = ("t2vm", "m2v", "v2m")
@@ -92,6 +97,14 @@ class EchoMotionPipeline(DiffusionPipeline):
             text projection, so training and sampling must pad alike; Wan2.1: 512).
         fps (`float`, defaults to 16.0): frame rate of video and motion when `__call__` is not given `fps`
             (the training data's; Wan2.1: 16).
+        text_encoder_name (`str`, *optional*): the `kinevid.text.load_text_encoder` name the tokenizer and
+            text encoder come from (e.g. "minilm", bundled in a package). Given, `save_pretrained` records
+            the name instead of copying the text encoder, and `from_pretrained` loads it by name.
+
+    A saved directory is diffusers' layout (`model_index.json`, `tokenizer/`, `text_encoder/`,
+    `transformer/`, `vae/`, `scheduler/`), except that a named text encoder is not copied, and `vae/` may
+    live elsewhere, named in the index's `component_paths` (the shipped pipelines share
+    `kinevid/assets/vae`; see `MoSAPipeline`).
     """
 
     model_cpu_offload_seq = "text_encoder->transformer->vae"
@@ -106,12 +119,13 @@ class EchoMotionPipeline(DiffusionPipeline):
         scheduler: FlowMatchEulerDiscreteScheduler | UniPCMultistepScheduler,
         max_sequence_length: int = 512,
         fps: float = 16.0,
+        text_encoder_name: str | None = None,
     ) -> None:
         super().__init__()
         self.register_modules(
             tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, vae=vae, scheduler=scheduler
         )
-        self.register_to_config(max_sequence_length=max_sequence_length, fps=fps)
+        self.register_to_config(max_sequence_length=max_sequence_length, fps=fps, text_encoder_name=text_encoder_name)
         self.vae_scale_factor_temporal = self.vae.config.scale_factor_temporal
         self.vae_scale_factor_spatial = self.vae.config.scale_factor_spatial
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
@@ -120,6 +134,81 @@ class EchoMotionPipeline(DiffusionPipeline):
                 f"transformer.config.vae_temporal_compression ({transformer.config.vae_temporal_compression}) must "
                 f"equal the VAE's temporal scale factor ({self.vae_scale_factor_temporal})"
             )
+
+    # ------------------------------------------------------------------ saving and loading
+    def save_pretrained(self, save_directory: str | os.PathLike[str], **kwargs) -> None:
+        """Write the pipeline directory (class docstring); it appears complete or not at all."""
+        if self.config.text_encoder_name is None:
+            with atomic_directory(save_directory) as staging:
+                super().save_pretrained(staging, **kwargs)
+            return
+        with atomic_directory(save_directory) as staging:
+            for name in ("transformer", "vae", "scheduler"):
+                getattr(self, name).save_pretrained(staging / name)
+            self.save_config(staging)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike[str],
+        torch_dtype: torch.dtype | None = None,
+        **kwargs,
+    ) -> EchoMotionPipeline:
+        """Load a directory written by `save_pretrained` (or any diffusers-layout EchoMotion directory).
+
+        Args:
+            pretrained_model_name_or_path (`str` or `Path`): the pipeline directory.
+            torch_dtype (`torch.dtype`, *optional*): dtype of the transformer and the VAE (default float32
+                for a directory with a named text encoder or shared components, else diffusers' default).
+
+        Raises:
+            `MissingWeightsError`: the directory or one of its parts is missing.
+        """
+        path = Path(pretrained_model_name_or_path)
+        index_path = path / INDEX_NAME
+        try:
+            index = json.loads(index_path.read_text()) if index_path.is_file() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise MissingWeightsError(f"{index_path}: not a JSON pipeline index ({error}).") from None
+        name = index.get("text_encoder_name")
+        if name is None and "component_paths" not in index:
+            return super().from_pretrained(pretrained_model_name_or_path, torch_dtype=torch_dtype, **kwargs)
+        if name is None:
+            raise MissingWeightsError(
+                f"{index_path}: `component_paths` needs a named text encoder (`text_encoder_name`)."
+            )
+        dtype = torch_dtype or torch.float32
+        vae_dir = component_dirs(path, index, ("vae",))["vae"]
+        required = [path / "transformer" / "config.json", vae_dir / "config.json"]
+        required.append(path / "scheduler" / "scheduler_config.json")
+        missing = [str(item) for item in required if not item.is_file()]
+        if missing:
+            raise MissingWeightsError(
+                f"{path} is not an EchoMotion pipeline directory: missing {missing} (write one with "
+                "EchoMotionPipeline.save_pretrained or `kinevid train echomotion-stage2`)."
+            )
+        scheduler_name = (index.get("scheduler") or [None, None])[1]
+        schedulers = {cls.__name__: cls for cls in (FlowMatchEulerDiscreteScheduler, UniPCMultistepScheduler)}
+        if scheduler_name not in schedulers:
+            raise MissingWeightsError(
+                f"{index_path}: scheduler must be one of {sorted(schedulers)}, got {scheduler_name}"
+            )
+        try:
+            transformer = EchoMotionTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=dtype)
+            vae = AutoencoderKLWan.from_pretrained(vae_dir, torch_dtype=dtype)
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise MissingWeightsError(f"{path}: cannot load the transformer or VAE: {error}") from error
+        text_encoder = load_text_encoder(name)
+        return cls(
+            tokenizer=text_encoder.tokenizer,
+            text_encoder=text_encoder.model,
+            transformer=transformer.eval(),
+            vae=vae.eval(),
+            scheduler=schedulers[scheduler_name].from_pretrained(path / "scheduler"),
+            max_sequence_length=int(index.get("max_sequence_length", 512)),
+            fps=float(index.get("fps", 16.0)),
+            text_encoder_name=name,
+        )
 
     # ------------------------------------------------------------------ 2. prompts
     def encode_prompt(

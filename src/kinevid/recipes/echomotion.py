@@ -308,6 +308,7 @@ def train_echomotion(
 
     from ..models.vae import load_video_vae
     from ..text import load_text_encoder
+    from ..text.loading import TEXT_ENCODER_NAMES
 
     output_dir = Path(config.train.output_dir)
     if config.train.num_threads is not None:
@@ -361,6 +362,7 @@ def train_echomotion(
         scheduler=FlowMatchEulerDiscreteScheduler(shift=config.objective.shift),
         max_sequence_length=config.max_sequence_length,
         fps=float(getattr(train_set, "fps", 16.0)),
+        text_encoder_name=config.text_encoder if config.text_encoder.lower() in TEXT_ENCODER_NAMES else None,
     )
     return save_pipeline(pipeline, output_dir / PIPELINE_DIR)
 
