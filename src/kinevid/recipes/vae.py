@@ -289,8 +289,10 @@ def _phase_train_config(config: VAETrainingConfig, phase: VAEPhase, output_dir: 
     return TrainConfig(**values)
 
 
-def train_vae(config: VAETrainingConfig) -> Path:
-    """Run the phases, then write `OUTPUT/final` (weights, latent statistics, card). Returns that directory."""
+def train_vae(config: VAETrainingConfig, command: str | None = None) -> Path:
+    """Run the phases, then write `OUTPUT/final` (weights, latent statistics, card). Returns that directory.
+
+    `command` is what the card says reproduces the run (default: `kinevid train vae` on configs/vae_synth.json)."""
     output_dir = Path(config.train.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(output_dir / "vae_config.json") as tmp:
@@ -319,10 +321,17 @@ def train_vae(config: VAETrainingConfig) -> Path:
         trainer = Trainer(vae, VAELoss(config.loss), loader, _phase_train_config(config, phase, phase_dir), validate)
         trainer.fit()
         previous = phase_dir / FINAL_DIR
-    return export_vae(previous, output_dir / FINAL_DIR, config, train_seconds=time.perf_counter() - tic)
+    seconds = time.perf_counter() - tic
+    return export_vae(previous, output_dir / FINAL_DIR, config, train_seconds=seconds, command=command)
 
 
-def export_vae(weights_dir: Path, output: Path, config: VAETrainingConfig, train_seconds: float | None = None) -> Path:
+def export_vae(
+    weights_dir: Path,
+    output: Path,
+    config: VAETrainingConfig,
+    train_seconds: float | None = None,
+    command: str | None = None,
+) -> Path:
     """Write the shipped VAE directory: `weights_dir`'s weights, the training set's latent statistics in the
     config, a fp32 safetensors file and `vae_card.json` (data, phases, validation scores)."""
     vae = load_video_vae(weights_dir)
@@ -340,7 +349,7 @@ def export_vae(weights_dir: Path, output: Path, config: VAETrainingConfig, train
         "loss": config.loss.__dict__,
         "val_scores": {"clips": config.val_clips, **scores},
         "train_seconds": train_seconds,
-        "command": "kinevid train vae --config configs/vae_synth.json --output runs/vae",
+        "command": command or "kinevid train vae --config configs/vae_synth.json --output runs/vae",
     }
     (partial / CARD_FILE).write_text(json.dumps(card, indent=2))
     if output.exists():
@@ -357,7 +366,7 @@ def train_from_cli(args: argparse.Namespace) -> int:
     if args.max_steps is not None:
         for phase in config.phases:
             phase.max_steps = args.max_steps
-    final = train_vae(config)
+    final = train_vae(config, command=f"kinevid train vae --config {args.config} --output {args.output}")
     card = json.loads((final / CARD_FILE).read_text())
     print(f"trained VAE: {final} (val PSNR {card['val_scores']['psnr']:.2f} dB, SSIM {card['val_scores']['ssim']:.3f})")
     return 0
