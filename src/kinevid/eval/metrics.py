@@ -51,7 +51,7 @@ def r_precision(
 
     Args:
         text_embeddings (`torch.Tensor` of shape `(N, D)`): one text per pair.
-        motion_embeddings (`torch.Tensor` of shape `(N, D)`): the matching motions, same order.
+        motion_embeddings (`torch.Tensor` of shape `(N, D)`): the matching motions (or videos), same order.
         top_k (`int`, defaults to 3): largest k reported.
         batch_size (`int`, defaults to 32): candidates per ranking (ground truth + batch_size - 1).
         generator (`torch.Generator`, *optional*): shuffles the pairs before batching.
@@ -144,7 +144,7 @@ def frechet_distance(
 
 
 def fid(embeddings_a: torch.Tensor, embeddings_b: torch.Tensor) -> float:
-    """FID between two sets of motion embeddings `(N_a, D)` and `(N_b, D)`."""
+    """FID between two sets of embeddings `(N_a, D)` and `(N_b, D)` (motions; videos for FD-kinevid)."""
     return frechet_distance(*gaussian_statistics(embeddings_a), *gaussian_statistics(embeddings_b))
 
 

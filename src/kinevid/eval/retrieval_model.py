@@ -192,14 +192,20 @@ class TextMotionRetrievalModel(ModelMixin, ConfigMixin):
         """
         motion_latents = self.encode_motion(motion_features, frame_mask)
         text_latents = self.encode_text(text_embeddings)
-        text_similarity = F.normalize(text_embeddings, dim=-1) @ F.normalize(text_embeddings, dim=-1).T
         loss = info_nce_loss(
             text_latents,
             motion_latents,
             temperature=self.config.temperature,
-            duplicate_mask=text_similarity > self.config.duplicate_text_threshold,
+            duplicate_mask=duplicate_text_mask(text_embeddings, self.config.duplicate_text_threshold),
         )
         return {"loss": loss, "motion_latents": motion_latents, "text_latents": text_latents}
+
+
+def duplicate_text_mask(text_embeddings: torch.Tensor, threshold: float) -> torch.Tensor:
+    """`(B, B)` True where two pooled sentence embeddings `(B, D)` have a cosine above `threshold`
+    (near-duplicate texts, which `info_nce_loss` does not use as each other's negatives)."""
+    normalized = F.normalize(text_embeddings, dim=-1)
+    return normalized @ normalized.T > threshold
 
 
 def info_nce_loss(
@@ -212,7 +218,8 @@ def info_nce_loss(
 
     Args:
         text_latents (`torch.Tensor` of shape `(B, D)`): unit-norm text embeddings.
-        motion_latents (`torch.Tensor` of shape `(B, D)`): unit-norm motion embeddings.
+        motion_latents (`torch.Tensor` of shape `(B, D)`): unit-norm embeddings of the other modality
+            (motions; videos for the video evaluator).
         temperature (`float`): softmax temperature.
         duplicate_mask (`torch.Tensor` of shape `(B, B)`, *optional*): True where two pairs share
             (nearly) the same text; those off-diagonal entries are removed from the negatives.

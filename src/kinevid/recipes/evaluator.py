@@ -122,14 +122,13 @@ class EvaluatorTrainingConfig(RecipeConfig):
         return {**model_defaults(), **self.model}
 
 
-def model_defaults() -> dict:
-    """The configurable `TextMotionRetrievalModel` arguments and their defaults."""
-    parameters = inspect.signature(TextMotionRetrievalModel.__init__).parameters
-    return {
-        name: parameter.default
-        for name, parameter in parameters.items()
-        if name != "self" and name not in _DERIVED_MODEL_ARGUMENTS
-    }
+def model_defaults(
+    model_class: type = TextMotionRetrievalModel, derived: tuple[str, ...] = _DERIVED_MODEL_ARGUMENTS
+) -> dict:
+    """The configurable arguments of `model_class` (the text-motion model by default) and their defaults:
+    every `__init__` argument except those in `derived` (set by the data, not by the config)."""
+    parameters = inspect.signature(model_class.__init__).parameters
+    return {name: parameter.default for name, parameter in parameters.items() if name != "self" and name not in derived}
 
 
 # ---------------------------------------------------------------------------------------------- data

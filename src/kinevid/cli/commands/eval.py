@@ -74,6 +74,7 @@ def _eval_video(args: argparse.Namespace) -> int:
         raft_weights=args.raft,
         poses_dir=args.poses,
         motions_dir=args.motions,
+        video_evaluator_dir=args.video_evaluator,
     )
     with torch_threads(args.threads or torch.get_num_threads()):
         evaluation = evaluate_videos(args.generated, inputs, metrics=args.metrics, device=args.device)
@@ -121,8 +122,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "directory (report.json, report.md, pictures). Metrics default to all whose inputs are given.",
     )
     video.add_argument("generated", type=Path, metavar="GENERATED_DIR", help="generated videos (.mp4/.gif)")
-    video.add_argument("--reference", type=Path, default=None, help="real videos (FVD)")
-    video.add_argument("--prompts", type=Path, default=None, help="JSON {video name: prompt} (CLIPSIM)")
+    video.add_argument("--reference", type=Path, default=None, help="real videos (FVD, fd_kinevid)")
+    video.add_argument(
+        "--prompts", type=Path, default=None, help="JSON {video name: prompt} (CLIPSIM, retrieval_precision)"
+    )
     video.add_argument(
         "--metrics", nargs="+", default=None, metavar="NAME", help="metrics to compute (default: all available)"
     )
@@ -136,7 +139,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--poses", type=Path, default=None, help="directory of <name>.npz pose conditions (keypoints_2d, masks)"
     )
     video.add_argument("--motions", type=Path, default=None, help="directory of <name>.npz/.bvh recovered motions")
+    video.add_argument(
+        "--video-evaluator",
+        type=Path,
+        default=None,
+        help="our text-video evaluator directory for retrieval_precision / fd_kinevid (default: shipped)",
+    )
     video.add_argument("--device", default="cpu", help="device for I3D and RAFT (default: cpu)")
     video.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     video.add_argument("-o", "--output", type=Path, required=True, help="report directory")
     video.set_defaults(func=_eval_video)
+
+    from .eval_generate import register_generate
+
+    register_generate(targets)

@@ -34,6 +34,12 @@ def _train_vae(args: argparse.Namespace) -> int:
     return train_from_cli(args)
 
 
+def _train_video_evaluator(args: argparse.Namespace) -> int:
+    from ...recipes.video_evaluator import train_from_cli
+
+    return train_from_cli(args)
+
+
 def _train_mosa(args: argparse.Namespace) -> int:
     from ...recipes.mosa import train_from_cli
 
@@ -49,6 +55,10 @@ def _train_echomotion(args: argparse.Namespace) -> int:
 TRAIN_TASKS = {
     "structure": (_train_structure, "text -> 3D motion (MoSA structure model) on CMU mocap"),
     "evaluator": (_train_evaluator, "text-motion retrieval evaluator (kinevid.eval) on the CMU train split"),
+    "video-evaluator": (
+        _train_video_evaluator,
+        "text-video retrieval evaluator (kinevid.eval.video) on synthetic clips (--max-trials: clips per split)",
+    ),
     "mosa": (_train_mosa, "MoSA appearance branch (Wan DiT + HADC) on a latent cache of paired clips"),
     "echomotion-stage1": (_train_echomotion, "EchoMotion stage 1: the motion branch, motion-only (video frozen)"),
     "echomotion-stage2": (_train_echomotion, "EchoMotion stage 2: joint / m2v / v2m multi-task from stage 1"),

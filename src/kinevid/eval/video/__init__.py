@@ -10,6 +10,14 @@ from .pose_judge import MediaPipePoseJudge, PoseEstimate, is_mediapipe_available
 from .raft import RAFT, RaftFlow
 from .reference_set import export_reference_set
 from .report import write_report
+from .retrieval import (
+    TextVideoEvaluator,
+    TextVideoRetrievalModel,
+    fd_kinevid,
+    load_video_evaluator,
+    prepare_video,
+    video_r_precision,
+)
 from .vbench import (
     DinoEncoder,
     background_consistency,
@@ -22,6 +30,12 @@ from .vbench import (
 from .videos import VideoItem, load_video_set, read_prompts
 
 __all__ = [
+    "TextVideoEvaluator",
+    "TextVideoRetrievalModel",
+    "fd_kinevid",
+    "load_video_evaluator",
+    "prepare_video",
+    "video_r_precision",
     "FVD_NUM_FRAMES",
     "FVD_RESOLUTION",
     "METRICS",

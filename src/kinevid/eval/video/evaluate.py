@@ -7,8 +7,8 @@ computed per repeat; with two or more repeats, their mean and 95% interval over 
 
 Companions, matched by video name:
 
-- `prompts`: JSON `{name: prompt}` (CLIPSIM);
-- `reference_dir`: real videos (FVD; names need not match);
+- `prompts`: JSON `{name: prompt}` (CLIPSIM, video R-precision);
+- `reference_dir`: real videos (FVD, FD-kinevid; names need not match);
 - `poses_dir`: `<name>.npz` with `keypoints_2d` `(T, 18, 2)` COCO-18 pixels at the video's size
   and optionally `masks` `(T, H, W)` (pose following);
 - `motions_dir`: `<name>.npz` / `.bvh` motions recovered from each video, laid out like the
@@ -32,12 +32,13 @@ from ...motion.io import load_motion
 from ...motion.metrics import physical_metrics
 from ...render.video import VIDEO_SUFFIXES
 from ...utils.io import NPZ_READ_ERRORS
-from ..metrics import fid, mean_and_interval
+from ..metrics import R_PRECISION_BATCH_SIZE, fid, mean_and_interval
 from .clip_score import ClipEncoder, clipsim
 from .flow import dis_flow, flow_warp_interpolate
 from .fvd import I3DFeatureExtractor
 from .pose_judge import MediaPipePoseJudge, pose_following
 from .raft import RaftFlow
+from .retrieval import fd_kinevid, load_video_evaluator, video_r_precision
 from .vbench import (
     DinoEncoder,
     background_consistency,
@@ -60,12 +61,16 @@ METRICS: dict[str, str] = {
     "(ours, not VBench's AMT)",
     "pose": "pose following: MediaPipe PCK@0.1, detection rate, mask IoU (ours)",
     "physical": "motion plausibility: physical metrics of the recovered motion (ours)",
+    "retrieval_precision": "video R-precision top-1/2/3 among 32, our text-video evaluator (ours)",
+    "fd_kinevid": "FD-kinevid, Frechet distance in our text-video evaluator's space (ours, not FVD) (down)",
 }
 NOT_IMPLEMENTED: dict[str, str] = {
     "motion_smoothness": "VBench's motion smoothness needs AMT, which kinevid does not implement; "
     "use motion_smoothness_flowwarp",
 }
 WEIGHT_FREE_METRICS = ("dynamic_degree_dis", "motion_smoothness_flowwarp")
+# Set-level metrics of the shipped video evaluator, computed only when named (R-precision needs >= 32 videos).
+OPT_IN_METRICS = ("retrieval_precision", "fd_kinevid")
 
 
 @dataclass
@@ -81,6 +86,7 @@ class VideoEvaluationInputs:
         raft_weights (`Path`): RAFT state dict, e.g. `raft-things.pth` (VBench dynamic degree).
         poses_dir (`Path`): `<name>.npz` conditions (pose following).
         motions_dir (`Path`): recovered motions (motion plausibility).
+        video_evaluator_dir (`Path`): our text-video evaluator (retrieval_precision, fd_kinevid; default: shipped).
     """
 
     reference_dir: Path | None = None
@@ -91,6 +97,7 @@ class VideoEvaluationInputs:
     raft_weights: Path | None = None
     poses_dir: Path | None = None
     motions_dir: Path | None = None
+    video_evaluator_dir: Path | None = None
 
     def requirements(self) -> dict[str, list[tuple[str, Path | None]]]:
         """Per metric, the (option name, value) pairs it needs."""
@@ -104,11 +111,17 @@ class VideoEvaluationInputs:
             "motion_smoothness_flowwarp": [],
             "pose": [("--poses", self.poses_dir)],
             "physical": [("--motions", self.motions_dir)],
+            "retrieval_precision": [("--prompts", self.prompts_file)],
+            "fd_kinevid": [("--reference", self.reference_dir)],
         }
 
     def available_metrics(self) -> list[str]:
-        """Metrics whose inputs are all given (the default selection)."""
-        return [name for name, needs in self.requirements().items() if all(value is not None for _, value in needs)]
+        """Metrics whose inputs are all given (the default selection; `OPT_IN_METRICS` only when named)."""
+        return [
+            name
+            for name, needs in self.requirements().items()
+            if name not in OPT_IN_METRICS and all(value is not None for _, value in needs)
+        ]
 
 
 @dataclass
@@ -238,6 +251,8 @@ class _Networks:
         self.i3d = I3DFeatureExtractor.from_file(inputs.i3d_weights, device) if "fvd" in metrics else None
         self.pose = MediaPipePoseJudge() if "pose" in metrics else None
         self.raft = RaftFlow.from_file(inputs.raft_weights, device) if "dynamic_degree" in metrics else None
+        needs_evaluator = set(OPT_IN_METRICS) & set(metrics)
+        self.video_evaluator = load_video_evaluator(inputs.video_evaluator_dir) if needs_evaluator else None
 
 
 def _score_video(
@@ -294,13 +309,23 @@ def evaluate_videos(
     names = [p.stem for p in list_videos(repeats[0])]
     if "fvd" in metrics and len(names) < 2:
         raise InvalidInputError(f"FVD needs at least 2 generated videos per run, {repeats[0]} has {len(names)}.")
-    prompts = read_prompts(inputs.prompts_file, names) if "clipsim" in metrics else {}
+    if "retrieval_precision" in metrics and len(names) < R_PRECISION_BATCH_SIZE:
+        raise InvalidInputError(
+            f"retrieval_precision needs at least {R_PRECISION_BATCH_SIZE} videos per run, "
+            f"{repeats[0]} has {len(names)}."
+        )
+    needs_prompts = {"clipsim", "retrieval_precision"} & set(metrics)
+    prompts = read_prompts(inputs.prompts_file, names) if needs_prompts else {}
     _check_companions(repeats, names, metrics, inputs)
     networks = _Networks(metrics, inputs, device)
     reference_features = None
     if "fvd" in metrics:
         reference = load_video_set(inputs.reference_dir)
         reference_features = networks.i3d.video_features([v.frames for v in reference], show_progress=show_progress)
+    reference_embeddings = None
+    if "fd_kinevid" in metrics:
+        reference = load_video_set(inputs.reference_dir)
+        reference_embeddings = networks.video_evaluator.embed_frames([(v.frames, v.fps) for v in reference])
 
     results, sample_frames = [], {}
     for repeat_dir in repeats:
@@ -322,6 +347,9 @@ def evaluate_videos(
         if reference_features is not None:
             generated = networks.i3d.video_features([v.frames for v in videos], show_progress=show_progress)
             repeat.set_metrics["fvd"] = fid(generated, reference_features)
+        if networks.video_evaluator is not None:
+            scores = _video_evaluator_metrics(videos, metrics, networks, prompts, reference_embeddings)
+            repeat.set_metrics.update(scores)
         results.append(repeat)
 
     means, intervals = mean_and_interval([r.set_metrics for r in results])
@@ -333,6 +361,25 @@ def evaluate_videos(
         **{key: str(value) for key, value in vars(inputs).items() if value is not None},
     }
     return VideoEvaluation(results, means, intervals, settings, sample_frames)
+
+
+def _video_evaluator_metrics(
+    videos: list[VideoItem],
+    metrics: list[str],
+    networks: _Networks,
+    prompts: dict[str, str],
+    reference_embeddings: torch.Tensor | None,
+) -> dict[str, float]:
+    """Video R-precision (mean of 20 seeded shuffles) and FD-kinevid against the reference set."""
+    evaluator = networks.video_evaluator
+    embeddings = evaluator.embed_frames([(v.frames, v.fps) for v in videos])
+    scores = {}
+    if "retrieval_precision" in metrics:
+        text_embeddings = evaluator.embed_texts([prompts[v.name] for v in videos])
+        scores.update(video_r_precision(text_embeddings, embeddings)[0])
+    if "fd_kinevid" in metrics:
+        scores["fd_kinevid"] = fd_kinevid(embeddings, reference_embeddings)
+    return scores
 
 
 def _set_metrics(per_video: dict[str, dict[str, float]], pooled_terms: dict[str, list[torch.Tensor]]) -> dict:
