@@ -75,7 +75,7 @@ def test_rollout_continues_each_chunk_from_the_previous_one():
     # The model always predicts "F more frames of walking" relative to the last frame it saw, so a
     # correct rollout places chunks end to end: a straight walk at SPEED. DDIM with x0 prediction
     # returns the prediction exactly at the last step (alpha = 1), so positions are exact.
-    motion = constant_pipeline()("walk", seconds=11 / FPS, seed=0).motions[0]
+    motion = constant_pipeline()("walk", seconds=11 / FPS, seed=0, start="motion").motions[0]
     assert motion.num_frames == 11 and motion.fps == FPS
     pelvis = motion.translation + motion.offsets[0]
     # The first chunk has no history: it is placed with its own anchor (frame -1) at the origin.

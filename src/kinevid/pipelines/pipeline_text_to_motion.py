@@ -2,9 +2,23 @@
 
 Stages of `__call__`: 1. check inputs, 2. encode the prompts (pooled text embeddings), 3. roll out
 motion primitives: each chunk of `num_future_frames` frames is denoised from Gaussian noise in a few
-DDIM steps with classifier-free guidance, conditioned on the last `num_history_frames` generated
-frames (none for the first chunk) expressed in their own chunk frame, then placed back in the world;
+DDIM steps with classifier-free guidance, conditioned on the last `num_history_frames` frames
+before it expressed in their own chunk frame, then placed back in the world;
 4. assemble `Motion`s of exactly the requested duration, posed on the model's body.
+
+Start: by default (`start="rest"`) the history of the first chunk is the body standing still
+(`standing_motion`: arms down, feet on the floor, facing +Z at the origin) and the motion's first
+frame is that pose, so every action begins from rest, as CMU's takes do; `start="motion"` gives the
+first chunk no history (the model picks any starting pose, the behaviour before).
+
+Timelines: a prompt with sequence markers ("A and then B", "A, then B", "first A, then B") is split
+into ordered segments (`kinevid.text.motion_prompt.split_motion_sequence`), or `timeline=` gives
+`[(text, seconds), ...]` explicitly. The sampler then switches the text condition per primitive, as
+DART and DiP do: primitives wholly inside a segment see its text; over a window of
+`transition_seconds` (default: one primitive) centred on each boundary, the pooled text embedding is
+blended linearly from one segment's to the next by the time of the primitive's centre (a primitive
+centred on the boundary sees both half and half). The history carries the pose across the switch, the
+blend keeps the switching primitive from jumping between two unrelated actions.
 
 A pipeline directory holds `pipeline_config.json`, `model/` (`MotionPrimitiveDiffusionModel`) and
 `scheduler/` (`DDIMScheduler`); the text encoder is referenced by name (`kinevid.text`).
@@ -12,10 +26,12 @@ A pipeline directory holds `pipeline_config.json`, `model/` (`MotionPrimitiveDif
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +41,8 @@ from diffusers import DDIMScheduler
 from diffusers.utils import BaseOutput
 from tqdm.auto import tqdm
 
+from ..body.rotations import axis_angle_to_matrix
+from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError, KinevidError, MissingWeightsError
 from ..models.structure.motion_diffusion import MotionPrimitiveDiffusionModel
 from ..models.structure.representation import (
@@ -38,6 +56,7 @@ from ..models.structure.representation import (
     joints_from_rotations,
 )
 from ..motion.motion import Motion
+from ..text.motion_prompt.timeline import TimelineSegment, resolve_timeline, split_motion_sequence
 from ..utils.io import atomic_write
 
 CONFIG_NAME = "pipeline_config.json"
@@ -48,8 +67,64 @@ MAX_SECONDS = 600.0
 CONTACT_THRESHOLD = 0.5  # predicted contact channels above this count as "in contact"
 # Lowest foot joint of a foot in contact on CMU (val split): median 4 cm, 75th percentile 6 cm.
 CONTACT_FOOT_HEIGHT = 0.06
+STANDING_ARM_ANGLE = 75.0  # degrees the arms of the standing start pose hang below the T-pose
+START_MODES = ("rest", "motion")
 CONTACT_GUIDANCE_STEPS = 4  # contact guidance acts on the x0 predictions of the last denoising steps only
 SLIDE_WEIGHT = 0.25  # the slide term's Hessian has eigenvalues up to 8 x weight; steps of 0.5 stay stable
+
+
+def standing_motion(num_frames: int, fps: float, offsets: torch.Tensor) -> Motion:
+    """The body standing still: T-pose with both arms lowered by `STANDING_ARM_ANGLE`, canonical
+    (feet on the floor, pelvis above the origin, facing +Z).
+
+    Args:
+        num_frames (`int`): frames.
+        fps (`float`): frame rate.
+        offsets (`torch.Tensor` of shape `(24, 3)`): the body.
+    """
+    rotations = torch.eye(3, dtype=offsets.dtype, device=offsets.device).expand(num_frames, 24, 3, 3).clone()
+    angle = math.radians(STANDING_ARM_ANGLE)
+    for joint, sign in ((SMPL24.index("left_shoulder"), -1.0), (SMPL24.index("right_shoulder"), 1.0)):
+        rotations[:, joint] = axis_angle_to_matrix(offsets.new_tensor([0.0, 0.0, sign * angle]))
+    return Motion(rotations, offsets.new_zeros(num_frames, 3), fps, offsets=offsets).canonicalize()
+
+
+def timeline_weights(times: torch.Tensor, durations: Sequence[float], transition: float) -> torch.Tensor:
+    """How much each segment's text conditions a primitive centred at each time.
+
+    Segment k covers `[b_k, b_{k+1})` (b from the cumulative `durations`, the first and last open-ended);
+    its weight at time t is `clamp(min(t - b_k, b_{k+1} - t) / transition + 0.5, 0, 1)`, and weights are
+    normalised to sum to 1: a linear cross-fade over `transition` seconds centred on every boundary.
+
+    Args:
+        times (`torch.Tensor` of shape `(C,)`): primitive centres, seconds.
+        durations (sequence of `float`): the K segments' durations.
+        transition (`float`): cross-fade width, seconds (> 0).
+
+    Returns:
+        `torch.Tensor` of shape `(C, K)`.
+    """
+    edges = torch.tensor([0.0, *itertools.accumulate(durations)], dtype=times.dtype, device=times.device)
+    starts, ends = edges[:-1].clone(), edges[1:].clone()
+    starts[0], ends[-1] = -math.inf, math.inf
+    distance = torch.minimum(times[:, None] - starts, ends - times[:, None])  # (C, K)
+    weights = (distance / transition + 0.5).clamp(0.0, 1.0)
+    return weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+def blend_embeddings(embeddings: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """`sum_k w_k e_k`, rescaled to `sum_k w_k |e_k|` (a blend of unit sentence embeddings stays unit).
+
+    Args:
+        embeddings (`torch.Tensor` of shape `(K, D)`): one pooled embedding per segment.
+        weights (`torch.Tensor` of shape `(C, K)`): rows summing to 1.
+
+    Returns:
+        `torch.Tensor` of shape `(C, D)`.
+    """
+    mixed = weights @ embeddings
+    norm = weights @ embeddings.norm(dim=-1)
+    return mixed * (norm / mixed.norm(dim=-1).clamp_min(1e-12))[:, None]
 
 
 def default_checkpoint_dir() -> Path:
@@ -200,6 +275,8 @@ class TextToMotionPipeline:
         guidance_scale: float,
         num_inference_steps: int,
         contact_guidance_scale: float = 0.0,
+        start: str = "rest",
+        transition_seconds: float | None = None,
     ) -> None:
         if not prompts:
             raise InvalidInputError("`prompt` is empty: give at least one prompt.")
@@ -221,11 +298,63 @@ class TextToMotionPipeline:
             raise InvalidInputError(f"`contact_guidance_scale` must be a number >= 0, got {contact_guidance_scale!r}.")
         if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
             raise InvalidInputError(f"`num_inference_steps` must be a positive integer, got {num_inference_steps!r}.")
+        if start not in START_MODES:
+            raise InvalidInputError(f"`start` must be one of {list(START_MODES)}, got {start!r}.")
+        if transition_seconds is not None and not (math.isfinite(transition_seconds) and transition_seconds > 0):
+            raise InvalidInputError(f"`transition_seconds` must be a positive number, got {transition_seconds!r}.")
 
     def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
         """Pooled text embeddings `(B, text_dim)`."""
         embeddings = self.text_encoder.encode(prompts).pooled
         return embeddings.to(device=self.device, dtype=self.model.dtype)
+
+    def plan_timelines(
+        self, prompts: list[str], seconds: float, timeline: Sequence[tuple[str, float]] | None, split_sequences: bool
+    ) -> tuple[list[list[tuple[str, float]]], float]:
+        """Each batch item's segments `[(text, seconds), ...]` and the clip duration.
+
+        An explicit `timeline` is one item lasting its total; otherwise each prompt is split at its
+        sequence markers (when `split_sequences`) and its segments share `seconds`.
+        """
+        if timeline is not None:
+            segments = [TimelineSegment(str(text), float(duration)) for text, duration in timeline]
+            for index, segment in enumerate(segments):
+                if not segment.text.strip() or not (math.isfinite(segment.seconds) and segment.seconds > 0):
+                    raise InvalidInputError(
+                        f"`timeline` entry {index} ({segment.text!r}, {segment.seconds}) needs a text and seconds > 0."
+                    )
+            plan = resolve_timeline(segments, None)
+            return [plan], sum(duration for _, duration in plan)
+        plans = []
+        for prompt in prompts:
+            segments = split_motion_sequence(prompt) if split_sequences else []
+            if len(segments) <= 1:
+                plans.append([(prompt, float(seconds))])
+            else:
+                plans.append(resolve_timeline(segments, seconds))
+        return plans, float(seconds)
+
+    def chunk_text_embeds(
+        self, plans: list[list[tuple[str, float]]], chunk_times: torch.Tensor, transition_seconds: float
+    ) -> torch.Tensor:
+        """The pooled text condition of every primitive: `(C, B, text_dim)` (see the module docstring).
+
+        Args:
+            plans (`list` of B segment lists `[(text, seconds), ...]`).
+            chunk_times (`torch.Tensor` of shape `(C,)`): each primitive's centre, seconds.
+            transition_seconds (`float`): cross-fade width at segment boundaries.
+        """
+        texts = list(dict.fromkeys(text for plan in plans for text, _ in plan))
+        embeddings = dict(zip(texts, self.encode_prompt(texts), strict=True))
+        per_item = []
+        for plan in plans:
+            stacked = torch.stack([embeddings[text] for text, _ in plan])  # (K, D)
+            if len(plan) == 1:
+                per_item.append(stacked.expand(len(chunk_times), -1))
+                continue
+            weights = timeline_weights(chunk_times, [duration for _, duration in plan], transition_seconds)
+            per_item.append(blend_embeddings(stacked.float(), weights.float()).to(stacked.dtype))
+        return torch.stack(per_item, dim=1)
 
     def _denoise_chunk(
         self,
@@ -303,7 +432,7 @@ class TextToMotionPipeline:
     @torch.no_grad()
     def __call__(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None = None,
         seconds: float = 6.0,
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
@@ -312,6 +441,10 @@ class TextToMotionPipeline:
         contact_guidance_scale: float | None = None,
         show_progress: bool = False,
         return_dict: bool = True,
+        start: str = "rest",
+        timeline: Sequence[tuple[str, float]] | None = None,
+        transition_seconds: float | None = None,
+        split_sequences: bool = True,
     ) -> TextToMotionPipelineOutput | tuple[list[Motion]]:
         """Generate one motion per prompt.
 
@@ -327,41 +460,72 @@ class TextToMotionPipeline:
                 disables it; default from the checkpoint).
             show_progress (`bool`, defaults to False): progress bar over chunks.
             return_dict (`bool`, defaults to True): return a `TextToMotionPipelineOutput` (else a tuple).
+            start (`str`, defaults to `"rest"`): `"rest"` begins every motion with the standing pose
+                (`standing_motion`) as the first frame and the first primitive's history; `"motion"`
+                gives the first primitive no history.
+            timeline (sequence of `(text, seconds)`, *optional*): one motion whose text changes per
+                segment; `prompt` is then ignored (may be None) and the duration is the segments' sum.
+            transition_seconds (`float`, *optional*): width of the text cross-fade at segment boundaries
+                (default: one primitive, `num_future_frames / fps`).
+            split_sequences (`bool`, defaults to True): split prompts at "and then" / ", then" / "first
+                ..., then" into segments sharing `seconds` evenly (or as they say, "for 3 seconds").
 
         Returns:
             `TextToMotionPipelineOutput` with `motions` (`list[Motion]`, B motions of T frames).
         """
         # 1. check inputs
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if timeline is not None:
+            timeline = list(timeline)
+            if not timeline:
+                raise InvalidInputError("`timeline` is empty: give at least one (text, seconds) segment.")
+            prompt = [str(text) for text, _ in timeline]
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt or [])
         num_inference_steps = num_inference_steps or self.num_inference_steps
         guidance_scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
         if contact_guidance_scale is None:
             contact_guidance_scale = self.contact_guidance_scale
-        self.check_inputs(prompts, seconds, guidance_scale, num_inference_steps, contact_guidance_scale)
+        if timeline is not None:
+            plans, seconds = self.plan_timelines(prompts, seconds, timeline, split_sequences)
+        self.check_inputs(
+            prompts, seconds, guidance_scale, num_inference_steps, contact_guidance_scale, start, transition_seconds
+        )
+        if timeline is None:
+            plans, seconds = self.plan_timelines(prompts, seconds, None, split_sequences)
         if generator is None:
             generator = torch.Generator(device=self.device)
             generator.manual_seed(seed if seed is not None else int(torch.empty((), dtype=torch.int64).random_()))
 
-        # 2. encode prompts
-        text_embeds = self.encode_prompt(prompts)
-
-        # 3. roll out primitives
+        # 2. encode prompts: the text condition of every primitive
         model = self.model
         config = model.config
-        batch_size = len(prompts)
+        batch_size = len(plans)
         num_frames = max(1, round(seconds * self.fps))
-        num_chunks = math.ceil(num_frames / config.num_future_frames)
+        start_frames = 1 if start == "rest" else 0  # the standing first frame is not generated
+        num_chunks = math.ceil(max(num_frames - start_frames, 0) / config.num_future_frames)
+        first_frames = start_frames + config.num_future_frames * torch.arange(num_chunks, device=self.device)
+        chunk_times = (first_frames + (config.num_future_frames - 1) / 2) / self.fps
+        if transition_seconds is None:
+            transition_seconds = config.num_future_frames / self.fps
+        chunk_text_embeds = self.chunk_text_embeds(plans, chunk_times, transition_seconds)
+
+        # 3. roll out primitives
         offsets = model.body_offsets.to(model.dtype).expand(batch_size, -1, -1)
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         rotations, pelvis, joints, contacts = [], [], [], []
         history = torch.zeros(batch_size, config.num_history_frames, config.feature_dim, device=self.device)
         history_mask = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
-        frame = ChunkFrame(  # the first chunk is generated directly in the world frame
+        frame = ChunkFrame(  # without a history the first chunk is generated directly in the world frame
             rotation=torch.eye(3, device=self.device).expand(batch_size, 3, 3),
             origin=torch.zeros(batch_size, 3, device=self.device),
         )
+        if start == "rest":  # the standing pose as the frames before the first chunk
+            standing = standing_motion(config.num_history_frames, self.fps, model.body_offsets.to(model.dtype))
+            rotations.append(standing.rotations.expand(batch_size, -1, -1, -1, -1))
+            pelvis.append((standing.translation + standing.offsets[0]).expand(batch_size, -1, -1))
+            joints.append(standing.joints.expand(batch_size, -1, -1, -1))
+            contacts.append(torch.ones(batch_size, config.num_history_frames, len(FOOT_JOINTS), device=self.device))
         for chunk in tqdm(range(num_chunks), desc="motion chunks", disable=not show_progress):
-            if chunk > 0:
+            if rotations:
                 frame = ChunkFrame.from_joints(joints[-1][:, -1])
                 window = slice(-config.num_history_frames, None)
                 history = model.normalize(
@@ -375,7 +539,7 @@ class TextToMotionPipeline:
                 )
                 history_mask = torch.ones_like(history_mask)
             sample = self._denoise_chunk(
-                history, history_mask, text_embeds, guidance_scale, contact_guidance_scale, generator
+                history, history_mask, chunk_text_embeds[chunk], guidance_scale, contact_guidance_scale, generator
             )
             features = model.denormalize(sample)
             chunk_rotations, chunk_pelvis, chunk_joints = features_to_world(features, frame, offsets)
@@ -384,9 +548,10 @@ class TextToMotionPipeline:
             joints.append(chunk_joints)
             contacts.append((features[..., CONTACTS] > CONTACT_THRESHOLD).to(features.dtype))
 
-        # 4. assemble motions
-        rotations = torch.cat(rotations, 1)[:, :num_frames]
-        translation = torch.cat(pelvis, 1)[:, :num_frames] - offsets[:, None, 0]
+        # 4. assemble motions (from the last standing frame when starting from rest)
+        first = config.num_history_frames - 1 if start == "rest" else 0
+        rotations = torch.cat(rotations, 1)[:, first : first + num_frames]
+        translation = torch.cat(pelvis, 1)[:, first : first + num_frames] - offsets[:, None, 0]
         if not (torch.isfinite(rotations).all() and torch.isfinite(translation).all()):
             raise KinevidError(
                 "The model produced NaN or infinite values; the checkpoint may be corrupt or diverged "

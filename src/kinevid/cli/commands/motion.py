@@ -2,6 +2,12 @@
 
     kinevid motion "a person jumps forward twice" -o jump.npz --seconds 6 --seed 0 --render jump.mp4
     kinevid motion --prompts prompts.txt -o motions/ --seconds 4
+    kinevid motion --timeline "walk forward:3, jump:2" -o walk_jump.npz
+    kinevid motion --timeline plan.json -o plan.npz          # [["walk forward", 3], ["jump", 2]]
+
+Motions start from a standing pose (`--start-in-motion` lets the first frames move already). A
+PROMPT with "and then" / ", then" is split into segments that share `--seconds`; `--timeline` gives
+the segments and their seconds explicitly (the duration is their sum).
 
 With `--prompts FILE` (one prompt per line; blank lines and lines starting with `#` skipped) the
 prompts are generated as one batch and `-o` names a directory that receives `000.npz`, `001.npz`,
@@ -20,6 +26,7 @@ from ...utils import atomic_write_group, check_output_path, torch_threads
 
 MOTION_SUFFIXES = (".npz", ".bvh")
 RENDER_SIZE = 256  # pixels, height and width of each view in --render videos
+DEFAULT_SECONDS = 6.0
 
 
 def read_prompt_file(path: Path) -> list[str]:
@@ -65,10 +72,17 @@ def _output_paths(args: argparse.Namespace, output: Path, batch: bool, count: in
 
 
 def run(args: argparse.Namespace) -> int:
-    if (args.prompt is None) == (args.prompts is None):
-        raise InvalidInputError("Give either a PROMPT or --prompts FILE (not both).")
+    timeline = getattr(args, "timeline", None)
+    if sum(value is not None for value in (args.prompt, args.prompts, timeline)) != 1:
+        raise InvalidInputError("Give one of PROMPT, --prompts FILE or --timeline SPEC.")
+    if timeline is not None:
+        from ...text.motion_prompt.timeline import load_timeline
+
+        if args.seconds is not None:
+            raise InvalidInputError("--seconds does not apply with --timeline: the segments' seconds add up to it.")
+        args.timeline_segments = [(segment.text, segment.seconds) for segment in load_timeline(timeline)]
     batch = args.prompts is not None
-    prompts = read_prompt_file(args.prompts) if batch else [args.prompt]
+    prompts = read_prompt_file(args.prompts) if batch else [args.prompt if args.prompt is not None else timeline]
     output = Path(args.output)
     if not batch and output.suffix.lower() not in MOTION_SUFFIXES:
         raise InvalidInputError(f"-o {output}: the motion file must end in one of {MOTION_SUFFIXES}.")
@@ -89,9 +103,12 @@ def _generate(args: argparse.Namespace, prompts: list[str], paths: list[Path], b
     from ...pipelines.pipeline_text_to_motion import TextToMotionPipeline
 
     pipeline = TextToMotionPipeline.from_pretrained(args.checkpoint)
+    segments = getattr(args, "timeline_segments", None)
     result = pipeline(
-        prompts,
-        seconds=args.seconds,
+        None if segments is not None else prompts,
+        seconds=args.seconds if args.seconds is not None else DEFAULT_SECONDS,
+        timeline=segments,
+        start="motion" if getattr(args, "start_in_motion", False) else "rest",
         seed=args.seed,
         guidance_scale=args.guidance_scale,
         num_inference_steps=args.steps,
@@ -127,7 +144,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-o", "--output", required=True, help="motion file (.npz or .bvh), or a directory with --prompts"
     )
-    parser.add_argument("--seconds", type=float, default=6.0, help="duration in seconds (default 6)")
+    parser.add_argument(
+        "--timeline",
+        default=None,
+        help='segments with their seconds instead of a PROMPT: "walk forward:3, jump:2", or a JSON file '
+        '[["walk forward", 3], ["jump", 2]]',
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=None, help=f"duration in seconds (default {DEFAULT_SECONDS:g})"
+    )
+    parser.add_argument(
+        "--start-in-motion",
+        action="store_true",
+        help="let the motion begin already moving (default: it starts from a standing pose)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument(
         "--guidance-scale", type=float, default=None, help="classifier-free guidance (default: checkpoint's)"
