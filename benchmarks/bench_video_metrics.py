@@ -17,6 +17,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -24,6 +25,7 @@ from kinevid.body import COCO18_NAMES
 from kinevid.data.cmu import CMUMocap
 from kinevid.data.synth import SynthConfig, synthesize_clip
 from kinevid.eval.metrics import mean_and_interval
+from kinevid.eval.video.amt import AMT, AmtInterpolator
 from kinevid.eval.video.flow import dis_flow, flow_warp_interpolate
 from kinevid.eval.video.fvd import I3DFeatureExtractor, preprocess_for_i3d
 from kinevid.eval.video.i3d import InceptionI3d
@@ -49,6 +51,10 @@ def timing(trials, size: int) -> None:
     ]
     raft = RaftFlow(RAFT())  # random weights: the cost is the same as raft-things.pth
     rows.append(("dynamic_degree (16 RAFT flows, 20 iterations)", lambda: dynamic_degree_is_dynamic(frames, 8.0, raft)))
+    amt = AmtInterpolator(AMT())  # random weights: the cost is the same as amt-s.pth
+    rows.append(("motion_smoothness (8 AMT-S interpolations)", lambda: motion_smoothness(frames, amt)))
+    pair = [cv2.resize(frame, (256, 256), interpolation=cv2.INTER_LINEAR) for frame in frames[:3:2]]
+    rows.append(("AMT-S, one 256x256 frame pair", lambda: amt(*pair)))
     i3d = I3DFeatureExtractor(InceptionI3d(), is_torchscript=False)
     rows.append(("FVD features, I3D full size, 16 x 224^2", lambda: i3d.features(preprocess_for_i3d(frames)[None])))
     if is_mediapipe_available():
@@ -57,7 +63,7 @@ def timing(trials, size: int) -> None:
     print(f"\nTime per 17-frame {size}x{size} video (best of 3), torch threads {torch.get_num_threads()}")
     print(f"  reference: decode the mp4 {decode * 1000:8.1f} ms")
     for name, function in rows:
-        seconds = best_seconds(function, repeats=1 if "I3D" in name or "RAFT" in name else 3)
+        seconds = best_seconds(function, repeats=1 if any(n in name for n in ("I3D", "RAFT", "AMT")) else 3)
         print(f"  {name:48s} {seconds * 1000:8.1f} ms  ({seconds / decode:6.1f}x decode)")
 
 

@@ -107,7 +107,7 @@ def test_recovered_motions_are_scored_with_the_physical_metrics(tmp_path):
     [
         (["--metrics", "sharpness"], "unknown metric 'sharpness'"),
         (["--metrics", "dynamic_degree"], "needs --raft"),
-        (["--metrics", "motion_smoothness"], "needs AMT"),
+        (["--metrics", "motion_smoothness"], "needs --amt"),
         (["--metrics", "fvd"], "needs --reference and --i3d"),
         (["--metrics", "clipsim", "--clip", "x"], "needs --prompts"),
         (["--metrics", "physical", "--motions", "nowhere"], "no recovered motion"),

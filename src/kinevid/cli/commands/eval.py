@@ -72,6 +72,7 @@ def _eval_video(args: argparse.Namespace) -> int:
         clip_dir=args.clip,
         dino_dir=args.dino,
         raft_weights=args.raft,
+        amt_weights=args.amt,
         poses_dir=args.poses,
         motions_dir=args.motions,
         video_evaluator_dir=args.video_evaluator,
@@ -135,6 +136,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument("--clip", type=Path, default=None, help="transformers CLIPModel directory")
     video.add_argument("--dino", type=Path, default=None, help="transformers ViT/DINOv2 directory (DINO ViT-B/16)")
     video.add_argument("--raft", type=Path, default=None, help="RAFT weights, e.g. raft-things.pth (dynamic_degree)")
+    video.add_argument("--amt", type=Path, default=None, help="AMT-S weights, e.g. amt-s.pth (motion_smoothness)")
     video.add_argument(
         "--poses", type=Path, default=None, help="directory of <name>.npz pose conditions (keypoints_2d, masks)"
     )
@@ -145,7 +147,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="our text-video evaluator directory for retrieval_precision / fd_kinevid (default: shipped)",
     )
-    video.add_argument("--device", default="cpu", help="device for I3D and RAFT (default: cpu)")
+    video.add_argument("--device", default="cpu", help="device for I3D, RAFT and AMT (default: cpu)")
     video.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     video.add_argument("-o", "--output", type=Path, required=True, help="report directory")
     video.set_defaults(func=_eval_video)

@@ -1,6 +1,8 @@
-"""Video metrics: FVD (I3D), CLIPSIM, VBench dimensions (RAFT for dynamic degree), weight-free flow variants,
-the MediaPipe pose judge, motion plausibility, and the `kinevid eval video` evaluation and report."""
+"""Video metrics: FVD (I3D), CLIPSIM, VBench dimensions (RAFT for dynamic degree, AMT-S for motion smoothness),
+weight-free flow variants, the MediaPipe pose judge, motion plausibility, and the `kinevid eval video`
+evaluation and report."""
 
+from .amt import AMT, AmtInterpolator
 from .clip_score import ClipEncoder, clipsim
 from .evaluate import METRICS, VideoEvaluation, VideoEvaluationInputs, evaluate_videos
 from .flow import dis_flow, flow_warp_interpolate
@@ -30,16 +32,12 @@ from .vbench import (
 from .videos import VideoItem, load_video_set, read_prompts
 
 __all__ = [
-    "TextVideoEvaluator",
-    "TextVideoRetrievalModel",
-    "fd_kinevid",
-    "load_video_evaluator",
-    "prepare_video",
-    "video_r_precision",
+    "AMT",
     "FVD_NUM_FRAMES",
     "FVD_RESOLUTION",
     "METRICS",
     "RAFT",
+    "AmtInterpolator",
     "ClipEncoder",
     "DinoEncoder",
     "I3DFeatureExtractor",
@@ -47,6 +45,8 @@ __all__ = [
     "MediaPipePoseJudge",
     "PoseEstimate",
     "RaftFlow",
+    "TextVideoEvaluator",
+    "TextVideoRetrievalModel",
     "VideoEvaluation",
     "VideoEvaluationInputs",
     "VideoItem",
@@ -57,16 +57,20 @@ __all__ = [
     "dynamic_degree_is_dynamic",
     "evaluate_videos",
     "export_reference_set",
+    "fd_kinevid",
     "flow_warp_interpolate",
     "fvd",
     "is_mediapipe_available",
+    "load_video_evaluator",
     "load_video_set",
     "mask_iou",
     "motion_smoothness",
     "pooled_frame_mean",
     "pose_following",
+    "prepare_video",
     "preprocess_for_i3d",
     "read_prompts",
     "subject_consistency",
+    "video_r_precision",
     "write_report",
 ]

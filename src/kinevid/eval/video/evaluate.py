@@ -33,6 +33,7 @@ from ...motion.metrics import physical_metrics
 from ...render.video import VIDEO_SUFFIXES
 from ...utils.io import NPZ_READ_ERRORS
 from ..metrics import R_PRECISION_BATCH_SIZE, fid, mean_and_interval
+from .amt import AmtInterpolator
 from .clip_score import ClipEncoder, clipsim
 from .flow import dis_flow, flow_warp_interpolate
 from .fvd import I3DFeatureExtractor
@@ -57,6 +58,7 @@ METRICS: dict[str, str] = {
     "background_consistency": "VBench background consistency, CLIP (up)",
     "dynamic_degree": "VBench dynamic degree, RAFT flow (frames >= 128 px) (up = more motion)",
     "dynamic_degree_dis": "dynamic degree, VBench rule with OpenCV DIS flow (ours, not VBench's RAFT)",
+    "motion_smoothness": "VBench motion smoothness, AMT-S interpolation (frames > 112 px) (up)",
     "motion_smoothness_flowwarp": "motion smoothness, VBench formula with DIS flow-warp interpolation "
     "(ours, not VBench's AMT)",
     "pose": "pose following: MediaPipe PCK@0.1, detection rate, mask IoU (ours)",
@@ -64,10 +66,7 @@ METRICS: dict[str, str] = {
     "retrieval_precision": "video R-precision top-1/2/3 among 32, our text-video evaluator (ours)",
     "fd_kinevid": "FD-kinevid, Frechet distance in our text-video evaluator's space (ours, not FVD) (down)",
 }
-NOT_IMPLEMENTED: dict[str, str] = {
-    "motion_smoothness": "VBench's motion smoothness needs AMT, which kinevid does not implement; "
-    "use motion_smoothness_flowwarp",
-}
+NOT_IMPLEMENTED: dict[str, str] = {}  # name -> why (and what to use instead)
 WEIGHT_FREE_METRICS = ("dynamic_degree_dis", "motion_smoothness_flowwarp")
 # Set-level metrics of the shipped video evaluator, computed only when named (R-precision needs >= 32 videos).
 OPT_IN_METRICS = ("retrieval_precision", "fd_kinevid")
@@ -84,6 +83,7 @@ class VideoEvaluationInputs:
         clip_dir (`Path`): transformers CLIPModel directory (CLIPSIM, background consistency).
         dino_dir (`Path`): transformers ViT / DINOv2 directory (subject consistency).
         raft_weights (`Path`): RAFT state dict, e.g. `raft-things.pth` (VBench dynamic degree).
+        amt_weights (`Path`): AMT-S state dict, e.g. `amt-s.pth` (VBench motion smoothness).
         poses_dir (`Path`): `<name>.npz` conditions (pose following).
         motions_dir (`Path`): recovered motions (motion plausibility).
         video_evaluator_dir (`Path`): our text-video evaluator (retrieval_precision, fd_kinevid; default: shipped).
@@ -95,6 +95,7 @@ class VideoEvaluationInputs:
     clip_dir: Path | None = None
     dino_dir: Path | None = None
     raft_weights: Path | None = None
+    amt_weights: Path | None = None
     poses_dir: Path | None = None
     motions_dir: Path | None = None
     video_evaluator_dir: Path | None = None
@@ -108,6 +109,7 @@ class VideoEvaluationInputs:
             "background_consistency": [("--clip", self.clip_dir)],
             "dynamic_degree": [("--raft", self.raft_weights)],
             "dynamic_degree_dis": [],
+            "motion_smoothness": [("--amt", self.amt_weights)],
             "motion_smoothness_flowwarp": [],
             "pose": [("--poses", self.poses_dir)],
             "physical": [("--motions", self.motions_dir)],
@@ -251,6 +253,7 @@ class _Networks:
         self.i3d = I3DFeatureExtractor.from_file(inputs.i3d_weights, device) if "fvd" in metrics else None
         self.pose = MediaPipePoseJudge() if "pose" in metrics else None
         self.raft = RaftFlow.from_file(inputs.raft_weights, device) if "dynamic_degree" in metrics else None
+        self.amt = AmtInterpolator.from_file(inputs.amt_weights, device) if "motion_smoothness" in metrics else None
         needs_evaluator = set(OPT_IN_METRICS) & set(metrics)
         self.video_evaluator = load_video_evaluator(inputs.video_evaluator_dir) if needs_evaluator else None
 
@@ -274,8 +277,12 @@ def _score_video(
             is_dynamic, pair_scores = dynamic_degree_is_dynamic(video.frames, video.fps, estimate_flow)
             scores[name] = float(is_dynamic)
             scores[f"{name}/top_flow_px"] = float(np.mean(pair_scores))
-    if "motion_smoothness_flowwarp" in metrics:
-        scores["motion_smoothness_flowwarp"] = motion_smoothness(video.frames, flow_warp_interpolate)
+    for name, interpolate in (
+        ("motion_smoothness", networks.amt),
+        ("motion_smoothness_flowwarp", flow_warp_interpolate),
+    ):
+        if name in metrics:
+            scores[name] = motion_smoothness(video.frames, interpolate)
     if "pose" in metrics:
         keypoints, masks = _load_condition(inputs.poses_dir, video)
         scores.update(pose_following(networks.pose.estimate(video.frames), keypoints, masks))
@@ -296,7 +303,7 @@ def evaluate_videos(
         generated_dir (`str` or `Path`): the generated videos (or repeat sub-directories of them).
         inputs (`VideoEvaluationInputs`, *optional*): references, prompts, weights, conditions.
         metrics (`list[str]`, *optional*): names from `METRICS`; default: all whose inputs are given.
-        device (`str`, defaults to `"cpu"`): for I3D and RAFT.
+        device (`str`, defaults to `"cpu"`): for I3D, RAFT and AMT.
         num_sample_videos (`int`, defaults to 4): videos kept for the report's frame grid.
         show_progress (`bool`, defaults to `True`): progress bars.
 

@@ -243,11 +243,17 @@ class RAFT(nn.Module):
         return self.upsample_flow(target - start, mask)
 
 
-def pad_to_multiple_of_8(image: torch.Tensor) -> torch.Tensor:
-    """Replicate-pad `(B, C, H, W)` to multiples of 8, split evenly around the image (RAFT's "sintel" padding)."""
+def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad `(B, C, H, W)` to multiples of `multiple`, split evenly around the image, the smaller half
+    first (RAFT's "sintel" padding, AMT's `InputPadder`)."""
     height, width = image.shape[-2:]
-    pad_h, pad_w = (-height) % 8, (-width) % 8
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
     return F.pad(image, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2], mode="replicate")
+
+
+def pad_to_multiple_of_8(image: torch.Tensor) -> torch.Tensor:
+    """`pad_to_multiple(image, 8)`, as RAFT needs."""
+    return pad_to_multiple(image, 8)
 
 
 class RaftFlow:

@@ -24,9 +24,9 @@ videos (`sum / count`, so longer videos weigh more), motion smoothness and dynam
 videos. VBench's percentages are these scores x 100. Checked against VBench's code at commit 45e79ec
 (`vbench/{subject,background}_consistency.py`, `motion_smoothness.py`, `dynamic_degree.py`, `utils.py`).
 
-RAFT is `kinevid.eval.video.raft` (loads the release's `raft-things.pth`). AMT is not
-implemented (its architecture is not part of kinevid), so VBench's motion smoothness is not
-available; the weight-free variants in `kinevid.eval.video.flow` plug into
+RAFT is `kinevid.eval.video.raft` (loads the release's `raft-things.pth`), AMT-S is
+`kinevid.eval.video.amt` (loads `amt-s.pth`; `AmtInterpolator` is VBench's frame handling). Without
+those weights, the weight-free variants in `kinevid.eval.video.flow` plug into
 `dynamic_degree_is_dynamic` and `motion_smoothness` and are reported under their own names.
 """
 
