@@ -116,10 +116,13 @@ def tiny_pipeline(
 
 def save_tiny_cogvideox_with_mosa_weights(root):
     """A tiny `CogVideoXPipeline` directory laid out like THUDM/CogVideoX-2b (saved by diffusers), and MoSA
-    weights (non-zero, as if trained) for its transformer: `(cogvideox_dir, weights_dir, mosa_model)`."""
+    weights (non-zero, as if trained) for its transformer: `(cogvideox_dir, weights_dir, components)`, the
+    components of a `MoSACogVideoXPipeline` equal to what the two hold (the tokenizer's training is not
+    bit-reproducible across runs, so tests reuse these objects instead of building new ones)."""
     tokenizer, t5 = tiny_t5()
+    vae = tiny_vae()
     cogvideox = CogVideoXPipeline(
-        tokenizer=tokenizer, text_encoder=t5, vae=tiny_vae(), transformer=tiny_backbone(), scheduler=scheduler()
+        tokenizer=tokenizer, text_encoder=t5, vae=vae, transformer=tiny_backbone(), scheduler=scheduler()
     )
     cogvideox_dir = root / "CogVideoX-tiny"
     cogvideox.save_pretrained(cogvideox_dir)
@@ -129,4 +132,5 @@ def save_tiny_cogvideox_with_mosa_weights(root):
         for parameter in mosa.mosa_parameters():
             parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
     mosa.save_mosa_weights(root / "mosa_weights")
-    return cogvideox_dir, root / "mosa_weights", mosa.eval()
+    components = {"tokenizer": tokenizer, "text_encoder": t5, "vae": vae, "transformer": mosa.eval()}
+    return cogvideox_dir, root / "mosa_weights", components

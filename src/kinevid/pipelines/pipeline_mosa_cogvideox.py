@@ -286,8 +286,9 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
         except KinevidError:
             raise
         except (OSError, ValueError, KeyError, RuntimeError) as error:
+            weights = "" if mosa_weights is None else f" with the MoSA weights {mosa_weights}"
             raise MissingWeightsError(
-                f"{path / 'transformer'}: cannot load the CogVideoX transformer: {error}"
+                f"{path / 'transformer'}{weights}: cannot load the MoSA transformer: {error}"
             ) from None
         structure = structure if structure is not None else TextToMotionPipeline.from_pretrained()
         return cls(

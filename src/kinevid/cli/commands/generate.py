@@ -121,12 +121,13 @@ def load_pipeline(
 
     `model` is a kinevid pipeline directory, or (MoSA) a diffusers Wan2.1 T2V directory such as
     Wan2.1-T2V-1.3B-Diffusers with trained MoSA weights `mosa_weights` on its transformer
-    (`MoSAPipeline.from_wan_pretrained`).
+    (`MoSAPipeline.from_wan_pretrained`), or likewise a diffusers CogVideoX directory such as
+    THUDM/CogVideoX-2b (`MoSACogVideoXPipeline.from_cogvideox_pretrained`).
 
     Raises:
         `MissingWeightsError`: no directory, or not a `method` pipeline directory.
     """
-    from ...pipelines import EchoMotionPipeline, MoSAPipeline
+    from ...pipelines import EchoMotionPipeline, MoSACogVideoXPipeline, MoSAPipeline
 
     train = TRAIN_COMMANDS[method]
     if model is None:
@@ -146,15 +147,22 @@ def load_pipeline(
         class_name = json.loads(index_path.read_text()).get("_class_name")
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
         raise MissingWeightsError(f"--model {model}: model_index.json is not a JSON object ({error}).") from None
-    if class_name == "WanPipeline":
+    if class_name in ("WanPipeline", "CogVideoXPipeline"):
+        backbone = "Wan2.1" if class_name == "WanPipeline" else "CogVideoX"
         if method != "mosa" or mosa_weights is None:
             raise MissingWeightsError(
-                f"--model {model}: a Wan2.1 pipeline directory runs with --method mosa and --mosa-weights DIR "
-                "(HADC weights written by `MoSAWanTransformer3DModel.save_mosa_weights`)."
+                f"--model {model}: a {backbone} pipeline directory runs with --method mosa and --mosa-weights DIR "
+                f"(HADC weights written by `MoSA{backbone.removesuffix('2.1')}Transformer3DModel.save_mosa_weights`)."
             )
+        if class_name == "CogVideoXPipeline":
+            return MoSACogVideoXPipeline.from_cogvideox_pretrained(model, mosa_weights, torch_dtype=torch_dtype)
         return MoSAPipeline.from_wan_pretrained(model, mosa_weights, torch_dtype=torch_dtype)
     if mosa_weights is not None:
-        raise InvalidInputError(f"--mosa-weights goes with a Wan2.1 directory as --model; {model} holds {class_name}.")
+        raise InvalidInputError(
+            f"--mosa-weights goes with a Wan2.1 directory (or a CogVideoX one) as --model; {model} holds {class_name}."
+        )
+    if class_name == "MoSACogVideoXPipeline" and method == "mosa":
+        return MoSACogVideoXPipeline.from_pretrained(model, torch_dtype=torch_dtype)
     if class_name != PIPELINE_CLASSES[method]:
         other = next((name for name, cls in PIPELINE_CLASSES.items() if cls == class_name), None)
         hint = f" (use --method {other})" if other else ""
