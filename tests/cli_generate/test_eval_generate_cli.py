@@ -87,3 +87,14 @@ def test_bad_mode_and_training_data_are_refused(mosa_dir, test_data, tmp_path, c
     assert main(["eval", "generate", "--model", str(mosa_dir), "--data", str(train), *ARGS, "-o", str(out)]) == 1
     assert "held-out test subjects" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.heavy  # the tiny pipeline's clip length is Wan's 81 frames: ~30 s on a busy CPU
+def test_without_data_it_renders_test_subject_clips(mosa_dir, cmu_root, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(generation, "is_mediapipe_available", lambda: False)
+    out = tmp_path / "report"
+    argv = ["eval", "generate", "--model", str(mosa_dir), "--cmu-root", str(cmu_root), "--size", "32x32"]
+    assert main([*argv, *ARGS, "-o", str(out)]) == 0
+    assert "rendering 2 test-subject clips (32x32" in capsys.readouterr().out
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["test_data"].startswith("rendered") and report["settings"]["size"][1:] == [32, 32]
