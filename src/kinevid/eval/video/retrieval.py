@@ -46,7 +46,7 @@ R_PRECISION_REPEATS = 20
 
 
 class FrameEncoder(nn.Module):
-    """Per-frame 2D CNN: `(N, in_channels, S, S)` -> `(N, channels[-1] * (S / 2^len(channels))^2)`.
+    """Per-frame 2D CNN: `(N, in_channels, S, S)` -> `(N, channels[-1], S / 2^len(channels), S / 2^len(channels))`.
 
     Each stage is a stride-2 4x4 convolution, GroupNorm and SiLU (batch-independent, so a clip's
     embedding does not depend on its batch).
@@ -65,7 +65,7 @@ class FrameEncoder(nn.Module):
         self.stages = nn.Sequential(*stages)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.stages(frames).flatten(1)
+        return self.stages(frames)
 
 
 class TextVideoRetrievalModel(ModelMixin, ConfigMixin):
@@ -77,6 +77,8 @@ class TextVideoRetrievalModel(ModelMixin, ConfigMixin):
         frame_size (`int`, defaults to 64): side of the square frames (a multiple of `2 ** len(channels)`).
         fps (`float`, defaults to 8.0): frame rate videos are sampled at.
         channels (`tuple[int, ...]`, defaults to `(32, 64, 96, 128)`): CNN stage widths (each halves the side).
+        token_grid (`int`, *optional*): average-pool the CNN's last map to `token_grid` x `token_grid` before
+            flattening it into the frame token (fewer parameters; coarser layout). `None` keeps the map.
         hidden_dim (`int`, defaults to 128): width of the frame tokens and of the temporal transformer.
         num_layers (`int`, defaults to 2): temporal transformer layers.
         num_heads (`int`, defaults to 4): attention heads.
@@ -101,6 +103,7 @@ class TextVideoRetrievalModel(ModelMixin, ConfigMixin):
         frame_size: int = 64,
         fps: float = 8.0,
         channels: tuple[int, ...] = (32, 64, 96, 128),
+        token_grid: int | None = None,
         hidden_dim: int = 128,
         num_layers: int = 2,
         num_heads: int = 4,
@@ -119,8 +122,12 @@ class TextVideoRetrievalModel(ModelMixin, ConfigMixin):
             raise InvalidInputError(f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads}).")
 
         # Video encoder: frame + frame difference -> CNN token -> temporal transformer over a summary token.
+        grid = frame_size // reduction
+        if token_grid is not None and not (1 <= token_grid <= grid and grid % token_grid == 0):
+            raise InvalidInputError(f"`token_grid` ({token_grid}) must divide the CNN's {grid} x {grid} output map.")
         self.frame_encoder = FrameEncoder(6, channels)
-        self.frame_projection = nn.Linear(channels[-1] * (frame_size // reduction) ** 2, hidden_dim)
+        self.token_pool = nn.AvgPool2d(grid // token_grid) if token_grid is not None else nn.Identity()
+        self.frame_projection = nn.Linear(channels[-1] * (token_grid or grid) ** 2, hidden_dim)
         self.summary_token = nn.Parameter(torch.randn(1, 1, hidden_dim) * 0.02)
         self.register_buffer("position_table", sinusoidal_positions(num_frames + 1, hidden_dim), persistent=False)
         layer = nn.TransformerEncoderLayer(
@@ -174,7 +181,8 @@ class TextVideoRetrievalModel(ModelMixin, ConfigMixin):
         videos = videos.to(self.dtype)
         differences = F.pad(videos[:, :, 1:] - videos[:, :, :-1], (0, 0, 0, 0, 1, 0))  # (B, 3, T, S, S), 0 at t=0
         frames = torch.cat([videos, differences], dim=1).transpose(1, 2)  # (B, T, 6, S, S)
-        tokens = self.frame_encoder(frames.reshape(batch_size * num_frames, 6, height, width))
+        feature_maps = self.frame_encoder(frames.reshape(batch_size * num_frames, 6, height, width))
+        tokens = self.token_pool(feature_maps).flatten(1)  # (B * T, C * g * g)
         hidden_states = self.frame_projection(tokens).reshape(batch_size, num_frames, -1)  # (B, T, H)
         summary = self.summary_token.expand(batch_size, -1, -1).to(hidden_states)
         hidden_states = torch.cat([summary, hidden_states], dim=1)  # (B, 1 + T, H)
