@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 import torch
-from diffusers import CogVideoXDDIMScheduler
+from diffusers import CogVideoXDDIMScheduler, CogVideoXPipeline
 from mosa_cogvideox_tiny import (  # noqa: F401
     FPS,
     NUM_FRAMES,
@@ -20,6 +20,9 @@ from mosa_cogvideox_tiny import (  # noqa: F401
     scheduler,
     shipped_structure,
     single_threaded,
+    tiny_backbone,
+    tiny_t5,
+    tiny_vae,
 )
 
 from kinevid.cli.main import main
@@ -141,3 +144,12 @@ def test_kinevid_animate_and_a_saved_pipeline(cogvideox_and_weights, tmp_path, c
     pipe.save_pretrained(tmp_path / "saved")
     assert main([*argv, "-o", str(tmp_path / "b"), "--model", str(tmp_path / "saved")]) == 0
     assert (read_video(tmp_path / "a" / "video.mp4") == read_video(tmp_path / "b" / "video.mp4")).all()
+
+
+def test_a_cogvideox_15_directory_samples_at_16_fps(tmp_path):
+    tokenizer, t5 = tiny_t5()
+    CogVideoXPipeline(tokenizer, t5, tiny_vae(), tiny_backbone("1.5"), scheduler()).save_pretrained(tmp_path / "1.5")
+    pipe = MoSACogVideoXPipeline.from_cogvideox_pretrained(tmp_path / "1.5", structure=shipped_structure())
+    assert pipe.config.fps == 16.0 and pipe.transformer.config.patch_size_t == 2
+    out = _call(pipe, Motion.load(sample_motion_path()))
+    assert out.frames.shape == (1, NUM_FRAMES, 3, SIZE, SIZE) and out.motion[0].fps == 16.0

@@ -7,10 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from diffusers import CogVideoXDDIMScheduler
 from mosa_cogvideox_tiny import (  # noqa: F401
     FPS,
     HEIGHT,
     NUM_FRAMES,
+    TINY_COGVIDEOX,
+    TINY_MOSA,
     WIDTH,
     scheduler,
     single_threaded,
@@ -22,6 +25,7 @@ from mosa_cogvideox_tiny import (  # noqa: F401
 
 from kinevid.body import smpl24_to_coco18
 from kinevid.errors import InvalidInputError, MissingWeightsError
+from kinevid.models.appearance import MoSACogVideoXTransformer3DModel
 from kinevid.motion import Motion
 from kinevid.motion.io import sample_motion_path
 from kinevid.pipelines import MoSACogVideoXPipeline, MoSAPipelineOutput
@@ -219,14 +223,7 @@ def test_size_and_skeleton_errors_name_the_field(pipe, walk):
 def test_components_must_fit_together():
     tokenizer, t5 = tiny_t5()
     with pytest.raises(InvalidInputError, match="v_prediction"):
-        MoSACogVideoXPipeline(tokenizer, t5, tiny_vae(), tiny_mosa(), scheduler().__class__())
+        MoSACogVideoXPipeline(tokenizer, t5, tiny_vae(), tiny_mosa(), CogVideoXDDIMScheduler())  # epsilon
+    wide_text = MoSACogVideoXTransformer3DModel(**{**TINY_COGVIDEOX, "text_embed_dim": 32}, **TINY_MOSA)
     with pytest.raises(InvalidInputError, match="text_embed_dim"):
-        MoSACogVideoXPipeline(tokenizer, t5, tiny_vae(), tiny_mosa_wide_text(), scheduler())
-
-
-def tiny_mosa_wide_text():
-    from mosa_cogvideox_tiny import TINY_COGVIDEOX, TINY_MOSA
-
-    from kinevid.models.appearance import MoSACogVideoXTransformer3DModel
-
-    return MoSACogVideoXTransformer3DModel(**{**TINY_COGVIDEOX, "text_embed_dim": 32}, **TINY_MOSA)
+        MoSACogVideoXPipeline(tokenizer, t5, tiny_vae(), wide_text, scheduler())

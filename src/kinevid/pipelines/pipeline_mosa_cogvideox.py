@@ -44,6 +44,8 @@ from .mosa_structure import MoSAStructureMixin, prompt_list
 from .pipeline_mosa import INDEX_NAME, NULL_PROMPT, SAMPLING_DEFAULTS, MoSAPipelineOutput, initial_noise
 from .pipeline_text_to_motion import TextToMotionPipeline
 
+COGVIDEOX_FPS, COGVIDEOX_15_FPS = 8.0, 16.0
+"""The frame rates CogVideoX (2b, 5b) and CogVideoX 1.5 (the one with `patch_size_t`) were trained at."""
 _SCHEDULERS = {cls.__name__: cls for cls in (CogVideoXDDIMScheduler, CogVideoXDPMScheduler)}
 _PARTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 """The subfolders of a diffusers CogVideoX directory (and of ours, plus the optional `structure/`)."""
@@ -107,7 +109,7 @@ def _load_parts(path: Path, scheduler_class: type, torch_dtype: torch.dtype) -> 
         scheduler = scheduler_class.from_pretrained(path / "scheduler")
     except KinevidError:
         raise
-    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as error:
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError, ImportError) as error:
         raise MissingWeightsError(f"{path}: cannot load the VAE, text encoder or scheduler: {error}") from None
     return {"vae": vae.eval(), "text_encoder": t5.model.eval(), "tokenizer": t5.tokenizer, "scheduler": scheduler}
 
@@ -144,7 +146,7 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
         transformer,
         scheduler: CogVideoXDDIMScheduler | CogVideoXDPMScheduler,
         structure: TextToMotionPipeline | None = None,
-        fps: float = 8.0,
+        fps: float = COGVIDEOX_FPS,
         height: int | None = None,
         width: int | None = None,
         num_frames: int | None = None,
@@ -187,9 +189,8 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
                 f"transformer.config.text_embed_dim ({transformer.config.text_embed_dim}) must equal the T5 text "
                 f"encoder's d_model ({self.text_encoder.config.d_model})"
             )
-        if not isinstance(scheduler, tuple(_SCHEDULERS.values())) or scheduler.config.prediction_type != (
-            "v_prediction"
-        ):
+        v_prediction = scheduler.config.get("prediction_type") == "v_prediction"
+        if not isinstance(scheduler, tuple(_SCHEDULERS.values())) or not v_prediction:
             raise InvalidInputError(
                 f"`scheduler` must be one of {sorted(_SCHEDULERS)} with prediction_type 'v_prediction' (CogVideoX "
                 f"predicts v); got {type(scheduler).__name__} ({scheduler.config.get('prediction_type')!r})"
@@ -256,7 +257,8 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
     ) -> MoSACogVideoXPipeline:
         """MoSA on a diffusers CogVideoX text-to-video directory (`CogVideoXPipeline`'s `model_index.json`,
         `transformer/`, `vae/`, `text_encoder/` T5, `tokenizer/`, `scheduler/`: THUDM/CogVideoX-2b's layout)
-        with MoSA weights (`save_mosa_weights`) on its transformer.
+        with MoSA weights (`save_mosa_weights`) on its transformer. The sampling defaults are CogVideoX's: the
+        transformer's sample size and frames, 50 steps, guidance 6, 8 fps (16 for CogVideoX 1.5).
 
         Args:
             cogvideox_dir (`str` or `Path`): the CogVideoX directory.
@@ -291,9 +293,11 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
                 f"{path / 'transformer'}{weights}: cannot load the MoSA transformer: {error}"
             ) from None
         structure = structure if structure is not None else TextToMotionPipeline.from_pretrained()
+        fps = COGVIDEOX_15_FPS if transformer.config.patch_size_t is not None else COGVIDEOX_FPS
         return cls(
-            transformer=transformer.eval(), structure=structure, **_load_parts(path, scheduler_class, torch_dtype)
-        )
+            transformer=transformer.eval(), structure=structure, fps=fps,
+            **_load_parts(path, scheduler_class, torch_dtype),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ 1. checks
     def check_inputs(
