@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from test_generate import check_outputs
 
+from kinevid.cli.commands import generate as generate_command
 from kinevid.cli.main import main
 from kinevid.motion import Motion
 from kinevid.motion.io import sample_motion_path
@@ -81,7 +82,7 @@ def test_capture_writes_motion_and_render(clip_mp4, echomotion_dir, tmp_path, ca
     assert read_video(custom).shape[0] == 9
 
 
-def test_capture_errors(clip_mp4, echomotion_dir, mosa_dir, tmp_path, capsys):
+def test_capture_errors(clip_mp4, echomotion_dir, mosa_dir, tmp_path, capsys, monkeypatch):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"not a video")
     cases = [
@@ -98,6 +99,7 @@ def test_capture_errors(clip_mp4, echomotion_dir, mosa_dir, tmp_path, capsys):
     argv = ["capture", str(clip_mp4), "-o", str(tmp_path / "m.npz"), "--model", str(echomotion_dir)]
     assert main([*argv, "--render", str(clip_mp4)]) == 1
     assert "would overwrite the input video" in capsys.readouterr().err
+    monkeypatch.setattr(generate_command, "default_model_dir", lambda method: tmp_path / "uninstalled" / method)
     assert main(["capture", str(clip_mp4), "-o", str(tmp_path / "m.npz")]) == 1
     assert "no trained echomotion video model ships" in capsys.readouterr().err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "uninstalled") == ["garbage.mp4"]

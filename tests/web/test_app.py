@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from kinevid.cli.commands import generate as generate_command
 from kinevid.cli.main import main
 from kinevid.cli.web.models import ModelCache
 
@@ -29,13 +30,14 @@ def test_bad_port_and_model_dir(tmp_path, capsys):
     assert "no such directory" in capsys.readouterr().err
 
 
-def test_page_errors_are_one_line_gradio_errors(tmp_path):
+def test_page_errors_are_one_line_gradio_errors(tmp_path, monkeypatch):
     gr = pytest.importorskip("gradio")
     from kinevid.cli.web import handlers
     from kinevid.cli.web.app import build_app, page_errors
 
     run = page_errors(handlers.text_to_video)
-    with pytest.raises(gr.Error) as info:  # EchoMotion ships no model: the page says so
+    monkeypatch.setattr(generate_command, "default_model_dir", lambda method: tmp_path / "uninstalled" / method)
+    with pytest.raises(gr.Error) as info:  # an install without the EchoMotion model: the page says so
         run(ModelCache(), tmp_path, "echomotion", "a man walks forward")
     assert "no trained echomotion video model ships" in info.value.message and "\n" not in info.value.message
     with pytest.raises(gr.Error, match="internal error \\(ZeroDivisionError\\)"):

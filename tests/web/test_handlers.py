@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kinevid.cli.commands import generate as generate_command
 from kinevid.cli.web import handlers
 from kinevid.cli.web.models import ModelCache
 from kinevid.errors import InvalidInputError, KinevidError, MissingWeightsError
@@ -122,9 +123,10 @@ def test_bad_form_values(cache, tmp_path):
     assert cache.loads == {}  # every check comes before a model loads
 
 
-def test_a_method_without_a_model_says_so(mosa_only_dir, tmp_path):
+def test_a_method_without_a_model_says_so(mosa_only_dir, tmp_path, monkeypatch):
     cache = ModelCache(mosa_only_dir)
     with pytest.raises(MissingWeightsError, match="not a pipeline directory"):
         handlers.text_to_video(cache, tmp_path, "echomotion", "a man walks")
+    monkeypatch.setattr(generate_command, "default_model_dir", lambda method: tmp_path / "uninstalled" / method)
     with pytest.raises(MissingWeightsError, match="no trained echomotion video model ships"):
         handlers.text_to_video(ModelCache(), tmp_path, "echomotion", "a man walks")
