@@ -95,6 +95,7 @@ class MoSAStructureMixin:
 
     @property
     def size_multiple(self) -> int:
+        """What height and width must be multiples of (each pipeline defines it)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ 1. checks
@@ -135,6 +136,7 @@ class MoSAStructureMixin:
         output_type: str,
         generator: torch.Generator | list[torch.Generator] | None = None,
     ) -> None:
+        """Raise `InvalidInputError`, naming the argument, for the first argument of `__call__` that is wrong."""
         if not prompts or not all(isinstance(prompt, str) and prompt.strip() for prompt in prompts):
             raise InvalidInputError("`prompt` must be a non-empty string or a list of non-empty strings")
         check_video_geometry(
