@@ -8,8 +8,11 @@ In 3D (Y up, floor y = 0, metres), on a motion's joints, as the structure branch
   feet, averaged over (weighted) transitions;
 - `floor_penetration_loss`: squared depth (m^2) of any joint below the floor, averaged over joints
   and frames;
-- `contact_loss` = slide + `floor_weight` x floor, labels from `foot_contact_transitions` (HumanML3D's
-  rule) of the reference joints when none are given.
+- `foot_hover_loss`: squared height (m^2) of each foot labelled in contact above the floor, measured
+  at its lowest labelled joint relative to that joint's contact height (`kinevid.motion.contacts.
+  contact_heights`: a planted ankle sits ~9 cm up, a toe ~5 cm), averaged over labelled foot-transitions;
+- `contact_loss` = slide + `floor_weight` x floor (+ `hover_weight` x hover, off by default), labels
+  from `foot_contact_transitions` (HumanML3D's rule) of the reference joints when none are given.
 
 In the video (the appearance branch, whose generated video has no 3D motion to constrain; see the
 README): `video_contact_loss` places the ground-truth foot joints, projected to pixels, in the
@@ -25,7 +28,13 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError
-from ..motion.contacts import FOOT_JOINTS, check_joints, foot_contact_transitions
+from ..motion.contacts import (
+    FOOT_JOINTS,
+    check_joints,
+    contact_heights,
+    foot_contact_transitions,
+    lowest_contact_excess,
+)
 from ..render.camera import Camera
 from .tracker import check_video
 
@@ -70,14 +79,45 @@ def floor_penetration_loss(joints: torch.Tensor) -> torch.Tensor:
     return torch.relu(-joints[..., 1]).square().mean()
 
 
+def foot_hover_loss(
+    joints: torch.Tensor, contacts: torch.Tensor, heights: tuple[float, float, float, float] | None = None
+) -> torch.Tensor:
+    """Mean squared hover (m^2) of the feet labelled in contact: per foot and transition t -> t + 1,
+    `relu(lowest_contact_excess at frame t)^2` over that foot's labelled joints.
+
+    Args:
+        joints (`torch.Tensor` of shape `(..., T, J, 3)`): positions, metres, Y up (SMPL order, `J >= 12`).
+        contacts (`torch.Tensor` of shape `(..., T - 1, 4)`, bool): contact labels in `FOOT_JOINTS` order.
+        heights (4 `float`s, *optional*): contact heights; `contact_heights()` by default.
+
+    Returns:
+        `torch.Tensor`: scalar (0 when nothing is in contact).
+    """
+    check_joints(joints, min_joints=12, min_frames=2)
+    if tuple(contacts.shape) != (*joints.shape[:-3], joints.shape[-3] - 1, len(FOOT_JOINTS)):
+        raise InvalidInputError(
+            f"`contacts` must have shape {(*joints.shape[:-3], joints.shape[-3] - 1, len(FOOT_JOINTS))}, "
+            f"got {tuple(contacts.shape)}."
+        )
+    heights = joints.new_tensor(contact_heights() if heights is None else heights).unflatten(0, (2, 2))
+    foot_heights = joints[..., :-1, list(FOOT_JOINTS), 1].unflatten(-1, (2, 2))  # (..., T - 1, 2 feet, 2)
+    labelled = contacts.bool().unflatten(-1, (2, 2))
+    excess = lowest_contact_excess(foot_heights, labelled, heights)  # (..., T - 1, 2)
+    planted = labelled.any(-1)
+    hover = torch.relu(excess.where(planted, torch.zeros_like(excess))).square()
+    return hover.sum() / planted.sum().clamp_min(1)
+
+
 def contact_loss(
     joints: torch.Tensor,
     fps: float,
     contacts: torch.Tensor | None = None,
     reference_joints: torch.Tensor | None = None,
     floor_weight: float = 1.0,
+    hover_weight: float = 0.0,
 ) -> torch.Tensor:
-    """L_cont of a motion: `foot_slide_loss + floor_weight * floor_penetration_loss`.
+    """L_cont of a motion: `foot_slide_loss + floor_weight * floor_penetration_loss
+    + hover_weight * foot_hover_loss`.
 
     Args:
         joints (`torch.Tensor` of shape `(..., T, J, 3)`): the (predicted) motion's joints, metres, Y up.
@@ -87,6 +127,7 @@ def contact_loss(
             (the ground truth), or of `joints` themselves (detached) when that is None too.
         reference_joints (`torch.Tensor` of shape `(..., T, J, 3)`, *optional*): where labels come from.
         floor_weight (`float`, defaults to 1.0): weight of the floor term (m^2) against the slide term ((m/s)^2).
+        hover_weight (`float`, defaults to 0.0): weight of the hover term (m^2): planted feet on the floor.
 
     Returns:
         `torch.Tensor`: scalar.
@@ -100,7 +141,10 @@ def contact_loss(
             )
         contacts = foot_contact_transitions(source, fps)
     velocity = torch.diff(joints, dim=-3) * fps  # (..., T - 1, J, 3)
-    return foot_slide_loss(velocity, contacts) + floor_weight * floor_penetration_loss(joints)
+    loss = foot_slide_loss(velocity, contacts) + floor_weight * floor_penetration_loss(joints)
+    if hover_weight:
+        loss = loss + hover_weight * foot_hover_loss(joints, contacts.bool())
+    return loss
 
 
 def foot_contact_targets(

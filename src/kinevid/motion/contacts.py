@@ -9,14 +9,24 @@ height entirely; `height_threshold` below adds one when wanted and defaults to o
 We express the displacement threshold as a speed so that labels do not depend on the frame rate:
 0.002 m^2 per frame at 20 fps is a speed of sqrt(0.002) * 20 ~= 0.894 m/s. At 20 fps the test is
 exactly HumanML3D's.
+
+Contact heights: a foot joint is inside the body, so it sits above the floor even on a planted foot,
+the ankle more than the toe. `contact_heights()` gives each foot joint's height while its foot is flat
+and planted (ankle and toe both slower than `PLANTED_SPEED`), measured on CMU training trials by
+`scripts/derive_contact_heights.py` and stored with its provenance in
+`kinevid/motion/assets/contact_heights.json`.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from functools import cache
+from importlib import resources
 
 import torch
 
+from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError
 
 FOOT_JOINTS = (7, 10, 8, 11)
@@ -27,6 +37,23 @@ HUMANML3D_CONTACT_THRESHOLD = 0.002
 """HumanML3D's bound on the squared per-frame displacement (m^2) at 20 fps."""
 CONTACT_SPEED_THRESHOLD = math.sqrt(HUMANML3D_CONTACT_THRESHOLD) * HUMANML3D_FPS
 """The same bound as a speed, m/s."""
+PLANTED_SPEED = 0.2
+"""m/s: a foot joint slower than this is still (planted), as in the contact-height measurement."""
+CONTACT_HEIGHTS_FILE = "contact_heights.json"
+
+
+@cache
+def contact_height_record() -> dict:
+    """The stored contact-height measurement (`kinevid/motion/assets/contact_heights.json`)."""
+    path = resources.files("kinevid.motion").joinpath("assets", CONTACT_HEIGHTS_FILE)
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def contact_heights() -> tuple[float, float, float, float]:
+    """Contact height (m) of each foot joint in `FOOT_JOINTS` order: left ankle, left toe, right
+    ankle, right toe (see the module docstring)."""
+    heights = contact_height_record()["contact_heights_m"]
+    return tuple(float(heights[SMPL24.joint_names[joint]]) for joint in FOOT_JOINTS)
 
 
 def check_joints(joints: torch.Tensor, fps: float | None = None, min_joints: int = 22, min_frames: int = 1) -> None:
@@ -106,3 +133,24 @@ def foot_contacts(
         return torch.ones(*joints.shape[:-3], 1, len(FOOT_JOINTS), dtype=torch.bool, device=joints.device)
     transitions = foot_contact_transitions(joints, fps, speed_threshold, height_threshold)
     return torch.cat([transitions, transitions[..., -1:, :]], dim=-2)
+
+
+def lowest_contact_excess(
+    foot_heights: torch.Tensor, in_contact: torch.Tensor, heights: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Height above its contact height of the lowest foot joint in contact, metres (+inf where none is).
+
+    Args:
+        foot_heights (`torch.Tensor` of shape `(..., K)`): heights of foot joints (`FOOT_JOINTS` order,
+            or any subset matching `heights`).
+        in_contact (`torch.Tensor` of shape `(..., K)`, bool): which joints are in contact.
+        heights (`torch.Tensor` of shape `(K,)`, *optional*): contact heights; `contact_heights()` for
+            the four `FOOT_JOINTS` by default.
+
+    Returns:
+        `torch.Tensor` of shape `(...)`.
+    """
+    if heights is None:
+        heights = foot_heights.new_tensor(contact_heights())
+    excess = foot_heights - heights
+    return torch.where(in_contact, excess, torch.full_like(excess, torch.inf)).amin(-1)

@@ -55,6 +55,7 @@ from ..models.structure.representation import (
     features_to_world,
     joints_from_rotations,
 )
+from ..motion.contacts import contact_heights, lowest_contact_excess
 from ..motion.motion import Motion
 from ..text.motion_prompt.timeline import TimelineSegment, resolve_timeline, split_motion_sequence
 from ..utils.io import atomic_write
@@ -65,7 +66,8 @@ SCHEDULER_DIR = "scheduler"
 MAX_PROMPT_CHARS = 500
 MAX_SECONDS = 600.0
 CONTACT_THRESHOLD = 0.5  # predicted contact channels above this count as "in contact"
-# Lowest foot joint of a foot in contact on CMU (val split): median 4 cm, 75th percentile 6 cm.
+# The single contact height the guidance used before the per-joint heights of
+# `kinevid.motion.contacts.contact_heights` (kept for code that imports it; no longer used).
 CONTACT_FOOT_HEIGHT = 0.06
 STANDING_ARM_ANGLE = 75.0  # degrees the arms of the standing start pose hang below the T-pose
 START_MODES = ("rest", "motion")
@@ -394,7 +396,9 @@ class TextToMotionPipeline:
 
         Gradient steps on the pelvis positions (metres) of the loss
         SLIDE_WEIGHT sum_t [mean over contact feet |foot_{t+1} - foot_t|_xz^2]
-        + sum_t relu(-min_j y_tj)^2 + sum_t relu(min over contact feet y_t - CONTACT_FOOT_HEIGHT)^2.
+        + sum_t relu(-min_j y_tj)^2 + sum_t relu(min over contact foot joints j of (y_tj - h_j))^2, with
+        h_j the joint's contact height measured on CMU (`kinevid.motion.contacts.contact_heights`: the
+        ankle ~9 cm, the toe ~5 cm; moving the pelvis can only put the lowest planted joint down).
         The last term keeps a rollout from drifting off the floor chunk after chunk (each chunk
         continues the height of its history). A `scale` of 0.5 corrects a sunken or hovering frame
         in one step; the slide term's weight keeps its steps a smoothing (not an oscillation) for any
@@ -413,6 +417,7 @@ class TextToMotionPipeline:
         contacts = in_contact[:, :-1].to(features.dtype)  # (B, F - 1, 4): labels of the steps t -> t + 1
         feet_in_contact = contacts.sum(-1).clamp_min(1.0)
         pelvis = features[..., PELVIS]
+        contact_height = features.new_tensor(contact_heights())
         with torch.enable_grad():
             for _ in range(num_steps):
                 pelvis = pelvis.detach().requires_grad_(True)
@@ -421,8 +426,8 @@ class TextToMotionPipeline:
                 slide = SLIDE_WEIGHT * ((contacts * (steps**2).sum(-1)).sum(-1) / feet_in_contact).sum()
                 floor = (torch.relu(-joints[..., 1].amin(-1)) ** 2).sum()
                 foot_heights = joints[:, :, list(FOOT_JOINTS), 1]  # (B, F, 4)
-                lowest_contact = torch.where(in_contact, foot_heights, torch.inf).amin(-1)  # inf: no contact
-                hover = torch.relu(lowest_contact - CONTACT_FOOT_HEIGHT).nan_to_num(posinf=0.0)
+                lowest = lowest_contact_excess(foot_heights, in_contact, contact_height)  # (B, F), inf: no contact
+                hover = torch.relu(lowest).nan_to_num(posinf=0.0)
                 (gradient,) = torch.autograd.grad(slide + floor + (hover**2).sum(), pelvis)
                 pelvis = pelvis - scale * gradient
         features = features.clone()
