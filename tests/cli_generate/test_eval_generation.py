@@ -231,3 +231,13 @@ def test_report_files_and_atomic_replacement(mosa_motion, tmp_path):
     with pytest.raises(InvalidInputError, match="cannot write the report"):
         write_generation_report(mosa_motion, blocker / "report")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "report"]
+
+
+def test_a_pipeline_directory_is_loaded_and_a_bad_one_refused(mosa_dir, clips, tmp_path):
+    from kinevid.errors import MissingWeightsError
+
+    evaluation = evaluate_generation(mosa_dir, "mosa", clips=clips[:1], num_clips=1, seeds=1, num_inference_steps=1,
+                                     judge=None, video_metrics=(), show_progress=False)  # fmt: skip
+    assert set(evaluation.per_clip["generated"]) == {clips[0].name}
+    with pytest.raises(MissingWeightsError, match=r"model_index\.json"):
+        evaluate_generation(tmp_path, "mosa", clips=clips)
