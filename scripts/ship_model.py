@@ -1,6 +1,6 @@
 """Copy a trained model into the package (`src/kinevid/assets/<name>`) with its model card.
 
-    python scripts/ship_model.py vae runs/vae/final --card configs/cards/vae.json
+    python scripts/ship_model.py vae runs/vae_long/final --card configs/cards/vae.json --fp16
     python scripts/ship_model.py mosa_tiny runs/mosa/pipeline --card configs/cards/mosa_tiny.json --fp16
     python scripts/ship_model.py echomotion_tiny runs/em2/pipeline --card configs/cards/echomotion_tiny.json --fp16
 
@@ -59,7 +59,7 @@ def card_markdown(name: str, card: dict, steps: int, seconds: float, size_mb: fl
 
 
 def to_half_precision(directory: Path) -> None:
-    """Store the transformer's floating-point weights as fp16 (loading casts back to the asked dtype)."""
+    """Store the floating-point weights under `directory` as fp16 (loading casts back to the asked dtype)."""
     from safetensors.torch import load_file, save_file
 
     for path in directory.rglob("*.safetensors"):
@@ -87,6 +87,8 @@ def ship(name: str, source: Path, card_file: Path, runs: list[Path], half: bool 
             to_half_precision(partial / "transformer")
     else:
         shutil.copytree(source, partial)
+        if half:
+            to_half_precision(partial)
     for path in partial.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)  # checkpoints are written private; the package is not
     size_mb = sum(path.stat().st_size for path in partial.rglob("*.safetensors")) / 1e6
@@ -103,7 +105,7 @@ def main() -> None:
     parser.add_argument("source", type=Path, help="trained VAE or pipeline directory")
     parser.add_argument("--card", type=Path, required=True, help="model card JSON")
     parser.add_argument("--runs", type=Path, nargs="+", required=True, help="run directories with logs.jsonl")
-    parser.add_argument("--fp16", action="store_true", help="store a pipeline's transformer weights in fp16")
+    parser.add_argument("--fp16", action="store_true", help="store weights in fp16 (a transformer or a VAE)")
     args = parser.parse_args()
     target = ship(args.name, args.source, args.card, args.runs, half=args.fp16)
     print(f"shipped {target}")
