@@ -42,7 +42,7 @@ from ..render.camera import Camera
 from ..text import load_text_encoder
 from ..text.encoder import TextEncoder
 from ..utils.io import atomic_directory
-from .mosa_structure import MoSAStructureMixin, prompt_list
+from .mosa_structure import OUTPUT_TYPES, MoSAStructureMixin, prompt_list  # noqa: F401 - OUTPUT_TYPES re-exported
 from .pipeline_text_to_motion import TextToMotionPipeline
 
 INDEX_NAME = "model_index.json"
