@@ -93,6 +93,9 @@ class MoSAStructureMixin:
     height and width must be multiples of: the VAE's spatial factor times the DiT's patch).
     """
 
+    frame_interval: int = 4
+    """Frame counts are `frame_interval * k + 1` (4: the Wan VAE's temporal factor; CogVideoX: 8)."""
+
     @property
     def size_multiple(self) -> int:
         """What height and width must be multiples of (each pipeline defines it)."""

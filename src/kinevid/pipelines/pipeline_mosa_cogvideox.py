@@ -196,6 +196,8 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
                 f"predicts v); got {type(scheduler).__name__} ({scheduler.config.get('prediction_type')!r})"
             )
 
+    frame_interval = 8  # an even number of latent frames decodes to 4F frames, not 4F - 3 (module docstring)
+
     @property
     def size_multiple(self) -> int:
         """Height and width are multiples of this: the VAE's spatial factor times the DiT's patch (16)."""

@@ -73,11 +73,17 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def frames_for_seconds(seconds: float, fps: float) -> int:
-    """The `4k + 1` frame count (k >= 1) closest to `seconds` at `fps` (`seconds * fps` frames = 4k intervals)."""
+def frames_for_seconds(seconds: float, fps: float, interval: int = 4) -> int:
+    """The `n k + 1` frame count (k >= 1, n = `interval`) closest to `seconds` at `fps` (`seconds * fps`
+    frames = n k intervals)."""
     if not (seconds > 0 and math.isfinite(seconds)):
         raise InvalidInputError(f"--seconds must be a positive number, got {seconds}.")
-    return 4 * max(1, round(seconds * fps / 4)) + 1
+    return interval * max(1, round(seconds * fps / interval)) + 1
+
+
+def frame_interval(pipeline) -> int:
+    """The pipeline's frame counts are `interval * k + 1` (4 unless it says otherwise, e.g. CogVideoX's 8)."""
+    return int(getattr(pipeline, "frame_interval", 4))
 
 
 def check_prompt(prompt: str) -> str:
@@ -226,12 +232,12 @@ def pipeline_size(pipeline) -> tuple[int, int]:
 
 
 def pipeline_frames(pipeline, seconds: float | None) -> int:
-    """`4k + 1` frames for `seconds` at the pipeline's fps; without `seconds`, the clip length the pipeline
-    records (else 5 seconds)."""
+    """`4k + 1` frames (`frame_interval`) for `seconds` at the pipeline's fps; without `seconds`, the clip
+    length the pipeline records (else 5 seconds)."""
     fps = float(pipeline.config.fps)
-    if seconds is None and "num_frames" in pipeline.config:
+    if seconds is None and pipeline.config.get("num_frames") is not None:
         return int(pipeline.config["num_frames"])
-    return frames_for_seconds(5.0 if seconds is None else seconds, fps)
+    return frames_for_seconds(5.0 if seconds is None else seconds, fps, frame_interval(pipeline))
 
 
 def sampler_options(args: argparse.Namespace) -> dict:
@@ -422,14 +428,16 @@ def load_motion_file(path: Path) -> Motion:
     return Motion.load(path).to(dtype=torch.float32)
 
 
-def usable_frames(available: int, seconds: float | None, fps: float, what: str) -> int:
-    """The `4k + 1` frames to generate from `available` frames at `fps` (cut to `--seconds` when given)."""
-    num_frames = 4 * ((available - 1) // 4) + 1
+def usable_frames(available: int, seconds: float | None, fps: float, what: str, interval: int = 4) -> int:
+    """The `n k + 1` frames (n = `interval`) to generate from `available` frames at `fps` (cut to `--seconds`
+    when given)."""
+    num_frames = interval * ((available - 1) // interval) + 1
     if seconds is not None:
-        num_frames = min(num_frames, frames_for_seconds(seconds, fps))
-    if num_frames < 5:
+        num_frames = min(num_frames, frames_for_seconds(seconds, fps, interval))
+    if num_frames < interval + 1:
         raise InvalidInputError(
-            f"{what} has {available} frames at {fps:g} fps; at least 5 (4k + 1, {4 / fps:.2f} s) are needed."
+            f"{what} has {available} frames at {fps:g} fps; at least {interval + 1} ({interval}k + 1, "
+            f"{interval / fps:.2f} s) are needed."
         )
     return num_frames
 
@@ -450,7 +458,7 @@ def animate_clip(
     height, width = size or pipeline_size(pipeline)
     fps = float(pipeline.config.fps)
     motion = motion if abs(motion.fps - fps) < 1e-6 else motion.resample(fps)
-    num_frames = usable_frames(motion.num_frames, seconds, fps, name)
+    num_frames = usable_frames(motion.num_frames, seconds, fps, name, frame_interval(pipeline))
     motion = motion.slice(0, num_frames)
     generator = torch.Generator().manual_seed(seed)
     common = {"height": height, "width": width, "num_frames": num_frames, "generator": generator, **options}
@@ -574,14 +582,14 @@ def add_model_options(parser: argparse.ArgumentParser, with_method: bool = True)
         parser.add_argument("--method", choices=METHODS, default="mosa", help="which pipeline (default: mosa)")
     parser.add_argument(
         "--model", type=Path, default=None,
-        help="pipeline directory (`kinevid train mosa` / `echomotion-stage2` <output>/pipeline, or a Wan2.1 "
-        "diffusers directory with --mosa-weights); default: the shipped <method>_tiny",
+        help="pipeline directory (`kinevid train mosa` / `echomotion-stage2` <output>/pipeline, or a Wan2.1 or "
+        "CogVideoX diffusers directory with --mosa-weights); default: the shipped <method>_tiny",
     )  # fmt: skip
     parser.add_argument(
         "--mosa-weights",
         type=Path,
         default=None,
-        help="MoSA weights (save_mosa_weights) to put on a Wan2.1 diffusers directory given as --model",
+        help="MoSA weights (save_mosa_weights) to put on a Wan2.1 or CogVideoX diffusers directory given as --model",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="float32", help="weights dtype (default float32)")
