@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
+from ..eval.metrics import r_precision
 from ..eval.video.retrieval import TextVideoRetrievalModel, prepare_video, video_r_precision
 from ..train.engine import (
     BEST_DIR,
@@ -221,8 +222,7 @@ def video_validation_scores(
 
 
 def _rank_all(text_latents: torch.Tensor, video_latents: torch.Tensor) -> dict[str, float]:
-    from ..eval.metrics import r_precision
-
+    """R-precision top-1/2/3 with all (fewer than 32) pairs in one batch."""
     precision = r_precision(text_latents, video_latents, batch_size=len(text_latents))
     return {f"r_precision_top{k + 1}": float(precision[k]) for k in range(len(precision))}
 
@@ -275,8 +275,7 @@ def train_from_cli(args: argparse.Namespace) -> int:
     config = VideoEvaluatorTrainingConfig.load(args.config, output_dir=args.output)
     apply_cli_overrides(config.train, args)
     if args.max_trials is not None:
-        config.data.max_clips = args.max_trials
-        config.data.__post_init__()
+        config.data = replace(config.data, max_clips=args.max_trials)  # re-runs the section's checks
     best_dir = train_video_evaluator(config)
     print(f"ship it by copying {best_dir} to src/kinevid/eval/assets/video_evaluator")
     return 0

@@ -6,18 +6,18 @@ ours, not FVD).
 Preprocessing (`prepare_video`), from a uint8 video `(T_in, H_in, W_in, 3)` at `fps_in`:
 
 1. time: the frames nearest to `t = k / fps` for `k = 0 .. num_frames - 1` (the evaluator's 8 fps;
-   identity for our 17-frame 8 fps clips); a video shorter than `num_frames / fps` seconds is an error;
+   identity for our 17-frame 8 fps clips); a video shorter than `(num_frames - 1) / fps` s is an error;
 2. space: the shorter side resized to `frame_size` (area averaging), then the central
    `frame_size` x `frame_size` square;
 3. values: `(3, num_frames, frame_size, frame_size)` float32 in [-1, 1] (DESIGN.md's video layout).
 
 The video encoder reads pixels only, never VAE latents, so its scores stay comparable when the VAE
 changes. Each frame and its difference to the previous frame (zero for the first) go through a small
-2D CNN shared over time (`(6, S, S) -> (C, S / 16, S / 16)`, flattened to a token keeping the layout:
-shirt above trousers, floor below sky), then a temporal transformer with a learned summary token. The
-text side is an MLP on frozen sentence embeddings (MiniLM). Both map to one unit-norm space, trained with
-the symmetric InfoNCE of the motion evaluator; texts whose sentence embeddings are near-duplicates are
-not negatives of each other.
+2D CNN shared over time (`(6, S, S) -> (C, S / 16, S / 16)` with four stages, optionally average-pooled
+to `token_grid` x `token_grid`), flattened to a token that keeps the layout (shirt above trousers, floor
+below sky), then a temporal transformer with a learned summary token. The text side is an MLP on frozen
+sentence embeddings (MiniLM). Both map to one unit-norm space, trained with the symmetric InfoNCE of the
+motion evaluator; texts whose sentence embeddings are near-duplicates are not negatives of each other.
 """
 
 from __future__ import annotations
