@@ -38,7 +38,7 @@ def test_timeline_spec(tmp_path, calls):
     assert main(["motion", "--timeline", "walk forward:1, jump:1.5", "-o", str(output), "--seed", "0"]) == 0
     motion = Motion.load(output)
     assert motion.num_frames == 30  # 2.5 s at 12 fps
-    assert calls[0]["timeline"] == [("walk forward", 1.0), ("jump", 1.5)] and calls[0]["start"] == "rest"
+    assert calls[0]["timeline"] == [("walk forward", 1.0), ("jump", 1.5)] and calls[0]["start"] is None
     standing = standing_motion(1, 12.0, motion.offsets).joints[0]
     torch.testing.assert_close(motion.joints[0], standing, atol=1e-4, rtol=0)
 

@@ -59,3 +59,17 @@ def test_history_of_the_first_primitive(tiny_motion_pipeline):
 def test_bad_start_mode(tiny_motion_pipeline):
     with pytest.raises(InvalidInputError, match="`start` must be one of"):
         tiny_motion_pipeline("walk", start="sitting")
+    with pytest.raises(InvalidInputError, match="`start` must be one of"):
+        TextToMotionPipeline(tiny_motion_pipeline.model, tiny_motion_pipeline.scheduler, start="standing")
+
+
+def test_start_default_is_saved_with_the_pipeline(tiny_motion_pipeline, tmp_path):
+    assert tiny_motion_pipeline.start == "rest"
+    tiny_motion_pipeline.start = "motion"
+    tiny_motion_pipeline.save_pretrained(tmp_path / "pipeline")
+    loaded = TextToMotionPipeline.from_pretrained(tmp_path / "pipeline", text_encoder=tiny_motion_pipeline.text_encoder)
+    assert loaded.start == "motion"
+    seen = []
+    loaded.model.register_forward_pre_hook(lambda module, args: seen.append(args[3].clone()))
+    loaded("a person walks", seconds=0.5, seed=0)
+    assert not seen[0].any()  # the saved default: no standing history

@@ -161,6 +161,8 @@ class TextToMotionPipeline:
         guidance_scale (`float`, defaults to 2.5): default classifier-free guidance scale.
         contact_guidance_scale (`float`, defaults to 0.0): default strength of the contact (L_cont)
             guidance at sampling time (0 disables it; see `_guide_contacts`).
+        start (`str`, defaults to `"rest"`): default start mode of `__call__` (`"rest"` or `"motion"`),
+            stored in the pipeline directory as `"start"`.
     """
 
     def __init__(
@@ -172,7 +174,10 @@ class TextToMotionPipeline:
         num_inference_steps: int = 10,
         guidance_scale: float = 2.5,
         contact_guidance_scale: float = 0.0,
+        start: str = "rest",
     ):
+        if start not in START_MODES:
+            raise InvalidInputError(f"`start` must be one of {list(START_MODES)}, got {start!r}.")
         self.model = model.eval()
         self.scheduler = scheduler
         self._text_encoder = text_encoder
@@ -180,6 +185,7 @@ class TextToMotionPipeline:
         self.num_inference_steps = num_inference_steps
         self.guidance_scale = guidance_scale
         self.contact_guidance_scale = contact_guidance_scale
+        self.start = start
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -219,6 +225,7 @@ class TextToMotionPipeline:
             num_inference_steps=int(settings.get("num_inference_steps", 10)),
             guidance_scale=float(settings.get("guidance_scale", 2.5)),
             contact_guidance_scale=float(settings.get("contact_guidance_scale", 0.0)),
+            start=str(settings.get("start", "rest")),
         )
 
     def save_pretrained(
@@ -245,6 +252,7 @@ class TextToMotionPipeline:
                 "contact_guidance_scale": (
                     contact_guidance_scale if contact_guidance_scale is not None else self.contact_guidance_scale
                 ),
+                "start": self.start,
             }
             with atomic_write(partial / CONFIG_NAME) as tmp:
                 tmp.write_text(json.dumps(settings, indent=2))
@@ -446,7 +454,7 @@ class TextToMotionPipeline:
         contact_guidance_scale: float | None = None,
         show_progress: bool = False,
         return_dict: bool = True,
-        start: str = "rest",
+        start: str | None = None,
         timeline: Sequence[tuple[str, float]] | None = None,
         transition_seconds: float | None = None,
         split_sequences: bool = True,
@@ -465,9 +473,10 @@ class TextToMotionPipeline:
                 disables it; default from the checkpoint).
             show_progress (`bool`, defaults to False): progress bar over chunks.
             return_dict (`bool`, defaults to True): return a `TextToMotionPipelineOutput` (else a tuple).
-            start (`str`, defaults to `"rest"`): `"rest"` begins every motion with the standing pose
+            start (`str`, *optional*): `"rest"` begins every motion with the standing pose
                 (`standing_motion`) as the first frame and the first primitive's history; `"motion"`
-                gives the first primitive no history.
+                gives the first primitive no history. Default: the pipeline's `start` ("rest" unless
+                its directory says otherwise).
             timeline (sequence of `(text, seconds)`, *optional*): one motion whose text changes per
                 segment; `prompt` is then ignored (may be None) and the duration is the segments' sum.
             transition_seconds (`float`, *optional*): width of the text cross-fade at segment boundaries
@@ -486,6 +495,7 @@ class TextToMotionPipeline:
             prompt = [str(text) for text, _ in timeline]
         prompts = [prompt] if isinstance(prompt, str) else list(prompt or [])
         num_inference_steps = num_inference_steps or self.num_inference_steps
+        start = self.start if start is None else start
         guidance_scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
         if contact_guidance_scale is None:
             contact_guidance_scale = self.contact_guidance_scale

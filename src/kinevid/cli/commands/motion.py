@@ -108,7 +108,7 @@ def _generate(args: argparse.Namespace, prompts: list[str], paths: list[Path], b
         None if segments is not None else prompts,
         seconds=args.seconds if args.seconds is not None else DEFAULT_SECONDS,
         timeline=segments,
-        start="motion" if getattr(args, "start_in_motion", False) else "rest",
+        start="motion" if getattr(args, "start_in_motion", False) else None,  # None: the checkpoint's
         seed=args.seed,
         guidance_scale=args.guidance_scale,
         num_inference_steps=args.steps,
