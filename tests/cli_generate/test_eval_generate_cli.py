@@ -31,7 +31,7 @@ def test_writes_every_report_file(mosa_dir, test_data, tmp_path, capsys):
     assert {"report.json", "report.md", "frames.png"} <= names
     report = json.loads((out / "report.json").read_text())
     assert report["method"] == "mosa" and report["mode"] == "motion" and report["settings"]["clips"] == 2
-    assert {"generated", "ground truth", "mean frame"} == set(report["means"])
+    assert {"generated", "ground truth", "through the VAE", "mean frame"} == set(report["means"])
     assert "dynamic_degree_dis" in report["means"]["generated"]
     printed = capsys.readouterr().out
     assert "report:" in printed and "ground truth" in printed

@@ -20,10 +20,11 @@ Modes (`GENERATION_MODES`), each run once per seed (`torch.Generator().manual_se
   against the clip's motion, and by the physical metrics of `kinevid.motion.metrics` next to the real
   motion's. Reference: every frame predicted as the mean root-relative test pose.
 
-Video modes score three rows with the same judges, so every number stands beside its ceiling and a
+Video modes score four rows with the same judges, so every number stands beside its ceiling and a
 reference without learning: `generated`; `ground truth` (the renderer's video of the target: the judge's
-ceiling); `mean frame` (the ground truth's temporal mean repeated: right colours in the right place, no
-motion). Scores per video:
+ceiling); `through the VAE` (the ground truth encoded and decoded by the pipeline's own VAE: the ceiling of
+any model that generates in that latent space); `mean frame` (the ground truth's temporal mean repeated:
+right colours in the right place, no motion). Scores per video:
 
 - pose following (issue 13): MediaPipe PCK@0.1 against the target keypoints, detection rate and mask IoU
   against the target mask (`pose_judge`; needs the `judge` extra, else skipped with the reason);
@@ -68,7 +69,7 @@ from .pose_judge import MediaPipePoseJudge, is_mediapipe_available, pose_followi
 
 GENERATION_MODES: dict[str, tuple[str, ...]] = {"mosa": ("motion", "text"), "echomotion": ("m2v", "t2vm", "v2m")}
 DEFAULT_MODES = {"mosa": "motion", "echomotion": "m2v"}
-VIDEO_ROWS = ("generated", "ground truth", "mean frame")
+VIDEO_ROWS = ("generated", "ground truth", "through the VAE", "mean frame")
 MOTION_ROWS = ("captured", "real motion", "mean pose")
 TEST_DATA_SEED = 2  # the seed of data/synth128v2_test
 # Weight-free or shipped video metrics, used when `METRICS` has them and their inputs exist.
@@ -228,6 +229,15 @@ class _Target:
 
     def skeleton(self) -> np.ndarray:
         return render_skeleton_maps(self.motion.joints.detach().float(), self.camera)[0]
+
+    def through_vae(self, vae) -> np.ndarray:
+        """The ground truth encoded and decoded by `vae` (normalised latents, as the pipelines sample them)."""
+        from ...models.vae import decode_latents, encode_video
+
+        video = frames_to_tensor(self.frames)[None].to(vae.device, vae.dtype)  # (1, 3, T, H, W) in [-1, 1]
+        with torch.no_grad():
+            decoded = decode_latents(vae, encode_video(vae, video))[0].float().cpu()
+        return ((decoded.permute(1, 2, 3, 0).numpy() + 1.0) * 127.5).clip(0, 255).round().astype(np.uint8)
 
 
 def _video_scores(
@@ -573,10 +583,13 @@ def _evaluate_videos_mode(
                 videos[row].append({})
         generated, target = runner.video(clip, seed)
         row_videos = {"generated": generated, "ground truth": target.frames, "mean frame": target.mean_frame()}
-        for row, frames in row_videos.items():
+        if not (fixed_target and seed > 0):
+            row_videos["through the VAE"] = target.through_vae(runner.pipeline.vae)
+        for row in VIDEO_ROWS:
             if row != "generated" and fixed_target and seed > 0:
-                row_scores = fixed[clip.name][row]
+                row_scores, frames = fixed[clip.name][row], videos[row][0][clip.name]
             else:
+                frames = row_videos[row]
                 row_scores = _video_scores(frames, target, clip.info.get("colors", {}), judge)
                 if capture_pipeline is not None:
                     captured = capture_motion(capture_pipeline, frames, clip.fps, seed, num_inference_steps)
@@ -595,7 +608,8 @@ def _evaluate_videos_mode(
     video_seed, video_clip = {}, {}
     if metrics:
         if fixed_target:  # identical across seeds: score them once
-            videos["ground truth"], videos["mean frame"] = videos["ground truth"][:1], videos["mean frame"][:1]
+            for row in VIDEO_ROWS[1:]:
+                videos[row] = videos[row][:1]
         video_seed, video_clip = _run_video_metrics(
             videos, videos["ground truth"][0], {clip.name: clip.caption for clip in clips}, clips[0].fps, metrics,
             video_inputs, skipped, show_progress,

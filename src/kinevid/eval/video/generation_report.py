@@ -4,7 +4,7 @@ Contents:
 
 - `report.json`: `GenerationEvaluation.to_dict()` (settings, means and 95% intervals over seeds per row,
   ratios to the ground truth, issue 13's goals, what was skipped and why, per-seed and per-clip scores);
-- `report.md`: the summary table (one column per row: generated, ground truth, mean frame), the goals,
+- `report.md`: the summary table (one column per row: generated, ground truth, through the VAE, mean frame), the goals,
   the per-clip table, the pictures;
 - `frames.png`: a few clips, each row evenly spaced frames of generated | ground truth | skeleton (v2m:
   video | captured motion | real motion, as skeletons in the clip's camera);
