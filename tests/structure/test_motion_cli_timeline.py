@@ -70,3 +70,12 @@ def test_bad_timelines_fail_in_one_line_before_loading(tmp_path, capsys, monkeyp
     assert main(["motion", *argv, "-o", str(tmp_path / "out.npz")]) == 1
     assert message in _error(capsys)
     assert not (tmp_path / "out.npz").exists()
+
+
+def test_start_from_rest_overrides_the_checkpoint(tmp_path, calls):
+    output = tmp_path / "rest.npz"
+    argv = ["motion", "a person walks", "-o", str(output), "--seconds", "1", "--seed", "0"]
+    assert main([*argv, "--start-from-rest"]) == 0
+    assert calls[0]["start"] == "rest"
+    with pytest.raises(SystemExit):  # argparse: the two are exclusive
+        main([*argv, "--start-from-rest", "--start-in-motion"])

@@ -40,6 +40,15 @@ from .pipeline_output import KinevidPipelineOutput
 
 ECHOMOTION_MODES = ("t2vm", "m2v", "v2m")
 """text -> video + motion, motion -> video, video -> motion."""
+WAN_SAMPLING_DEFAULTS = {
+    "height": 480,
+    "width": 832,
+    "num_frames": 81,
+    "num_inference_steps": 50,
+    "guidance_scale": 6.0,
+}
+"""`__call__`'s defaults when the pipeline records none (Wan2.1-T2V-1.3B's)."""
+SAMPLING_DEFAULTS = tuple(WAN_SAMPLING_DEFAULTS)
 
 
 def encode_prompt_embeds(
@@ -100,6 +109,9 @@ class EchoMotionPipeline(DiffusionPipeline):
         text_encoder_name (`str`, *optional*): the `kinevid.text.load_text_encoder` name the tokenizer and
             text encoder come from (e.g. "minilm", bundled in a package). Given, `save_pretrained` records
             the name instead of copying the text encoder, and `from_pretrained` loads it by name.
+        height, width, num_frames, num_inference_steps, guidance_scale (*optional*): the sampling defaults of
+            `__call__` (`SAMPLING_DEFAULTS`; a tiny model records its own; unset: Wan2.1's 480 x 832, 81
+            frames, 50 steps, 6.0).
 
     A saved directory is diffusers' layout (`model_index.json`, `tokenizer/`, `text_encoder/`,
     `transformer/`, `vae/`, `scheduler/`), except that a named text encoder is not copied, and `vae/` may
@@ -120,12 +132,21 @@ class EchoMotionPipeline(DiffusionPipeline):
         max_sequence_length: int = 512,
         fps: float = 16.0,
         text_encoder_name: str | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        num_frames: int | None = None,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
     ) -> None:
         super().__init__()
         self.register_modules(
             tokenizer=tokenizer, text_encoder=text_encoder, transformer=transformer, vae=vae, scheduler=scheduler
         )
         self.register_to_config(max_sequence_length=max_sequence_length, fps=fps, text_encoder_name=text_encoder_name)
+        self.register_to_config(
+            height=height, width=width, num_frames=num_frames, num_inference_steps=num_inference_steps,
+            guidance_scale=guidance_scale,
+        )  # fmt: skip
         self.vae_scale_factor_temporal = self.vae.config.scale_factor_temporal
         self.vae_scale_factor_spatial = self.vae.config.scale_factor_spatial
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
@@ -208,6 +229,7 @@ class EchoMotionPipeline(DiffusionPipeline):
             max_sequence_length=int(index.get("max_sequence_length", 512)),
             fps=float(index.get("fps", 16.0)),
             text_encoder_name=name,
+            **{key: index[key] for key in SAMPLING_DEFAULTS if index.get(key) is not None},
         )
 
     # ------------------------------------------------------------------ 2. prompts
@@ -452,12 +474,12 @@ class EchoMotionPipeline(DiffusionPipeline):
         motion: Motion | list[Motion] | None = None,
         video: torch.Tensor | None = None,
         negative_prompt: str | list[str] = "",
-        height: int = 480,
-        width: int = 832,
-        num_frames: int = 81,
+        height: int | None = None,
+        width: int | None = None,
+        num_frames: int | None = None,
         fps: float | None = None,
-        num_inference_steps: int = 50,
-        guidance_scale: float = 6.0,
+        num_inference_steps: int | None = None,
+        guidance_scale: float | None = None,
         motion_guidance_scale: float = 1.0,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -486,11 +508,14 @@ class EchoMotionPipeline(DiffusionPipeline):
                 it must have `num_frames` frames.
             video (`torch.Tensor` of shape `(B, 3, T, H, W)` in [-1, 1], *optional*): the v2m condition.
             negative_prompt (`str` or `list[str]`, defaults to `""`): the dropped-text prompt.
-            height (`int`, defaults to 480), width (`int`, defaults to 832): multiples of 16.
-            num_frames (`int`, defaults to 81): `4k + 1` video frames = motion frames.
+            height (`int`, *optional*), width (`int`, *optional*): multiples of 16 (default: the pipeline's,
+                else 480 x 832).
+            num_frames (`int`, *optional*): `4k + 1` video frames = motion frames (default: the pipeline's,
+                else 81).
             fps (`float`, *optional*): frame rate of video and motion (default: the pipeline config's `fps`).
-            num_inference_steps (`int`, defaults to 50): denoising steps.
-            guidance_scale (`float`, defaults to 6.0): text scale (t2vm, m2v `w1`) or video scale (v2m).
+            num_inference_steps (`int`, *optional*): denoising steps (default: the pipeline's, else 50).
+            guidance_scale (`float`, *optional*): text scale (t2vm, m2v `w1`) or video scale (v2m) (default: the
+                pipeline's, else 6.0).
             motion_guidance_scale (`float`, defaults to 1.0): m2v motion scale `w2`.
             num_videos_per_prompt (`int`, defaults to 1): samples per prompt.
             generator (`torch.Generator`, *optional*): makes generation deterministic.
@@ -516,6 +541,12 @@ class EchoMotionPipeline(DiffusionPipeline):
             callback_on_step_end_tensor_inputs = callback_on_step_end.tensor_inputs
         callback_on_step_end_tensor_inputs = list(callback_on_step_end_tensor_inputs or ["latents", "motion_latents"])
         fps = float(self.config.fps if fps is None else fps)
+        given = {"height": height, "width": width, "num_frames": num_frames,
+                 "num_inference_steps": num_inference_steps, "guidance_scale": guidance_scale}  # fmt: skip
+        defaults = {name: value if value is not None else self.config.get(name) for name, value in given.items()}
+        defaults = {name: WAN_SAMPLING_DEFAULTS[name] if value is None else value for name, value in defaults.items()}
+        height, width, num_frames = defaults["height"], defaults["width"], defaults["num_frames"]
+        num_inference_steps, guidance_scale = defaults["num_inference_steps"], defaults["guidance_scale"]
         max_sequence_length = int(max_sequence_length or self.config.max_sequence_length)
         # 1. Check inputs
         self.check_inputs(

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ..errors import InvalidInputError
-from ..train.engine import TrainConfig
+from ..train.engine import TrainConfig, check_config_keys
 from ..utils.io import atomic_directory, atomic_write
 
 
@@ -69,3 +69,18 @@ def save_pipeline(pipeline: Any, pipeline_dir: Path) -> Path:
     with atomic_directory(pipeline_dir) as staging:
         pipeline.save_pretrained(staging)
     return pipeline_dir
+
+
+SAMPLING_KEYS = {"num_inference_steps": int, "guidance_scale": (int, float)}
+"""What a recipe config's `sampling` section may set: the exported pipeline's sampling defaults."""
+
+
+def check_sampling_section(sampling: dict, source: str = "sampling") -> None:
+    """Raise `InvalidInputError` unless `sampling` maps `SAMPLING_KEYS` to positive numbers of their kind."""
+    check_config_keys(sampling, set(SAMPLING_KEYS), source)
+    for name, kind in SAMPLING_KEYS.items():
+        value = sampling.get(name)
+        if name in sampling and (isinstance(value, bool) or not isinstance(value, kind) or not value > 0):
+            raise InvalidInputError(
+                f"`{source}.{name}` must be a positive {kind if isinstance(kind, type) else 'number'}, got {value!r}"
+            )

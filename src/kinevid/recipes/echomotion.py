@@ -45,13 +45,22 @@ from ..motion.codecs.normalizer import MotionNormalizer
 from ..pipelines.pipeline_echomotion import EchoMotionPipeline, encode_prompt_embeds
 from ..pipelines.pipeline_mosa import pad_text_tokens
 from ..train.engine import FINAL_DIR, RecipeConfig, TrainConfig, Trainer, build_config_section, check_config_keys
-from .common import apply_cli_overrides, fixed_batches, mean_terms, save_pipeline, training_loader, write_run_config
+from .common import (
+    apply_cli_overrides,
+    check_sampling_section,
+    fixed_batches,
+    mean_terms,
+    save_pipeline,
+    training_loader,
+    write_run_config,
+)
 
 TASK_STAGES = {"echomotion-stage1": 1, "echomotion-stage2": 2}
 """`kinevid train` task name -> stage."""
 
 CONFIG_FILE = "echomotion_config.json"
 PIPELINE_DIR = "pipeline"
+GEOMETRY_KEYS = ("height", "width", "num_frames")  # the cache clips' size and length: the pipeline's defaults
 
 
 @dataclass
@@ -111,6 +120,8 @@ class EchoMotionStageConfig(RecipeConfig):
             exported pipeline samples with the same.
         vae (`str`, *optional*): stage 2: `AutoencoderKLWan` directory the cache was encoded with (put into
             the pipeline); None = the VAE shipped with kinevid.
+        sampling (`dict`, *optional*): stage 2: the exported pipeline's `num_inference_steps` /
+            `guidance_scale` defaults (its size and length are the cache's clips').
     """
 
     train: TrainConfig
@@ -122,8 +133,10 @@ class EchoMotionStageConfig(RecipeConfig):
     text_encoder: str = "minilm"
     max_sequence_length: int = 512
     vae: str | None = None
+    sampling: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_sampling_section(self.sampling)
         if self.stage not in STAGES:
             raise InvalidInputError(f"config: `stage` must be 1 or 2, got {self.stage!r}")
         if not isinstance(self.max_sequence_length, int) or self.max_sequence_length < 1:
@@ -353,7 +366,8 @@ def train_echomotion(
     if config.stage == 1:
         return output_dir / FINAL_DIR
 
-    # 5. Stage 2: a pipeline with the cache's VAE and text encoder
+    # 5. Stage 2: a pipeline with the cache's VAE and text encoder, sampling at the cache clips' size and length
+    geometry = getattr(train_set, "geometry", {})  # in-memory datasets may not say
     pipeline = EchoMotionPipeline(
         tokenizer=text_encoder.tokenizer,
         text_encoder=text_encoder.model,
@@ -363,6 +377,8 @@ def train_echomotion(
         max_sequence_length=config.max_sequence_length,
         fps=float(getattr(train_set, "fps", 16.0)),
         text_encoder_name=config.text_encoder if config.text_encoder.lower() in TEXT_ENCODER_NAMES else None,
+        **{key: geometry[key] for key in GEOMETRY_KEYS if key in geometry},
+        **config.sampling,
     )
     return save_pipeline(pipeline, output_dir / PIPELINE_DIR)
 

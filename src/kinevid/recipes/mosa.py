@@ -57,7 +57,15 @@ from ..pipelines.pipeline_mosa import NULL_PROMPT, MoSAPipeline, encode_text, pa
 from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
 from ..text import load_text_encoder
 from ..train.engine import TRAINER_STATE, RecipeConfig, TrainConfig, Trainer, build_config_section, check_config_keys
-from .common import apply_cli_overrides, fixed_batches, mean_terms, save_pipeline, training_loader, write_run_config
+from .common import (
+    apply_cli_overrides,
+    check_sampling_section,
+    fixed_batches,
+    mean_terms,
+    save_pipeline,
+    training_loader,
+    write_run_config,
+)
 
 TRAINABLE = ("all", "mosa", "lora")
 """What trains: every parameter, only the HADC / skeleton-encoder parameters (backbone frozen), or those
@@ -197,12 +205,7 @@ class MoSATrainingConfig(RecipeConfig):
     sampling: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        allowed = {"num_inference_steps": int, "guidance_scale": (int, float)}
-        check_config_keys(self.sampling, set(allowed), "sampling")
-        for name, kind in allowed.items():
-            if name in self.sampling:
-                value = self.sampling[name]
-                _check_value(f"sampling.{name}", value, kind, " > 0", isinstance(value, kind) and value > 0)
+        check_sampling_section(self.sampling)
 
     @classmethod
     def from_dict(cls, values: dict, output_dir: str | os.PathLike[str], source: str = "config") -> MoSATrainingConfig:

@@ -5,7 +5,9 @@
     kinevid motion --timeline "walk forward:3, jump:2" -o walk_jump.npz
     kinevid motion --timeline plan.json -o plan.npz          # [["walk forward", 3], ["jump", 2]]
 
-Motions start from a standing pose (`--start-in-motion` lets the first frames move already). A
+Motions start as the checkpoint says (`"start"` in its `pipeline_config.json`; the shipped one starts
+in motion until it is retrained from rest): `--start-from-rest` begins with a standing pose,
+`--start-in-motion` lets the first frames move already. A
 PROMPT with "and then" / ", then" is split into segments that share `--seconds`; `--timeline` gives
 the segments and their seconds explicitly (the duration is their sum).
 
@@ -108,7 +110,7 @@ def _generate(args: argparse.Namespace, prompts: list[str], paths: list[Path], b
         None if segments is not None else prompts,
         seconds=args.seconds if args.seconds is not None else DEFAULT_SECONDS,
         timeline=segments,
-        start="motion" if getattr(args, "start_in_motion", False) else None,  # None: the checkpoint's
+        start=getattr(args, "start", None),  # None: the checkpoint's
         seed=args.seed,
         guidance_scale=args.guidance_scale,
         num_inference_steps=args.steps,
@@ -153,11 +155,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--seconds", type=float, default=None, help=f"duration in seconds (default {DEFAULT_SECONDS:g})"
     )
-    parser.add_argument(
-        "--start-in-motion",
-        action="store_true",
-        help="let the motion begin already moving (default: it starts from a standing pose)",
-    )
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "--start-from-rest", dest="start", action="store_const", const="rest",
+        help="begin with a standing pose (default: the checkpoint's start mode)",
+    )  # fmt: skip
+    start.add_argument(
+        "--start-in-motion", dest="start", action="store_const", const="motion",
+        help="let the motion begin already moving (default: the checkpoint's start mode)",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=None, help="random seed (default: random)")
     parser.add_argument(
         "--guidance-scale", type=float, default=None, help="classifier-free guidance (default: checkpoint's)"
