@@ -81,7 +81,7 @@ def ship(name: str, source: Path, card_file: Path, runs: list[Path], half: bool 
             sys.exit(f"{source / 'vae'}: not the shipped VAE ({ASSETS / 'vae'}); ship that VAE first or retrain.")
         shutil.copytree(source, partial, ignore=shutil.ignore_patterns(*SHARED))
         index = json.loads((partial / "model_index.json").read_text())
-        index["component_paths"] = SHARED
+        index["component_paths"] = {name: link for name, link in SHARED.items() if (source / name).is_dir()}
         (partial / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
         if half:
             to_half_precision(partial / "transformer")

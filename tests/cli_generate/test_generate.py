@@ -3,13 +3,15 @@ that leave no partial OUT directory. Tiny random pipelines (conftest), CPU, seco
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pytest
 import torch
 
-from kinevid.cli.commands.generate import OUTPUT_FILES, default_model_dir, frames_for_seconds
+from kinevid.cli.commands import generate as generate_command
+from kinevid.cli.commands.generate import OUTPUT_FILES, default_model_dir, frames_for_seconds, load_pipeline
 from kinevid.cli.main import main
 from kinevid.motion import Motion
 from kinevid.render.video import read_video
@@ -82,9 +84,11 @@ def test_bad_arguments_fail_in_one_line(prompt, extra, match, mosa_dir, tmp_path
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_model_errors(mosa_dir, echomotion_dir, tmp_path, capsys):
+def test_model_errors(mosa_dir, echomotion_dir, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
-    assert main(["generate", "a man walks", "-o", str(out), "--method", "echomotion"]) == 1
+    with monkeypatch.context() as patch:  # an install without the shipped EchoMotion model
+        patch.setattr(generate_command, "default_model_dir", lambda method: tmp_path / "uninstalled" / method)
+        assert main(["generate", "a man walks", "-o", str(out), "--method", "echomotion"]) == 1
     assert "kinevid train echomotion-stage2" in capsys.readouterr().err
     assert _generate(out, tmp_path / "missing") == 1
     assert "not a pipeline directory" in capsys.readouterr().err
@@ -206,9 +210,9 @@ ASSETS = default_model_dir("mosa").parent
 
 def test_shipped_weights_fit_the_budget():
     """Every shipped weight file together <= 40 MB (issue 13), each model with its card."""
-    weights = list(ASSETS.parent.rglob("*.safetensors"))  # the structure model, evaluator, VAE, MoSA-tiny
+    weights = list(ASSETS.parent.rglob("*.safetensors"))  # structure, evaluators, VAE, MoSA- and EchoMotion-tiny
     assert sum(path.stat().st_size for path in weights) <= 40e6, [p.name for p in weights]
-    for name in ("vae", "mosa_tiny"):
+    for name in ("vae", "mosa_tiny", "echomotion_tiny"):
         assert (ASSETS / name / "README.md").is_file(), name
 
 
@@ -262,3 +266,16 @@ def test_runtime_flags(mosa_dir, tmp_path, capsys):
             assert not (tmp_path / "x").exists()
     assert _generate(tmp_path / "w", mosa_dir, "--mosa-weights", str(tmp_path)) == 1
     assert "--mosa-weights goes with a Wan2.1 directory" in capsys.readouterr().err
+
+
+def test_the_shipped_echomotion_pipeline_loads_with_its_shared_parts():
+    """EchoMotion-tiny names MiniLM and links the shipped VAE, and samples at its own size and length."""
+    from kinevid.models.vae import load_video_vae, vae_identity
+
+    pipeline = load_pipeline("echomotion", None)
+    index = json.loads((ASSETS / "echomotion_tiny" / "model_index.json").read_text())
+    assert index["component_paths"] == {"vae": "../vae"} and index["text_encoder_name"] == "minilm"
+    assert vae_identity(pipeline.vae) == vae_identity(load_video_vae())
+    assert (pipeline.config.height, pipeline.config.width, pipeline.config.num_frames) == (128, 128, 17)
+    output = pipeline("a person walks", num_inference_steps=1, generator=torch.Generator().manual_seed(0))
+    assert output.frames.shape == (1, 17, 128, 128, 3) and output.motion[0].num_frames == 17
