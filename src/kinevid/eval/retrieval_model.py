@@ -28,6 +28,34 @@ def sinusoidal_positions(num_positions: int, dim: int, dtype: torch.dtype = torc
     return table.reshape(num_positions, 2, dim // 2).transpose(1, 2).reshape(num_positions, dim).to(dtype)
 
 
+def pre_norm_transformer(
+    hidden_dim: int, num_heads: int, ffn_dim: int, num_layers: int, dropout: float
+) -> nn.TransformerEncoder:
+    """The evaluators' sequence encoder: `num_layers` pre-norm GELU transformer layers over `(B, N, hidden_dim)`."""
+    layer = nn.TransformerEncoderLayer(
+        d_model=hidden_dim,
+        nhead=num_heads,
+        dim_feedforward=ffn_dim,
+        dropout=dropout,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
+    return nn.TransformerEncoder(layer, num_layers=num_layers, enable_nested_tensor=False)
+
+
+def sentence_projection(text_embedding_dim: int, hidden_dim: int, latent_dim: int, dropout: float) -> nn.Sequential:
+    """The evaluators' text side: an MLP, frozen sentence embeddings `(B, text_embedding_dim)` -> `(B, latent_dim)`."""
+    return nn.Sequential(
+        nn.Linear(text_embedding_dim, hidden_dim * 2),
+        nn.GELU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden_dim * 2, hidden_dim),
+        nn.GELU(),
+        nn.Linear(hidden_dim, latent_dim),
+    )
+
+
 class TextMotionRetrievalModel(ModelMixin, ConfigMixin):
     """Joint text-motion embedding model (TMR-like, contrastive only).
 
@@ -86,28 +114,12 @@ class TextMotionRetrievalModel(ModelMixin, ConfigMixin):
         self.summary_token = nn.Parameter(torch.randn(1, 1, hidden_dim) * 0.02)
         max_tokens = -(-max_frames // frames_per_token)
         self.register_buffer("position_table", sinusoidal_positions(max_tokens + 1, hidden_dim), persistent=False)
-        layer = nn.TransformerEncoderLayer(
-            d_model=hidden_dim,
-            nhead=num_heads,
-            dim_feedforward=ffn_dim,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.motion_encoder = nn.TransformerEncoder(layer, num_layers=num_layers, enable_nested_tensor=False)
+        self.motion_encoder = pre_norm_transformer(hidden_dim, num_heads, ffn_dim, num_layers, dropout)
         self.motion_norm = nn.LayerNorm(hidden_dim)
         self.motion_out = nn.Linear(hidden_dim, latent_dim)
 
         # Text projection over frozen sentence embeddings.
-        self.text_projection = nn.Sequential(
-            nn.Linear(text_embedding_dim, hidden_dim * 2),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_dim * 2, hidden_dim),
-            nn.GELU(),
-            nn.Linear(hidden_dim, latent_dim),
-        )
+        self.text_projection = sentence_projection(text_embedding_dim, hidden_dim, latent_dim, dropout)
 
     def set_feature_statistics(self, mean: torch.Tensor, std: torch.Tensor, min_std: float = 1e-2) -> None:
         """Store per-feature normalisation statistics `(motion_feature_dim,)` (std floored at `min_std`)."""

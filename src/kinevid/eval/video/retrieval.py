@@ -37,7 +37,13 @@ from tqdm.auto import tqdm
 from ...errors import InvalidInputError, MissingWeightsError
 from ...utils.weights import load_pretrained
 from .. import metrics
-from ..retrieval_model import duplicate_text_mask, info_nce_loss, sinusoidal_positions
+from ..retrieval_model import (
+    duplicate_text_mask,
+    info_nce_loss,
+    pre_norm_transformer,
+    sentence_projection,
+    sinusoidal_positions,
+)
 from .videos import center_crop, frames_to_float, resize_shorter_side
 
 #: Where the shipped video evaluator (config.json + diffusion_pytorch_model.safetensors) lives.
@@ -130,28 +136,12 @@ class TextVideoRetrievalModel(ModelMixin, ConfigMixin):
         self.frame_projection = nn.Linear(channels[-1] * (token_grid or grid) ** 2, hidden_dim)
         self.summary_token = nn.Parameter(torch.randn(1, 1, hidden_dim) * 0.02)
         self.register_buffer("position_table", sinusoidal_positions(num_frames + 1, hidden_dim), persistent=False)
-        layer = nn.TransformerEncoderLayer(
-            d_model=hidden_dim,
-            nhead=num_heads,
-            dim_feedforward=ffn_dim,
-            dropout=dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.temporal_encoder = nn.TransformerEncoder(layer, num_layers=num_layers, enable_nested_tensor=False)
+        self.temporal_encoder = pre_norm_transformer(hidden_dim, num_heads, ffn_dim, num_layers, dropout)
         self.video_norm = nn.LayerNorm(hidden_dim)
         self.video_out = nn.Linear(hidden_dim, latent_dim)
 
         # Text projection over frozen sentence embeddings.
-        self.text_projection = nn.Sequential(
-            nn.Linear(text_embedding_dim, hidden_dim * 2),
-            nn.GELU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden_dim * 2, hidden_dim),
-            nn.GELU(),
-            nn.Linear(hidden_dim, latent_dim),
-        )
+        self.text_projection = sentence_projection(text_embedding_dim, hidden_dim, latent_dim, dropout)
 
     def check_videos(self, videos: torch.Tensor) -> None:
         """Raise `InvalidInputError` unless `videos` is `(B, 3, num_frames, frame_size, frame_size)`, finite."""
