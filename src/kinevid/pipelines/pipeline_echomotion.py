@@ -17,7 +17,6 @@ Guidance per mode (`u(video, motion, text)`, 0 = dropped):
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, decode_echomotion, en
 from ..motion.motion import Motion
 from ..text import load_text_encoder
 from ..utils.io import atomic_directory
-from .pipeline_mosa import INDEX_NAME, component_dirs, initial_noise
+from .pipeline_mosa import INDEX_NAME, component_dirs, initial_noise, read_pipeline_index
 from .pipeline_output import KinevidPipelineOutput
 
 ECHOMOTION_MODES = ("t2vm", "m2v", "v2m")
@@ -187,10 +186,7 @@ class EchoMotionPipeline(DiffusionPipeline):
         """
         path = Path(pretrained_model_name_or_path)
         index_path = path / INDEX_NAME
-        try:
-            index = json.loads(index_path.read_text()) if index_path.is_file() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise MissingWeightsError(f"{index_path}: not a JSON pipeline index ({error}).") from None
+        index = read_pipeline_index(path, required=False)
         name = index.get("text_encoder_name")
         if name is None and "component_paths" not in index:
             return super().from_pretrained(pretrained_model_name_or_path, torch_dtype=torch_dtype, **kwargs)

@@ -56,6 +56,24 @@ _SCHEDULERS = {cls.__name__: cls for cls in (FlowMatchEulerDiscreteScheduler, Un
 
 
 # ---------------------------------------------------------------------- text (shared with the recipe)
+def read_pipeline_index(path: Path, required: bool = True) -> dict:
+    """The `model_index.json` of the pipeline directory `path` (`{}` if it has none and it is not `required`).
+
+    Raises:
+        `MissingWeightsError`: the index is missing (when `required`), unreadable, or not a JSON object.
+    """
+    index_path = path / INDEX_NAME
+    if not required and not index_path.is_file():
+        return {}
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise MissingWeightsError(f"{index_path}: not a readable JSON pipeline index ({error})") from None
+    if not isinstance(index, dict):
+        raise MissingWeightsError(f"{index_path}: expected a JSON object, got {type(index).__name__}")
+    return index
+
+
 def component_dirs(path: Path, index: dict, names: tuple[str, ...]) -> dict[str, Path]:
     """Where each of `names` lives for the pipeline directory `path`: `path / name`, or the index's
     `component_paths[name]` (relative to `path`) for a component shared with other pipelines.
@@ -241,10 +259,7 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
 
         path = Path(pretrained_model_name_or_path)
         index_path = path / INDEX_NAME
-        try:
-            index = json.loads(index_path.read_text()) if index_path.is_file() else {}
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise MissingWeightsError(f"{index_path}: not a JSON pipeline index ({error}).") from None
+        index = read_pipeline_index(path, required=False)
         components = component_dirs(path, index, ("vae", "structure"))
         required = [index_path, path / "transformer" / "config.json", components["vae"] / "config.json"]
         required.append(path / "scheduler" / "scheduler_config.json")
@@ -307,10 +322,9 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
 
         path = Path(wan_path)
         index_path = path / INDEX_NAME
-        try:
-            index = json.loads(index_path.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise MissingWeightsError(f"{path}: not a diffusers WanPipeline directory ({error})") from None
+        if not index_path.is_file():
+            raise MissingWeightsError(f"{path}: not a diffusers WanPipeline directory (no {INDEX_NAME})")
+        index = read_pipeline_index(path)
         parts = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
         missing = [part for part in parts if not (path / part).is_dir()]
         if index.get("_class_name") != "WanPipeline" or missing:

@@ -23,7 +23,6 @@ pipeline from a diffusers CogVideoX directory (THUDM/CogVideoX-2b's layout) and 
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -41,7 +40,14 @@ from ..render.camera import Camera
 from ..text.t5 import T5TextEncoder
 from ..utils.io import atomic_directory
 from .mosa_structure import MoSAStructureMixin, prompt_list
-from .pipeline_mosa import INDEX_NAME, NULL_PROMPT, SAMPLING_DEFAULTS, MoSAPipelineOutput, initial_noise
+from .pipeline_mosa import (
+    INDEX_NAME,
+    NULL_PROMPT,
+    SAMPLING_DEFAULTS,
+    MoSAPipelineOutput,
+    initial_noise,
+    read_pipeline_index,
+)
 from .pipeline_text_to_motion import TextToMotionPipeline
 
 COGVIDEOX_FPS, COGVIDEOX_15_FPS = 8.0, 16.0
@@ -72,17 +78,6 @@ def cogvideox_rotary_embeddings(
         temporal_size=(latent_frames + p_t - 1) // p_t, grid_type="slice", max_size=(base_height, base_width),
         device=device,
     )  # fmt: skip
-
-
-def _read_index(path: Path) -> dict:
-    index_path = path / INDEX_NAME
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise MissingWeightsError(f"{index_path}: not a readable JSON pipeline index ({error})") from None
-    if not isinstance(index, dict):
-        raise MissingWeightsError(f"{index_path}: expected a JSON object, got {type(index).__name__}")
-    return index
 
 
 def _check_layout(path: Path, index: dict, class_name: str, example: str) -> type:
@@ -234,7 +229,7 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
         from ..models.appearance import MoSACogVideoXTransformer3DModel
 
         path = Path(pretrained_model_name_or_path)
-        index = _read_index(path)
+        index = read_pipeline_index(path)
         scheduler_class = _check_layout(path, index, cls.__name__, "written by MoSACogVideoXPipeline.save_pretrained")
         try:
             transformer = MoSACogVideoXTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=torch_dtype)
@@ -277,7 +272,7 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
 
         path = Path(cogvideox_dir)
         torch_dtype = torch.float32 if torch_dtype is None else torch_dtype
-        scheduler_class = _check_layout(path, _read_index(path), "CogVideoXPipeline", "e.g. THUDM/CogVideoX-2b")
+        scheduler_class = _check_layout(path, read_pipeline_index(path), "CogVideoXPipeline", "e.g. THUDM/CogVideoX-2b")
         try:
             if mosa_weights is None:
                 transformer = MoSACogVideoXTransformer3DModel.from_pretrained(
