@@ -19,7 +19,6 @@ import math
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ...errors import InvalidInputError
@@ -27,7 +26,7 @@ from ...render.grid import make_grid
 from ...utils import atomic_directory
 from .generation import GenerationEvaluation
 from .pose_judge import JUDGED_NAMES
-from .report import frames_grid
+from .report import format_score, frames_grid, use_matplotlib, write_frame_grid
 
 REPORT_FILES = ("report.json", "report.md")
 FRAMES_PER_ROW = 4
@@ -48,13 +47,6 @@ HEADLINE = (
 )
 
 
-def _format(value: float | None, interval: float | None = None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    text = f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3e}"
-    return text + (f" ± {interval:.4f}" if interval is not None and math.isfinite(interval) else "")
-
-
 def _headline(evaluation: GenerationEvaluation) -> list[str]:
     present = {name for table in evaluation.per_clip.values() for scores in table.values() for name in scores}
     return [name for name in HEADLINE if name in present]
@@ -70,7 +62,7 @@ def to_markdown(evaluation: GenerationEvaluation, pictures: list[str], notes: li
     for name in names:
         if name.startswith("pck/") or name.endswith("/top_flow_px"):
             continue
-        cells = [_format(evaluation.means[row].get(name), evaluation.intervals[row].get(name)) for row in rows]
+        cells = [format_score(evaluation.means[row].get(name), evaluation.intervals[row].get(name)) for row in rows]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     goals = evaluation.goals()
     if goals:
@@ -88,7 +80,7 @@ def to_markdown(evaluation: GenerationEvaluation, pictures: list[str], notes: li
         lines += ["| clip | caption | " + " | ".join(columns) + " |", "|---|---|" + "---:|" * len(columns)]
         for clip, scores in evaluation.per_clip[first].items():
             caption = evaluation.settings.get("captions", {}).get(clip, "")
-            lines.append(f"| {clip} | {caption} | " + " | ".join(_format(scores.get(c)) for c in columns) + " |")
+            lines.append(f"| {clip} | {caption} | " + " | ".join(format_score(scores.get(c)) for c in columns) + " |")
     if pictures:
         lines += ["", "### Pictures", ""] + [f"![{p}]({p})" for p in pictures]
     if notes:
@@ -153,16 +145,9 @@ def _plot_histogram(evaluation: GenerationEvaluation, name: str, path: Path) -> 
 def _draw_pictures(evaluation: GenerationEvaluation, directory: Path) -> tuple[list[str], list[str]]:
     pictures, notes = [], []
     if evaluation.samples:
-        grid = sample_grid(evaluation.samples)
-        if not cv2.imwrite(str(directory / "frames.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-            raise InvalidInputError(f"{directory / 'frames.png'}: cannot write the frame grid.")
+        write_frame_grid(sample_grid(evaluation.samples), directory / "frames.png")
         pictures.append("frames.png")
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-    except ImportError:
-        notes.append("plots skipped: matplotlib is not installed (`pip install kinevid[judge]`).")
+    if not use_matplotlib(notes):
         return pictures, notes
     if _plot_pck_per_joint(evaluation, directory / "pck_per_joint.png"):
         pictures.append("pck_per_joint.png")

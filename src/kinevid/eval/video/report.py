@@ -46,7 +46,8 @@ _HEADLINE = (
 )
 
 
-def _format(value: float | None, interval: float | None = None) -> str:
+def format_score(value: float | None, interval: float | None = None) -> str:
+    """A table cell: `value` (and `± interval`) to 4 decimals, `-` when missing or not finite."""
     if value is None or not math.isfinite(value):
         return "-"
     text = f"{value:.4f}" if abs(value) < 1e4 else f"{value:.3e}"
@@ -103,7 +104,7 @@ def to_markdown(evaluation: VideoEvaluation, pictures: list[str], notes: list[st
     for name, value in evaluation.means.items():
         if name.startswith("pck/") or name.endswith("/top_flow_px"):
             continue
-        lines.append(f"| {name} | {_format(value, evaluation.intervals.get(name))} |")
+        lines.append(f"| {name} | {format_score(value, evaluation.intervals.get(name))} |")
     legend = [f"- `{name}`: {METRICS[name]}" for name in evaluation.settings.get("metrics", [])]
     lines += ["", *legend]
 
@@ -113,7 +114,7 @@ def to_markdown(evaluation: VideoEvaluation, pictures: list[str], notes: list[st
         lines += ["", "### Per video" + (" (means over repeats)" if repeats > 1 else ""), ""]
         lines += ["| video | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
         for video, scores in per_video.items():
-            lines.append(f"| {video} | " + " | ".join(_format(scores.get(c)) for c in columns) + " |")
+            lines.append(f"| {video} | " + " | ".join(format_score(scores.get(c)) for c in columns) + " |")
     if pictures:
         lines += ["", "### Pictures", ""] + [f"![{p}]({p})" for p in pictures]
     if notes:
@@ -163,19 +164,30 @@ def _plot_histogram(name: str, values: list[float], path: Path) -> None:
     plt.close(figure)
 
 
-def _draw_pictures(evaluation: VideoEvaluation, directory: Path) -> tuple[list[str], list[str]]:
-    pictures, notes = [], []
-    if evaluation.sample_frames:
-        grid = frames_grid(evaluation.sample_frames)
-        if not cv2.imwrite(str(directory / "frames.png"), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
-            raise InvalidInputError(f"{directory / 'frames.png'}: cannot write the frame grid.")
-        pictures.append("frames.png")
+def write_frame_grid(grid: np.ndarray, path: Path) -> None:
+    """Write an RGB uint8 picture `(H, W, 3)` as PNG; a failed write is an `InvalidInputError` naming `path`."""
+    if not cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)):
+        raise InvalidInputError(f"{path}: cannot write the frame grid.")
+
+
+def use_matplotlib(notes: list[str]) -> bool:
+    """Select matplotlib's file backend; without matplotlib, add the reason plots are skipped to `notes`."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
     except ImportError:
         notes.append("plots skipped: matplotlib is not installed (`pip install kinevid[judge]`).")
+        return False
+    return True
+
+
+def _draw_pictures(evaluation: VideoEvaluation, directory: Path) -> tuple[list[str], list[str]]:
+    pictures, notes = [], []
+    if evaluation.sample_frames:
+        write_frame_grid(frames_grid(evaluation.sample_frames), directory / "frames.png")
+        pictures.append("frames.png")
+    if not use_matplotlib(notes):
         return pictures, notes
     if _plot_pck_per_joint(evaluation, directory / "pck_per_joint.png"):
         pictures.append("pck_per_joint.png")
