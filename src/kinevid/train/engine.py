@@ -132,6 +132,9 @@ class TrainConfig:
         ddp_find_unused_parameters (`bool`, defaults to False): let DDP handle trainable parameters that
             get no gradient in some steps (e.g. a branch only some batches use); costs a graph traversal
             per step.
+        lr_schedule_steps (`int`, *optional*): length of the learning-rate schedule, when it differs from
+            `max_steps` (a run stopped before the end of the schedule it was trained with); defaults to
+            `max_steps`.
     """
 
     output_dir: str
@@ -165,6 +168,7 @@ class TrainConfig:
     lora_keep_trainable: tuple[str, ...] = ()
     log_with: tuple[str, ...] = ()
     ddp_find_unused_parameters: bool = False
+    lr_schedule_steps: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "checkpoint_every", "log_every"):
@@ -173,6 +177,13 @@ class TrainConfig:
                 raise InvalidInputError(f"TrainConfig: `{name}` must be a positive integer, got {value!r}.")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
             raise InvalidInputError(f"TrainConfig: `learning_rate` must be positive, got {self.learning_rate!r}.")
+        if self.lr_schedule_steps is not None and not (
+            isinstance(self.lr_schedule_steps, int) and self.lr_schedule_steps >= self.max_steps
+        ):
+            raise InvalidInputError(
+                f"TrainConfig: `lr_schedule_steps` must be an integer >= `max_steps` ({self.max_steps}), "
+                f"got {self.lr_schedule_steps!r}."
+            )
         if self.mixed_precision not in MIXED_PRECISION:
             raise InvalidInputError(
                 f"TrainConfig: `mixed_precision` must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}."
@@ -441,7 +452,7 @@ class Trainer:
         # The prepared scheduler steps once per process per optimiser step (once in all with `split_batches`).
         scale = 1 if self.config.split_batches else self.accelerator.num_processes
         num_warmup_steps = self.config.warmup_steps * scale
-        num_training_steps = self.config.max_steps * scale
+        num_training_steps = (self.config.lr_schedule_steps or self.config.max_steps) * scale
         if self.config.lr_scheduler == "cosine_with_min_lr":
             from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
 
