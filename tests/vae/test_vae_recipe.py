@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +152,12 @@ def test_config_errors_name_the_field(tmp_path, synth_dir):
         from kinevid.recipes.vae import train_vae
 
         train_vae(VAETrainingConfig.load(config, tmp_path / "run"))
+
+
+def test_a_resumed_run_starts_a_phase_added_to_its_config(tmp_path, synth_dir):
+    phases = json.loads(Path(_write_config(tmp_path, synth_dir)).read_text())["phases"]
+    first = _write_config(tmp_path, synth_dir, phases=phases[:1])
+    assert main(["train", "vae", "--config", first, "--output", str(tmp_path / "run")]) == 0
+    both = _write_config(tmp_path, synth_dir, phases=phases)
+    assert main(["train", "vae", "--config", both, "--output", str(tmp_path / "run"), "--resume"]) == 0
+    assert (tmp_path / "run" / "clips" / "final" / "config.json").is_file()

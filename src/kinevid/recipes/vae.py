@@ -395,6 +395,8 @@ def train_vae(config: VAETrainingConfig, command: str | None = None) -> Path:
             return reconstruction_scores(model, val_set, config.val_clips)
 
         trainer = Trainer(vae, VAELoss(config.loss), loader, _phase_train_config(config, phase, phase_dir), validate)
+        if trainer.config.resume and trainer.latest_checkpoint() is None:  # a resumed run reaching a new phase
+            trainer.config.resume = False
         trainer.fit()
         previous = phase_dir / FINAL_DIR
     seconds = time.perf_counter() - tic
