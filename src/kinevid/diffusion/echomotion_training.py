@@ -11,6 +11,10 @@ Stage 2 (multi-task): every parameter trains on paired video + motion; each samp
 | m2v | video | motion | text at `text_dropout`, motion at `motion_condition_dropout` | video |
 | v2m | motion | video | text always, video at `video_condition_dropout` | motion |
 
+With `video_only` (the paper's "video-only tuning" baseline: the same backbone tuned on the same data
+without the motion stream) stage 2 trains the video alone: no motion tokens enter the model (which then
+computes exactly Wan), text dropped at `text_dropout`, loss on the video only.
+
 A dropped text is replaced by the null text, a dropped motion condition by a fully masked motion
 (the model then computes the plain video prediction), a dropped video condition by hiding the video
 tokens from the motion tokens.
@@ -68,6 +72,8 @@ class EchoMotionTrainingConfig:
         text_dropout (`float`, defaults to 0.1): probability of dropping the text (joint, m2v, stage 1).
         motion_condition_dropout (`float`, defaults to 0.1): m2v probability of dropping the motion.
         video_condition_dropout (`float`, defaults to 0.1): v2m probability of dropping the video.
+        video_only (`bool`, defaults to False): stage 2 trains the video alone (no motion tokens or loss;
+            `task_probabilities` and the condition dropouts are unused), the video-only tuning baseline.
     """
 
     shift: float = 8.0
@@ -78,6 +84,7 @@ class EchoMotionTrainingConfig:
     text_dropout: float = 0.1
     motion_condition_dropout: float = 0.1
     video_condition_dropout: float = 0.1
+    video_only: bool = False
 
     def __post_init__(self) -> None:
         probabilities = torch.tensor(self.task_probabilities, dtype=torch.float64)
@@ -90,6 +97,8 @@ class EchoMotionTrainingConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise InvalidInputError(f"`{name}` must be a probability in [0, 1]; got {value}")
+        if not isinstance(self.video_only, bool):
+            raise InvalidInputError(f"`video_only` must be true or false; got {self.video_only!r}")
 
 
 def configure_stage(model: EchoMotionTransformer3DModel, stage: int) -> list[nn.Parameter]:
@@ -155,11 +164,16 @@ def echomotion_training_step(
 
     Returns:
         `dict` with `"loss"` (scalar, weighted), `"loss/motion"`, and in stage 2 `"loss/video"` and the
-        task counts `"tasks/joint"`, `"tasks/m2v"`, `"tasks/v2m"` (detached).
+        task counts `"tasks/joint"`, `"tasks/m2v"`, `"tasks/v2m"` (detached); with `video_only`, `"loss"` and
+        `"loss/video"`.
     """
     config = config or EchoMotionTrainingConfig()
     _check_stage(stage)
+    if config.video_only and stage != 2:
+        raise InvalidInputError("`video_only` is a stage-2 objective (stage 1 trains the motion branch alone)")
     _check_batch(batch, stage)
+    if config.video_only:
+        return _video_only_step(model, batch, config, generator)
     motion = batch["motion"]
     motion_mask = batch.get("motion_mask")
     batch_size = motion.shape[0]
@@ -217,6 +231,25 @@ def echomotion_training_step(
     loss = config.video_loss_weight * video_loss + config.motion_loss_weight * motion_loss
     counts = {f"tasks/{name}": (task == index).sum().float() for index, name in enumerate(ECHOMOTION_TASKS)}
     return {"loss": loss, "loss/video": video_loss.detach(), "loss/motion": motion_loss.detach(), **counts}
+
+
+def _video_only_step(
+    model: EchoMotionTransformer3DModel,
+    batch: dict[str, torch.Tensor],
+    config: EchoMotionTrainingConfig,
+    generator: torch.Generator | None,
+) -> dict[str, torch.Tensor]:
+    """Flow matching on the video alone (no motion tokens): the video-only tuning baseline."""
+    latents = batch["latents"]
+    batch_size = latents.shape[0]
+    video_noise = torch.randn(latents.shape, generator=generator).to(latents)
+    sigmas = sample_sigmas(
+        batch_size, config.shift, config.timestep_distribution, generator=generator, device=latents.device
+    )
+    text = _text_with_dropout(batch, _bernoulli(config.text_dropout, batch_size, generator))
+    prediction = model(add_noise(latents, video_noise, sigmas), sigmas_to_timesteps(sigmas), text).sample
+    video_loss = per_sample_mse(prediction, velocity_target(latents, video_noise)).mean()
+    return {"loss": config.video_loss_weight * video_loss, "loss/video": video_loss.detach()}
 
 
 class EchoMotionTrainingRecipe:

@@ -11,6 +11,10 @@ MVS-RoPE (EchoMotion): video token (t, h, w) keeps Wan's position; motion token 
 `f` sits at `(f / r, H + j, W + j)`, with `r` the VAE's temporal compression and `(H, W)` the patch
 grid. Motion frames therefore line up with the latent frame they fall in, and the diagonal spatial
 offset keeps motion positions off the video grid.
+
+EchoMotion's ablation of MVS-RoPE (`colliding_motion_positions`): motion token `j` of frame `f` at
+`(f, j, j)`, plain RoPE indices with neither the temporal scaling nor the spatial offset, so motion
+tokens sit on the video grid's diagonal and out of step with the latent frames.
 """
 
 from __future__ import annotations
@@ -109,6 +113,52 @@ def mvs_motion_positions(
     h = (grid_height + token)[None, :].expand(num_motion_frames, tokens_per_frame)
     w = (grid_width + token)[None, :].expand(num_motion_frames, tokens_per_frame)
     return torch.stack([t, h, w], dim=-1).reshape(-1, 3)
+
+
+def colliding_motion_positions(
+    num_motion_frames: int, tokens_per_frame: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """Positions without MVS-RoPE: token `j` of motion frame `f` at `(f, j, j)`.
+
+    Motion token `j` of frame `f` then shares its position with video token `(f, j, j)` whenever `f` is a
+    latent frame and `j` lies inside the patch grid, and motion frame `f` is aligned with latent frame `f`
+    rather than `f / r`.
+
+    Args:
+        num_motion_frames (`int`): motion frames `T` (full frame rate).
+        tokens_per_frame (`int`): motion tokens per frame.
+
+    Returns:
+        `torch.Tensor` of shape `(T * tokens_per_frame, 3)`, float32, frame-major.
+    """
+    frame = torch.arange(num_motion_frames, device=device, dtype=torch.float32)
+    token = torch.arange(tokens_per_frame, device=device, dtype=torch.float32)
+    t = frame[:, None].expand(num_motion_frames, tokens_per_frame)
+    j = token[None, :].expand(num_motion_frames, tokens_per_frame)
+    return torch.stack([t, j, j], dim=-1).reshape(-1, 3)
+
+
+MOTION_ROPES = ("mvs", "colliding")
+"""Motion-token positions: EchoMotion's MVS-RoPE, or the ablation's colliding `(f, j, j)`."""
+
+
+def motion_positions(
+    kind: str,
+    num_motion_frames: int,
+    tokens_per_frame: int,
+    grid_height: int,
+    grid_width: int,
+    temporal_compression: int,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """`mvs_motion_positions` (`kind="mvs"`) or `colliding_motion_positions` (`kind="colliding"`), `(T * n, 3)`."""
+    if kind == "mvs":
+        return mvs_motion_positions(
+            num_motion_frames, tokens_per_frame, grid_height, grid_width, temporal_compression, device=device
+        )
+    if kind == "colliding":
+        return colliding_motion_positions(num_motion_frames, tokens_per_frame, device=device)
+    raise ValueError(f"`kind` of motion positions must be one of {MOTION_ROPES}; got {kind!r}")
 
 
 def apply_rotary_emb(hidden_states: torch.Tensor, freqs_cos: torch.Tensor, freqs_sin: torch.Tensor) -> torch.Tensor:

@@ -18,6 +18,9 @@ a fresh model computes exactly its backbone (w * 0 = 0) while every other new we
 the first step: S^k from the denoising loss (dL/dS = (dL/da_o * w) t^T with w != 0), P^k, U^k and the
 encoder trunk from the mask loss (U^k(w^k) with w^k depending on t and a_i). Zeroing w as well would be a
 saddle: the gradients of both factors of w * s would vanish for ever.
+
+MoSA's "w/o HADC" ablation (`structure_fusion="add"`): each site is a `SkeletonAddition`, `a_o = a_i + S^k t`
+with the same zero-initialised S^k and no weight predictor, hence no mask logits and no mask loss.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ MOSA_WEIGHTS_NAME = "mosa_weights.safetensors"
 MOSA_CONFIG_NAME = "mosa_config.json"
 MOSA_CONFIG_KEYS = ("hadc_layers", "skeleton_channels", "skeleton_encoder_dims", "hadc_hidden_dim")
 """`save_mosa_weights` files, and the model-config keys of MoSA's additions they record."""
+
+STRUCTURE_FUSIONS = ("hadc", "add")
+"""How a site injects the skeleton features: MoSA's HADC (`HADC`), or added directly (`SkeletonAddition`,
+the paper's "w/o HADC" ablation)."""
 
 LORA_TARGET_MODULES = ("to_q", "to_k", "to_v", "to_out.0")
 """The backbone attention projections `add_backbone_lora` adapts by default."""
@@ -124,6 +131,40 @@ class HADC(nn.Module):
         return output, self.mask_head(weights)
 
 
+class SkeletonAddition(nn.Module):
+    r"""A site of MoSA's "w/o HADC" ablation: the skeleton features added to the video tokens, `a_o = a_i + S t`.
+
+    `S` (`skeleton_proj`, bias-free) starts at zero like HADC's, so a fresh site leaves the tokens unchanged;
+    there is no weight predictor and so no mask head.
+
+    Args:
+        dim (`int`): width `D` of the DiT's video tokens.
+        skeleton_dim (`int`): width of the skeleton encoder's tokens.
+    """
+
+    def __init__(self, dim: int, skeleton_dim: int) -> None:
+        super().__init__()
+        self.skeleton_proj = nn.Linear(skeleton_dim, dim, bias=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Zero skeleton projection S (a fresh site leaves the tokens unchanged)."""
+        nn.init.zeros_(self.skeleton_proj.weight)
+
+    def forward(self, hidden_states: torch.Tensor, skeleton_tokens: torch.Tensor) -> tuple[torch.Tensor, None]:
+        """
+        Args:
+            hidden_states (`torch.Tensor` of shape `(B, L, D)`): video tokens after the site's block.
+            skeleton_tokens (`torch.Tensor` of shape `(B, L, skeleton_dim)`): the skeleton encoder's tokens.
+
+        Returns:
+            `(hidden_states (B, L, D), None)`: `a_i + S t`, and no mask logits.
+        """
+        skeleton_features = self.skeleton_proj(skeleton_tokens.to(self.skeleton_proj.weight.dtype))  # (B, L, D)
+        return (hidden_states.float() + skeleton_features.float()).type_as(hidden_states), None
+
+
 def unpatchify_tokens(tokens: torch.Tensor, grid: Sequence[int], patch_size: Sequence[int]) -> torch.Tensor:
     """Per-token patch values -> a latent-resolution map.
 
@@ -173,15 +214,25 @@ class MoSAMixin:
         skeleton_encoder_dims: Sequence[int],
         hadc_hidden_dim: int | None,
         eps: float,
+        structure_fusion: str = "hadc",
     ) -> None:
         layers = list(range(num_layers)) if hadc_layers is None else [int(i) for i in hadc_layers]
         if sorted(set(layers)) != layers or not all(0 <= i < num_layers for i in layers):
             raise ValueError(f"`hadc_layers` must be increasing block indices in [0, {num_layers}); got {layers}")
+        if structure_fusion not in STRUCTURE_FUSIONS:
+            raise ValueError(f"`structure_fusion` must be one of {STRUCTURE_FUSIONS}; got {structure_fusion!r}")
         self.skeleton_encoder = SkeletonEncoder(skeleton_channels, skeleton_encoder_dims, patch_size)
         hidden_dim = hadc_hidden_dim or max(1, dim // 4)
+        skeleton_dim = self.skeleton_encoder.out_dim
         self.hadc = nn.ModuleList(
-            [HADC(dim, self.skeleton_encoder.out_dim, hidden_dim, patch_size, eps) for _ in layers]
+            [
+                HADC(dim, skeleton_dim, hidden_dim, patch_size, eps)
+                if structure_fusion == "hadc"
+                else SkeletonAddition(dim, skeleton_dim)
+                for _ in layers
+            ]
         )
+        self.structure_fusion = structure_fusion
         self.mask_tokens = HADCMaskTokens()
         self._hadc_site_of_block = {block: site for site, block in enumerate(layers)}
         self._mosa_patch_size = tuple(patch_size)
@@ -199,6 +250,17 @@ class MoSAMixin:
     def backbone_parameters(self) -> list[nn.Parameter]:
         """Every other parameter (what a plain backbone checkpoint holds, plus LoRA adapters if added)."""
         return [p for name, p in self.named_parameters() if not is_mosa_parameter(name)]
+
+    @torch.no_grad()
+    def reset_mosa_parameters(self) -> None:
+        """Initialise the skeleton encoder and every site afresh (as `__init__` does), keeping the backbone.
+
+        What fine-tuning a pretrained DiT needs when its checkpoint already holds MoSA weights (e.g. the
+        ablations' common base, `kinevid train mosa` with `model.fresh_mosa`).
+        """
+        self.skeleton_encoder.reset_parameters()
+        for site in self.hadc:
+            site.reset_parameters()
 
     def freeze_backbone(self) -> None:
         """Train only MoSA's parameters: `requires_grad` False on every backbone (and LoRA) parameter."""
@@ -285,6 +347,8 @@ class MoSAMixin:
             save_file(state, str(staging / MOSA_WEIGHTS_NAME))
             config = {key: self.config[key] for key in MOSA_CONFIG_KEYS}
             config["hadc_layers"] = self.hadc_layers
+            if self.structure_fusion != "hadc":  # weights written before the option existed are HADC's
+                config["structure_fusion"] = self.structure_fusion
             config["backbone"] = self._backbone_geometry()
             (staging / MOSA_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
 
@@ -319,7 +383,8 @@ class MoSAMixin:
             raise MissingWeightsError(f"{weights_dir}: damaged MoSA weights ({error})") from None
         if not isinstance(config, dict) or not set(MOSA_CONFIG_KEYS) <= set(config):
             raise MissingWeightsError(f"{files[0]}: expected a JSON object with {list(MOSA_CONFIG_KEYS)}")
-        model = cls.from_pretrained(backbone_path, **{key: config[key] for key in MOSA_CONFIG_KEYS}, **kwargs)
+        options = {key: config[key] for key in (*MOSA_CONFIG_KEYS, "structure_fusion") if key in config}
+        model = cls.from_pretrained(backbone_path, **options, **kwargs)
         trained_on, backbone = config.get("backbone", {}), model._backbone_geometry()
         mismatched = {k: (trained_on[k], backbone[k]) for k in ("inner_dim", "num_layers", "patch_size") if
                       k in trained_on and trained_on[k] != backbone[k]}  # fmt: skip
@@ -481,7 +546,8 @@ class MoSAMixin:
             hidden_states, mask = self._gradient_checkpointing_func(module, hidden_states, skeleton_tokens)
         else:
             hidden_states, mask = module(hidden_states, skeleton_tokens)
-        mask_tokens.append(mask)
+        if mask is not None:  # `SkeletonAddition` sites predict no mask
+            mask_tokens.append(mask)
         return hidden_states
 
     def _mask_logits(

@@ -40,7 +40,7 @@ from torch import nn
 from ...errors import InvalidInputError
 from ...motion.codecs.echomotion import MOTION_FEATURE_DIM, TOKENS_PER_FRAME
 from ...motion.codecs.normalizer import MotionNormalizer
-from ..rope import apply_rotary_emb, mvs_motion_positions, rotary_embedding_3d
+from ..rope import MOTION_ROPES, apply_rotary_emb, motion_positions, rotary_embedding_3d
 from .motion_embedding import EchoMotionMotionEmbedding, EchoMotionMotionHead
 
 # `DiffusionPipeline.from_pretrained` resolves a custom component's loader by looking its base classes
@@ -385,6 +385,9 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         motion_only_grid_size (`tuple[int, int]`, defaults to `(30, 52)`): the patch grid `(H, W)`
             used as MVS-RoPE's spatial offset when no video is given (480x832 for Wan2.1-1.3B). Only
             relative positions enter attention, so the choice does not change motion-only outputs.
+        motion_rope_positions (`str`, defaults to `"mvs"`): motion-token positions: MVS-RoPE `(f / r, H + j, W + j)`,
+            or `"colliding"`, `(f, j, j)` (`kinevid.models.rope.colliding_motion_positions`), the paper's
+            ablation of MVS-RoPE.
         motion_feature_mean (`list[float]` of length 235, *optional*), motion_feature_std (same): the
             statistics the motion features were normalised with in training (like the VAE's
             `latents_mean`/`latents_std`); `None` means features are used as they are. See
@@ -450,6 +453,7 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         motion_only_grid_size: tuple[int, int] = (30, 52),
         motion_feature_mean: list[float] | None = None,
         motion_feature_std: list[float] | None = None,
+        motion_rope_positions: str = "mvs",
     ) -> None:
         super().__init__(
             patch_size=patch_size,
@@ -469,6 +473,8 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
             rope_max_seq_len=rope_max_seq_len,
             pos_embed_seq_len=pos_embed_seq_len,
         )
+        if motion_rope_positions not in MOTION_ROPES:
+            raise ValueError(f"`motion_rope_positions` must be one of {MOTION_ROPES}; got {motion_rope_positions!r}")
         inner_dim = num_attention_heads * attention_head_dim
         dual = set(range(num_layers) if dual_block_indices is None else dual_block_indices)
         if not dual <= set(range(num_layers)):
@@ -814,9 +820,10 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         num_frames = motion_hidden_states.shape[1]
         device = motion_hidden_states.device
         grid_h, grid_w = (grid[1], grid[2]) if grid is not None else tuple(self.config.motion_only_grid_size)
-        positions = mvs_motion_positions(
-            num_frames, TOKENS_PER_FRAME, grid_h, grid_w, self.config.vae_temporal_compression, device=device
-        )
+        positions = motion_positions(
+            self.config.get("motion_rope_positions", "mvs"), num_frames, TOKENS_PER_FRAME, grid_h, grid_w,
+            self.config.vae_temporal_compression, device=device,
+        )  # fmt: skip
         rotary_emb = self.motion_rope(positions)
         tokens = self.motion_embedder(motion_hidden_states)  # (B, T' * 51, D)
         motion_timestep = self._per_sample_timestep(motion_timestep, batch_size, "motion_timestep").to(device)

@@ -35,6 +35,9 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
             encoder's three Conv3d layers; the last is the skeleton-token width.
         hadc_hidden_dim (`int`, *optional*): bottleneck width of each site's weight predictor (defaults to
             `inner_dim // 4`).
+        structure_fusion (`str`, defaults to `"hadc"`): what a site is: MoSA's HADC, or `"add"`, the skeleton
+            features added directly with no weight predictor and no mask logits (the paper's "w/o HADC"
+            ablation, `SkeletonAddition`).
 
     Context parallelism (`model.enable_parallelism(config=ContextParallelConfig(...))`) follows Wan's plan
     (video tokens split before the first block, gathered after `proj_out`); the skeleton tokens are split
@@ -76,6 +79,7 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
         skeleton_channels: int = 3,
         skeleton_encoder_dims: Sequence[int] = (32, 64, 128),
         hadc_hidden_dim: int | None = None,
+        structure_fusion: str = "hadc",
     ) -> None:
         super().__init__(
             patch_size=patch_size,
@@ -104,6 +108,7 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
             skeleton_encoder_dims=skeleton_encoder_dims,
             hadc_hidden_dim=hadc_hidden_dim,
             eps=eps,
+            structure_fusion=structure_fusion,
         )
 
     @apply_lora_scale("attention_kwargs")
@@ -133,7 +138,8 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
                 "no skeleton" branch of classifier-free guidance).
             skeleton_dropout (`torch.Tensor` of shape `(B,)`, bool, *optional*): True = that sample gets no
                 skeleton (its tokens pass every site unchanged, exactly as with `skeleton_video=None`).
-            return_mask_logits (`bool`, defaults to False): also return the sites' mask logits.
+            return_mask_logits (`bool`, defaults to False): also return the sites' mask logits (None with
+                `structure_fusion="add"`, whose sites predict no mask).
 
         Returns:
             `MoSATransformerOutput(sample (B, C_out, F, H, W), mask_logits (B, K, F, H, W) or None)`, or the tuple
