@@ -257,3 +257,20 @@ def test_the_vae_row_is_the_ground_truth_through_the_pipelines_vae(mosa, clips, 
     assert np.abs(target.through_vae(vae).astype(int) - expected.astype(int)).max() <= 1
     # the oracle knows only the renders: the VAE's copy of them is a video it cannot pose
     assert mosa_motion.means["through the VAE"]["pck"] < mosa_motion.means["ground truth"]["pck"]
+
+
+def test_paired_scores_are_against_the_ground_truth_through_the_vae(mosa, clips, mosa_motion):
+    through_vae = {clip.name: generation._Target.of_clip(clip).through_vae(mosa.vae) for clip in clips}
+    assert not set(generation.PAIRED_SCORES) & set(mosa_motion.means["through the VAE"])  # it is the reference
+    for row in ("generated", "ground truth", "mean frame"):
+        assert set(generation.PAIRED_SCORES) <= set(mosa_motion.means[row])
+    for clip in clips:
+        truth = mosa_motion.per_clip["ground truth"][clip.name]
+        assert truth["paired/psnr"] == pytest.approx(generation.video_psnr(clip.frames, through_vae[clip.name]))
+        assert truth["paired/ssim_person"] == pytest.approx(
+            generation.video_ssim(clip.frames, through_vae[clip.name], clip.masks)
+        )
+    # the fixed rows' scores are those of seed 0 in every seed; the generated video's change with the seed
+    first, second = mosa_motion.per_seed
+    assert first["mean frame"]["paired/psnr"] == second["mean frame"]["paired/psnr"]
+    assert first["generated"]["paired/psnr"] != second["generated"]["paired/psnr"]

@@ -26,6 +26,8 @@ its motion normaliser), `echomotion_config.json` (the config used), and for stag
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -153,6 +155,8 @@ class EchoMotionStageConfig(RecipeConfig):
                 )
         elif self.init_from is not None:
             raise InvalidInputError("config: `init_from` is for stage 2; stage 1 starts from `model`")
+        if self.stage == 1 and self.objective.video_only:
+            raise InvalidInputError("config: `objective.video_only` is for stage 2 (stage 1 trains motion only)")
 
     @classmethod
     def from_dict(
@@ -298,6 +302,64 @@ def make_validation(
     return validate
 
 
+CACHE_LOSS_OBJECTIVES = {
+    "joint": {"task_probabilities": (1.0, 0.0, 0.0)},
+    "m2v": {"task_probabilities": (0.0, 1.0, 0.0)},
+    "v2m": {"task_probabilities": (0.0, 0.0, 1.0)},
+    "video_alone": {"video_only": True},
+}
+"""The objectives `evaluate_cache_loss` scores: each stage-2 task on every sample, and the video without motion
+(what video-only tuning trains; for a joint model, its `u(x, 0, 0)` guidance branch)."""
+
+
+@torch.no_grad()
+def evaluate_cache_loss(
+    config: EchoMotionStageConfig,
+    transformer_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str],
+    num_clips: int | None = None,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Flow-matching losses of a trained transformer on each clip of a latent cache (e.g. the test split's).
+
+    Fixed noise and levels (`seed`), no dropout, one clip per call, for each of `CACHE_LOSS_OBJECTIVES`:
+    `"<objective>/video"` and / or `"<objective>/motion"` (the video term of joint, m2v and video_alone, the
+    motion term of joint and v2m).
+
+    Args:
+        config (`EchoMotionStageConfig`): the stage-2 config the model was trained with (text encoder, VAE,
+            text length, shift).
+        transformer_dir: the trained `EchoMotionTransformer3DModel` (a run's `final/`).
+        cache_dir: the latent cache to score (made with `config.vae` and `config.text_encoder`).
+        num_clips (`int`, *optional*): the cache's first clips (default: all).
+
+    Returns:
+        `dict[str, list[float]]`: loss -> one value per clip.
+    """
+    from ..models.vae import load_video_vae
+    from ..text import load_text_encoder
+
+    text_encoder = load_text_encoder(config.text_encoder)
+    dataset = _load_cache(str(cache_dir), config, load_video_vae(config.vae))
+    model = EchoMotionTransformer3DModel.from_pretrained(transformer_dir).eval()
+    _check_cache(dataset, str(cache_dir), model.config.text_dim)
+    batches = EchoMotionBatches(dataset, model.motion_normalizer(), config.max_sequence_length, stage=2)
+    null_text = encode_prompt_embeds(text_encoder.tokenizer, text_encoder.model, "", config.max_sequence_length)[0]
+    count = len(dataset) if num_clips is None else min(num_clips, len(dataset))
+    no_dropout = {"text_dropout": 0.0, "motion_condition_dropout": 0.0, "video_condition_dropout": 0.0}
+    values: dict[str, list[float]] = {}
+    for name, changes in CACHE_LOSS_OBJECTIVES.items():
+        objective = dataclasses.replace(config.objective, **no_dropout, **changes)
+        generator = torch.Generator().manual_seed(seed)
+        recipe = EchoMotionTrainingRecipe(model, 2, objective, generator, null_text.float().cpu())
+        kept = ["video"] if objective.video_only else [m for m, t in (("video", "v2m"), ("motion", "m2v")) if t != name]
+        for batch in fixed_batches(batches, 1, count):
+            terms = mean_terms([batch], next(model.parameters()).device, functools.partial(recipe.compute_loss, model))
+            for modality in kept:
+                values.setdefault(f"{name}/{modality}", []).append(terms[f"loss/{modality}"])
+    return values
+
+
 # ---------------------------------------------------------------------- the run
 def _load_cache(path: str, config: EchoMotionStageConfig, vae=None):
     from ..data import LatentCacheDataset
@@ -405,6 +467,7 @@ def train_from_cli(args: argparse.Namespace) -> int:
 
 
 __all__ = [
+    "CACHE_LOSS_OBJECTIVES",
     "TASK_STAGES",
     "EchoMotionBatches",
     "EchoMotionDataConfig",
@@ -412,6 +475,7 @@ __all__ = [
     "EchoMotionStageConfig",
     "build_transformer",
     "cache_split",
+    "evaluate_cache_loss",
     "fit_motion_normalizer",
     "make_validation",
     "resolve_init_dir",

@@ -30,6 +30,7 @@ Output directory: the Trainer's layout (`logs.jsonl`, `checkpoints/`, `final/` =
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import os
@@ -154,6 +155,9 @@ class MoSAModelConfig:
         trainable (`str`, defaults to "all"): one of `TRAINABLE`.
         lora_rank (`int`, defaults to 16), lora_alpha (`float`, *optional*): with `trainable="lora"`.
         gradient_checkpointing (`bool`, defaults to False): recompute block activations in backward.
+        fresh_mosa (`bool`, defaults to False): take only the backbone from `pretrained`; the HADC sites and
+            the skeleton encoder start from their initialisation (seeded by `train.seed`), as on a plain Wan
+            checkpoint. The ablations fine-tune one pretrained T2V DiT this way (`configs/ablations`).
     """
 
     config: dict = field(default_factory=dict)
@@ -162,6 +166,7 @@ class MoSAModelConfig:
     lora_rank: int = 16
     lora_alpha: float | None = None
     gradient_checkpointing: bool = False
+    fresh_mosa: bool = False
 
     def __post_init__(self) -> None:
         if self.trainable not in TRAINABLE:
@@ -174,6 +179,9 @@ class MoSAModelConfig:
         positive = alpha is None or (isinstance(alpha, int | float) and alpha > 0)
         _check_value("lora_alpha", alpha, (int, float, type(None)), " > 0", positive)
         _check_value("gradient_checkpointing", self.gradient_checkpointing, bool)
+        _check_value("fresh_mosa", self.fresh_mosa, bool)
+        if self.fresh_mosa and self.pretrained is None:
+            raise InvalidInputError("`fresh_mosa` needs `pretrained` (the backbone to fine-tune)")
 
 
 @dataclass
@@ -283,7 +291,14 @@ class MoSATrainingRecipe:
         self.model = model
         self.vae = vae.eval().requires_grad_(False)
         self.objective = objective or MoSAObjectiveConfig()
-        self.mosa_loss = MoSALoss(loss or MoSALossConfig(), tracker)
+        loss = loss or MoSALossConfig()
+        fusion = model.config.get("structure_fusion", "hadc") if hasattr(model, "config") else "hadc"
+        if fusion != "hadc" and loss.lambda_mask > 0:
+            raise InvalidInputError(
+                f"`loss.lambda_mask` must be 0 with `model.config.structure_fusion` {fusion!r}: L_m supervises "
+                "HADC's dynamic weights, which that model does not have"
+            )
+        self.mosa_loss = MoSALoss(loss, tracker)
         self.mosa_loss.tracker.eval().requires_grad_(False)
         if null_text.ndim != 2:
             raise InvalidInputError(f"`null_text` must be (L, D) token embeddings, got {tuple(null_text.shape)}")
@@ -380,9 +395,11 @@ def _foot_contact_targets(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
 
 # ---------------------------------------------------------------------- setup
 def build_transformer(config: MoSAModelConfig) -> MoSAWanTransformer3DModel:
-    """A fresh or pretrained `MoSAWanTransformer3DModel`, with `trainable` applied."""
+    """A fresh or pretrained `MoSAWanTransformer3DModel`, with `fresh_mosa` and `trainable` applied."""
     if config.pretrained is not None:
         model = MoSAWanTransformer3DModel.from_pretrained(config.pretrained, **config.config)
+        if config.fresh_mosa:
+            model.reset_mosa_parameters()
     else:
         model = MoSAWanTransformer3DModel(**config.config)
     if config.trainable in ("mosa", "lora"):
@@ -409,6 +426,50 @@ def make_validation(recipe: MoSATrainingRecipe, dataset, batch_size: int, num_ba
     return validate
 
 
+@torch.no_grad()
+def evaluate_cache_loss(
+    config: MoSATrainingConfig,
+    transformer_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str],
+    num_clips: int | None = None,
+    seed: int = 0,
+    with_tracking: bool = False,
+) -> dict[str, list[float]]:
+    """Loss terms of a trained transformer on each clip of a latent cache (e.g. the test split's).
+
+    Everything conditioned (no text or skeleton dropout), fixed noise, levels and tracked points (`seed`),
+    one clip per call: `"diffusion"` (L_d), `"mask"` (L_m, HADC only) and, with `with_tracking`,
+    `"track"` / `"contact"` (each clip decoded and tracked: slow).
+
+    Args:
+        config (`MoSATrainingConfig`): the config the model was trained with (VAE, text encoder, objective,
+            loss weights).
+        transformer_dir: the trained `MoSAWanTransformer3DModel` (a run's `final/`).
+        cache_dir: the latent cache to score (made with `config.vae` and `config.text_encoder`).
+        num_clips (`int`, *optional*): the cache's first clips (default: all).
+
+    Returns:
+        `dict[str, list[float]]`: term -> one value per clip.
+    """
+    vae = load_video_vae(config.vae)
+    dataset = LatentCacheDataset(cache_dir, expect_vae=vae, expect_text_encoder=config.text_encoder)
+    model = MoSAWanTransformer3DModel.from_pretrained(transformer_dir).eval()
+    objective = dataclasses.replace(config.objective, text_dropout=0.0, skeleton_dropout=0.0)
+    null_text = encode_text(load_text_encoder(config.text_encoder), NULL_PROMPT, objective.max_sequence_length)[0]
+    recipe = MoSATrainingRecipe(model, vae, null_text, objective, config.loss)
+    recipe.generator = torch.Generator().manual_seed(seed)
+    step = 0 if with_tracking else 1  # call 0 tracks; call 1 does not (unless loss.track_every is 1)
+    device = next(model.parameters()).device
+    count = len(dataset) if num_clips is None else min(num_clips, len(dataset))
+    values: dict[str, list[float]] = {}
+    for batch in fixed_batches(dataset, 1, count):
+        terms = mean_terms([batch], device, lambda batch: recipe.loss_terms(model, batch, step))
+        for name, value in terms.items():
+            if not name.startswith("dropped/"):
+                values.setdefault(name, []).append(value)
+    return values
+
+
 def _resumed_calls(trainer: Trainer, config: TrainConfig) -> int:
     """`compute_loss` calls before the checkpoint a resumed run starts from (0 without resume)."""
     if not config.resume:
@@ -433,6 +494,7 @@ def train_mosa(config: MoSATrainingConfig) -> Path:
             f"{train_set.root}: the cache holds no skeleton maps (fields.skeleton false); MoSA trains on them "
             "(cache a synthetic dataset, or a source with skeletons)"
         )
+    torch.manual_seed(config.train.seed)  # the initialisation of new weights
     model = build_transformer(config.model)
     null_text = encode_text(text_encoder, NULL_PROMPT, config.objective.max_sequence_length)[0]
     recipe = MoSATrainingRecipe(model, vae, null_text, config.objective, config.loss)
@@ -488,6 +550,7 @@ __all__ = [
     "MoSATrainingConfig",
     "MoSATrainingRecipe",
     "build_transformer",
+    "evaluate_cache_loss",
     "train_from_cli",
     "train_mosa",
 ]

@@ -33,6 +33,11 @@ right colours in the right place, no motion). Scores per video:
   so read `named` against the ground truth's);
 - the weight-free video metrics of `evaluate_videos` (`DEFAULT_VIDEO_METRICS` that `METRICS` knows and whose
   inputs are at hand; the ground truth is the reference set and the captions the prompts);
+- paired scores, which need no judge (`PAIRED_SCORES`): the ground truth through the VAE is the best the
+  pipeline can draw for the clip's caption, motion and camera, so each row (but that one) is compared with
+  it pixel by pixel: `paired/psnr` and `paired/ssim` over the whole video, `paired/psnr_person` and
+  `paired/ssim_person` inside the renderer's person mask (`video_psnr`, `video_ssim`). They separate models
+  that every judge scores at its floor;
 - motion plausibility (with `capture_pipeline`, an EchoMotion pipeline): the physical metrics of the motion
   captured from the video (`captured/<metric>`), and of the target motion itself on the ground-truth row
   (`motion/<metric>`).
@@ -80,6 +85,10 @@ DEFAULT_VIDEO_METRICS = (
     "retrieval_precision",
     "fd_kinevid",
 )
+PAIRED_SCORES = ("paired/psnr", "paired/ssim", "paired/psnr_person", "paired/ssim_person")
+"""Scores of a row against the ground truth through the pipeline's VAE (the `through the VAE` row)."""
+PAIRED_REFERENCE_ROW = "through the VAE"
+SSIM_SIGMA, SSIM_TRUNCATE, SSIM_K1, SSIM_K2 = 1.5, 3.5, 0.01, 0.03  # Wang et al. 2004, as skimage's Gaussian SSIM
 GOALS = {"pck": 0.85, "mask_iou": 0.9}  # issue 13: generated / ground truth
 COLOR_GOAL = 0.9
 PELVIS = 0
@@ -251,6 +260,108 @@ def _video_scores(
     if judge is not None:
         scores.update(pose_following(judge.estimate(frames), target.keypoints_2d, target.masks))
     return scores
+
+
+def _check_paired(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray | None) -> None:
+    if frames.shape != reference.shape or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise InvalidInputError(
+            f"paired scores need two (T, H, W, 3) videos of one shape; got {frames.shape} and {reference.shape}."
+        )
+    if mask is not None and mask.shape != frames.shape[:3]:
+        raise InvalidInputError(f"the person mask must have shape {frames.shape[:3]} (T, H, W); got {mask.shape}.")
+
+
+def video_psnr(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """PSNR (dB, peak 255) of a video against a reference: `10 log10(255^2 / MSE)` over all its pixels.
+
+    Args:
+        frames (`np.ndarray` of shape `(T, H, W, 3)`), reference (same): uint8 (or values in [0, 255]).
+        mask (`np.ndarray` of shape `(T, H, W)`, bool, *optional*): only these pixels count (all channels).
+
+    Returns:
+        `float`: inf for identical videos, NaN for an empty mask.
+    """
+    _check_paired(frames, reference, mask)
+    error = (frames.astype(np.float64) - reference.astype(np.float64)) ** 2  # (T, H, W, 3)
+    if mask is not None:
+        if not mask.any():
+            return float("nan")
+        error = error[mask.astype(bool)]
+    mse = float(error.mean())
+    return float("inf") if mse == 0.0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
+def _gaussian_window() -> torch.Tensor:
+    radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    window = torch.exp(-(x**2) / (2.0 * SSIM_SIGMA**2))
+    return window / window.sum()
+
+
+def ssim_map(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Wang et al.'s SSIM per pixel and channel, with an 11-tap Gaussian window (sigma 1.5) and peak 255.
+
+    The statistics are Gaussian-weighted means (no sample-covariance correction), as skimage's
+    `structural_similarity(gaussian_weights=True, use_sample_covariance=False, data_range=255)`; only pixels
+    whose whole window lies in the frame are kept (skimage crops the same border before averaging).
+
+    Args:
+        frames (`np.ndarray` of shape `(T, H, W, 3)`), reference (same).
+
+    Returns:
+        `np.ndarray` of shape `(T, H - 2r, W - 2r, 3)`, float64 (`r = 5`, the window's radius).
+    """
+    _check_paired(frames, reference, None)
+    window = _gaussian_window()
+    radius = (len(window) - 1) // 2
+    if min(frames.shape[1:3]) <= 2 * radius:
+        raise InvalidInputError(f"SSIM needs frames larger than {2 * radius + 1} pixels; got {frames.shape[1:3]}.")
+
+    def blur(image: torch.Tensor) -> torch.Tensor:  # (N, 1, H, W) -> (N, 1, H - 2r, W - 2r), separable
+        image = torch.nn.functional.conv2d(image, window.view(1, 1, -1, 1))
+        return torch.nn.functional.conv2d(image, window.view(1, 1, 1, -1))
+
+    def planes(video: np.ndarray) -> torch.Tensor:  # (T, H, W, 3) -> (T * 3, 1, H, W)
+        return torch.from_numpy(video.astype(np.float64)).permute(0, 3, 1, 2).reshape(-1, 1, *video.shape[1:3])
+
+    x, y = planes(frames), planes(reference)
+    mu_x, mu_y = blur(x), blur(y)
+    var_x, var_y = blur(x * x) - mu_x**2, blur(y * y) - mu_y**2
+    covariance = blur(x * y) - mu_x * mu_y
+    c1, c2 = (SSIM_K1 * 255.0) ** 2, (SSIM_K2 * 255.0) ** 2
+    ssim = ((2 * mu_x * mu_y + c1) * (2 * covariance + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+    num_frames, height, width = len(frames), *ssim.shape[-2:]
+    return ssim.reshape(num_frames, 3, height, width).permute(0, 2, 3, 1).numpy()
+
+
+def video_ssim(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean SSIM (`ssim_map`) of a video against a reference, over frames, pixels and channels.
+
+    Args:
+        frames (`np.ndarray` of shape `(T, H, W, 3)`), reference (same).
+        mask (`np.ndarray` of shape `(T, H, W)`, bool, *optional*): only pixels inside it count (of those
+            whose whole window lies in the frame).
+
+    Returns:
+        `float`: 1 for identical videos, NaN when the mask keeps no pixel.
+    """
+    _check_paired(frames, reference, mask)
+    values = ssim_map(frames, reference)
+    if mask is None:
+        return float(values.mean())
+    radius = (frames.shape[1] - values.shape[1]) // 2
+    kept = mask.astype(bool)[:, radius : frames.shape[1] - radius, radius : frames.shape[2] - radius]
+    return float(values[kept].mean()) if kept.any() else float("nan")
+
+
+def paired_scores(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """`PAIRED_SCORES` of a video against the ground truth through the VAE, `mask` the person's `(T, H, W)`."""
+    return {
+        "paired/psnr": video_psnr(frames, reference),
+        "paired/ssim": video_ssim(frames, reference),
+        "paired/psnr_person": video_psnr(frames, reference, mask),
+        "paired/ssim_person": video_ssim(frames, reference, mask),
+    }
 
 
 def _prefixed(prefix: str, scores: dict[str, float]) -> dict[str, float]:
@@ -583,14 +694,18 @@ def _evaluate_videos_mode(
                 videos[row].append({})
         generated, target = runner.video(clip, seed)
         row_videos = {"generated": generated, "ground truth": target.frames, "mean frame": target.mean_frame()}
-        if not (fixed_target and seed > 0):
-            row_videos["through the VAE"] = target.through_vae(runner.pipeline.vae)
+        if fixed_target and seed > 0:
+            through_vae = videos[PAIRED_REFERENCE_ROW][0][clip.name]
+        else:
+            through_vae = row_videos[PAIRED_REFERENCE_ROW] = target.through_vae(runner.pipeline.vae)
         for row in VIDEO_ROWS:
             if row != "generated" and fixed_target and seed > 0:
                 row_scores, frames = fixed[clip.name][row], videos[row][0][clip.name]
             else:
                 frames = row_videos[row]
                 row_scores = _video_scores(frames, target, clip.info.get("colors", {}), judge)
+                if row != PAIRED_REFERENCE_ROW:
+                    row_scores.update(paired_scores(frames, through_vae, target.masks))
                 if capture_pipeline is not None:
                     captured = capture_motion(capture_pipeline, frames, clip.fps, seed, num_inference_steps)
                     row_scores.update(_prefixed("captured", physical_metrics(captured)))

@@ -1,0 +1,139 @@
+"""configs/ablations: each row is the shipped recipe with its one switch, and `scripts/run_ablations.py`'s plan,
+paths, budget and tables."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from kinevid.errors import InvalidInputError
+from kinevid.recipes.echomotion import EchoMotionStageConfig
+from kinevid.recipes.mosa import MoSATrainingConfig
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = REPO_ROOT / "configs"
+ABLATIONS = CONFIGS / "ablations"
+
+spec = importlib.util.spec_from_file_location("run_ablations", REPO_ROOT / "scripts" / "run_ablations.py")
+run_ablations = importlib.util.module_from_spec(spec)
+sys.modules["run_ablations"] = run_ablations  # its dataclasses look their module up
+spec.loader.exec_module(run_ablations)
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _changes(path: Path, reference: Path) -> dict:
+    ours, theirs = _flatten(json.loads(path.read_text())), _flatten(json.loads(reference.read_text()))
+    return {key: ours.get(key) for key in set(ours) | set(theirs) if ours.get(key) != theirs.get(key)}
+
+
+MOSA_SWITCHES = {
+    "mosa_no_structure": {"objective.skeleton_dropout": 1.0},
+    "mosa_no_hadc": {"model.config.structure_fusion": "add", "loss.lambda_mask": 0.0},
+    "mosa_no_mask_loss": {"loss.lambda_mask": 0.0},
+    "mosa_no_track": {"loss.lambda_track": 0.0},
+    "mosa_static_track": {"loss.temporal_weighting": False},
+    "mosa_no_contact": {"loss.lambda_contact": 0.0},
+}
+
+
+def test_mosa_rows_are_the_shipped_fine_tune_with_one_switch():
+    full = ABLATIONS / "mosa_full.json"
+    assert _changes(full, CONFIGS / "mosa_synth_finetune.json") == {
+        "model.pretrained": "runs/ablations/base/final",
+        "model.fresh_mosa": True,
+    }
+    for name, switch in MOSA_SWITCHES.items():
+        assert _changes(ABLATIONS / f"{name}.json", full) == switch, name
+        MoSATrainingConfig.load(ABLATIONS / f"{name}.json", output_dir="unused")  # a valid config
+    base = _changes(ABLATIONS / "base_t2v.json", CONFIGS / "mosa_synth.json")
+    assert base["objective.skeleton_dropout"] == 1.0 and base["data.cache_dir"].startswith("data/cache/vae_long")
+
+
+def test_echomotion_rows_share_everything_but_their_switch():
+    joint = ABLATIONS / "echomotion_joint.json"
+    assert _changes(joint, CONFIGS / "echomotion_stage2.json") == {"init_from": "runs/ablations/echomotion_stage1"}
+    assert _changes(ABLATIONS / "echomotion_video_only.json", joint) == {"objective.video_only": True}
+    assert _changes(ABLATIONS / "echomotion_colliding.json", joint) == {
+        "init_from": "runs/ablations/echomotion_stage1_colliding"
+    }
+    stage1 = ABLATIONS / "echomotion_stage1.json"
+    assert _changes(stage1, CONFIGS / "echomotion_stage1.json") == {"model.pretrained": "runs/ablations/base/final"}
+    assert _changes(ABLATIONS / "echomotion_stage1_colliding.json", stage1) == {
+        "model.config.motion_rope_positions": "colliding"
+    }
+    for name in ("echomotion_joint", "echomotion_video_only", "echomotion_stage1_colliding"):
+        EchoMotionStageConfig.load(ABLATIONS / f"{name}.json", output_dir="unused")
+
+
+def test_video_only_is_refused_in_stage_1(tmp_path):
+    values = json.loads((ABLATIONS / "echomotion_stage1.json").read_text())
+    values["objective"]["video_only"] = True
+    with pytest.raises(InvalidInputError, match="video_only"):
+        EchoMotionStageConfig.from_dict(values, tmp_path)
+
+
+def test_plan_trains_dependencies_first_and_once(tmp_path):
+    settings = run_ablations.parse_args(["--paper", "echomotion", "--output", str(tmp_path), "--seeds", "0", "3"])
+    names = [(run.name, seed) for run, seed in run_ablations.plan(settings)]
+    assert names[:5] == [
+        ("base", 0), ("echomotion_stage1", 0), ("echomotion_joint", 0), ("echomotion_video_only", 0),
+        ("echomotion_stage1_colliding", 0),
+    ]  # fmt: skip
+    assert len(names) == 2 * 6 and names[6] == ("base", 3)
+    assert run_ablations.run_dir(settings, "base", 3) == tmp_path / "seed3" / "base"
+
+
+def test_resolved_config_moves_paths_seed_and_budget(tmp_path):
+    settings = run_ablations.parse_args(["--paper", "mosa", "--output", str(tmp_path), "--steps", "40"])
+    values = run_ablations.resolved_config(settings, run_ablations.RUNS["mosa_no_hadc"], seed=2)
+    assert values["model"]["pretrained"] == str(tmp_path / "seed2" / "base" / "final")
+    assert values["train"]["seed"] == 2 and values["train"]["max_steps"] == 40 and values["train"]["warmup_steps"] == 4
+    assert values["data"]["cache_dir"] == "data/cache/vae_long/synth128v2_train"  # data paths stay
+    base = run_ablations.resolved_config(settings, run_ablations.RUNS["base"], seed=0)
+    assert base["train"]["max_steps"] == 3500  # --base-steps not given: the config's
+
+
+def test_bad_rows_and_modes_are_one_line_errors(tmp_path, capsys):
+    assert run_ablations.main(["--paper", "mosa", "--output", str(tmp_path), "--rows", "full", "joint"]) == 1
+    assert "joint" in capsys.readouterr().err
+    assert run_ablations.main(["--paper", "echomotion", "--output", str(tmp_path), "--modes", "motion"]) == 1
+
+
+def _scores(psnr: list[float], loss: list[float], mode: str = "motion") -> dict:
+    per_seed = [{"generated": {"paired/psnr": p}, "mean frame": {"paired/psnr": 10.0}} for p in psnr]
+    return {"cache_loss": {"diffusion": loss}, "modes": {mode: {"rows": ["generated", "mean frame"],
+                                                                 "per_seed": per_seed}}}  # fmt: skip
+
+
+def test_summary_means_intervals_and_markdown(tmp_path):
+    summary = run_ablations.summarise(
+        "mosa",
+        {"full": [_scores([20.0, 22.0], [0.3, 0.5])], "no_hadc": [_scores([18.0], [0.6, 0.6, 0.9])]},
+        ("motion",),
+    )
+    full = summary["rows"]["full"]
+    assert full["motion/paired/psnr"]["mean"] == 21.0
+    assert full["motion/paired/psnr"]["interval_95"] == pytest.approx(1.96 * 2**0.5 / 2**0.5)
+    assert full["test loss/diffusion"]["mean"] == pytest.approx(0.4)
+    assert summary["rows"]["no_hadc"]["motion/paired/psnr"]["interval_95"] is None
+    assert summary["references"]["motion: mean frame"]["paired/psnr"]["mean"] == 10.0
+    settings = run_ablations.parse_args(["--paper", "mosa", "--output", str(tmp_path), "--rows", "full", "no_hadc"])
+    markdown = run_ablations.to_markdown(summary, settings)
+    assert "| full | all components | 0.4000 ± 0.1960 | 21.0000 ± 1.9600 |" in markdown
+    assert "structure_fusion: add" in markdown and "motion: mean frame" in markdown
+    json_path, markdown_path = run_ablations.write_tables(summary, settings)
+    assert markdown_path.read_text() == markdown
+    assert json.loads(json_path.read_text())["rows"]["full"]["motion/paired/psnr"]["mean"] == 21.0
