@@ -7,6 +7,13 @@ with learned positions; timestep and text are combined into one conditioning vec
 every block through adaptive LayerNorm with zero-initialised gates (adaLN-Zero). It predicts the
 clean chunk (x0) in normalised feature space, which lets the training recipe put geometric and
 contact losses directly on its output.
+
+With `text_conditioning="tokens"` every block also cross-attends from the motion tokens to the text
+encoder's per-token hidden states (DiT / MDM / DART style: the pooled embedding keeps modulating
+through adaLN, the tokens ground the words it averages away: "left" vs "right", "backwards",
+"kick"). The tokens are layer-normalised and projected once to a narrow `cross_attention_dim`
+(the shipped size budget is tight); each block's cross-attention output projection starts at zero,
+so a token model initialised from a pooled one starts out computing exactly what that one does.
 """
 
 from __future__ import annotations
@@ -24,10 +31,61 @@ from ...body.skeleton import default_offsets
 from .representation import FEATURE_DIM
 
 TIMESTEP_CHANNELS = 256
+TEXT_CONDITIONINGS = ("pooled", "tokens")
 
 
 def _modulate(hidden_states: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     return hidden_states * (1 + scale[:, None]) + shift[:, None]
+
+
+class MotionCrossAttention(nn.Module):
+    """Multi-head attention from motion tokens (width `dim`) to text tokens (width `context_dim`).
+
+    The queries are pre-normed motion tokens; keys and values come from the (already normed and
+    projected) text tokens; the output projection is zero-initialised, so the block starts as an identity.
+
+    Args:
+        dim (`int`): motion token width.
+        context_dim (`int`): text token width; also the attention's inner width.
+        num_heads (`int`): heads (`context_dim` must divide evenly).
+    """
+
+    def __init__(self, dim: int, context_dim: int, num_heads: int):
+        super().__init__()
+        if context_dim % num_heads != 0:
+            raise ValueError(
+                f"`cross_attention_dim` ({context_dim}) must be divisible by `cross_attention_heads` ({num_heads})."
+            )
+        self.num_heads = num_heads
+        self.norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.to_q = nn.Linear(dim, context_dim)
+        self.to_k = nn.Linear(context_dim, context_dim)
+        self.to_v = nn.Linear(context_dim, context_dim)
+        self.to_out = nn.Linear(context_dim, dim)
+        nn.init.zeros_(self.to_out.weight)
+        nn.init.zeros_(self.to_out.bias)
+
+    def forward(self, hidden_states: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            hidden_states (`torch.Tensor` of shape `(B, S, dim)`): motion tokens.
+            context (`torch.Tensor` of shape `(B, L, context_dim)`): text tokens.
+            context_mask (`torch.Tensor` of shape `(B, L)`, bool): True where a text token may be attended
+                to; every row needs at least one True (the model always keeps its null token).
+
+        Returns:
+            `torch.Tensor` of shape `(B, S, dim)`: the residual update.
+        """
+        batch_size, seq_len, _ = hidden_states.shape
+        heads = self.num_heads
+
+        def split_heads(tokens: torch.Tensor) -> torch.Tensor:  # (B, N, C) -> (B, heads, N, C / heads)
+            return tokens.reshape(batch_size, tokens.shape[1], heads, -1).transpose(1, 2)
+
+        query = split_heads(self.to_q(self.norm(hidden_states)))
+        key, value = split_heads(self.to_k(context)), split_heads(self.to_v(context))
+        attention = F.scaled_dot_product_attention(query, key, value, attn_mask=context_mask[:, None, None, :])
+        return self.to_out(attention.transpose(1, 2).reshape(batch_size, seq_len, -1))
 
 
 class MotionDiTBlock(nn.Module):
@@ -38,9 +96,20 @@ class MotionDiTBlock(nn.Module):
         num_heads (`int`): attention heads (`dim` must divide evenly).
         mlp_ratio (`float`): MLP hidden width over `dim`.
         dropout (`float`): dropout on attention weights and MLP hidden units during training.
+        cross_attention_dim (`int`, *optional*): width of the text tokens to cross-attend to between
+            self-attention and MLP (PixArt's order); None: no cross-attention.
+        cross_attention_heads (`int`, defaults to 2): heads of the cross-attention.
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, dropout: float):
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float,
+        dropout: float,
+        cross_attention_dim: int | None = None,
+        cross_attention_heads: int = 2,
+    ):
         super().__init__()
         self.num_heads = num_heads
         self.dropout = dropout
@@ -54,12 +123,26 @@ class MotionDiTBlock(nn.Module):
         self.adaln = nn.Linear(dim, 6 * dim)
         nn.init.zeros_(self.adaln.weight)
         nn.init.zeros_(self.adaln.bias)
+        self.cross_attention = (
+            MotionCrossAttention(dim, cross_attention_dim, cross_attention_heads)
+            if cross_attention_dim is not None
+            else None
+        )
 
-    def forward(self, hidden_states: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        temb: torch.Tensor,
+        context: torch.Tensor | None = None,
+        context_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """
         Args:
             hidden_states (`torch.Tensor` of shape `(B, S, D)`): tokens.
             temb (`torch.Tensor` of shape `(B, D)`): conditioning (timestep + text), already activated.
+            context (`torch.Tensor` of shape `(B, L, cross_attention_dim)`, *optional*): text tokens
+                (required when the block has cross-attention).
+            context_mask (`torch.Tensor` of shape `(B, L)`, bool, *optional*): attendable text tokens.
         """
         batch_size, seq_len, dim = hidden_states.shape
         shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaln(temb).chunk(6, dim=-1)
@@ -72,6 +155,8 @@ class MotionDiTBlock(nn.Module):
         )  # (B, H, S, Dh)
         attention = attention.transpose(1, 2).reshape(batch_size, seq_len, dim)
         hidden_states = hidden_states + gate_msa[:, None] * self.to_out(attention)
+        if self.cross_attention is not None:
+            hidden_states = hidden_states + self.cross_attention(hidden_states, context, context_mask)
 
         norm = _modulate(self.norm2(hidden_states), shift_mlp, scale_mlp)
         return hidden_states + gate_mlp[:, None] * self.ff_out(self.ff(norm))
@@ -95,6 +180,13 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
             Sentence embeddings are unit vectors (entries ~ 1 / sqrt(text_dim)), so without it the text
             enters the conditioning at a small fraction of the timestep embedding's scale and the
             model learns to use it slowly; DiT's class embeddings start at unit scale per entry.
+        text_conditioning (`str`, defaults to "pooled"): "pooled" conditions on the pooled embedding
+            only (through adaLN); "tokens" adds cross-attention to the text tokens in every block (the
+            pooled embedding still goes through adaLN). A "pooled" model has no cross-attention
+            parameters, so checkpoints saved before this option load and behave unchanged.
+        cross_attention_dim (`int`, defaults to 64): width the text tokens are projected to, and the
+            cross-attention's inner width ("tokens" only).
+        cross_attention_heads (`int`, defaults to 2): cross-attention heads ("tokens" only).
     """
 
     _supports_gradient_checkpointing = False
@@ -115,10 +207,17 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         mlp_ratio: float = 4.0,
         dropout: float = 0.1,
         text_norm: bool = False,
+        text_conditioning: str = "pooled",
+        cross_attention_dim: int = 64,
+        cross_attention_heads: int = 2,
     ):
         super().__init__()
         if hidden_dim % num_heads != 0:
             raise ValueError(f"`hidden_dim` ({hidden_dim}) must be divisible by `num_heads` ({num_heads}).")
+        if text_conditioning not in TEXT_CONDITIONINGS:
+            raise ValueError(
+                f"`text_conditioning` must be one of {list(TEXT_CONDITIONINGS)}, got {text_conditioning!r}."
+            )
         # Feature normalisation statistics and the mean training body (the body generated motions
         # are posed on), fitted on the training windows and saved with the weights.
         self.register_buffer("feature_mean", torch.zeros(feature_dim))
@@ -132,6 +231,13 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
             nn.Linear(text_dim, hidden_dim), nn.SiLU(), nn.Linear(hidden_dim, hidden_dim)
         )
         self.null_text = nn.Parameter(torch.zeros(hidden_dim))
+        uses_tokens = text_conditioning == "tokens"
+        if uses_tokens:
+            # Text tokens -> cross-attention width, once for all blocks. The learned null token is
+            # always attendable: it is all a text-dropped (unconditional) sample sees, and it keeps
+            # the softmax defined for a prompt whose tokens are all padding.
+            self.text_token_proj = nn.Sequential(nn.LayerNorm(text_dim), nn.Linear(text_dim, cross_attention_dim))
+            self.null_text_token = nn.Parameter(torch.zeros(cross_attention_dim))
 
         self.history_proj = nn.Linear(feature_dim, hidden_dim)
         self.missing_history = nn.Parameter(torch.zeros(num_history_frames, hidden_dim))
@@ -139,7 +245,17 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         self.pos_embedding = nn.Parameter(torch.randn(num_history_frames + num_future_frames, hidden_dim) * 0.02)
 
         self.blocks = nn.ModuleList(
-            [MotionDiTBlock(hidden_dim, num_heads, mlp_ratio, dropout) for _ in range(num_layers)]
+            [
+                MotionDiTBlock(
+                    hidden_dim,
+                    num_heads,
+                    mlp_ratio,
+                    dropout,
+                    cross_attention_dim=cross_attention_dim if uses_tokens else None,
+                    cross_attention_heads=cross_attention_heads,
+                )
+                for _ in range(num_layers)
+            ]
         )
         self.norm_out = nn.LayerNorm(hidden_dim, elementwise_affine=False, eps=1e-6)
         self.adaln_out = nn.Linear(hidden_dim, 2 * hidden_dim)
@@ -165,6 +281,8 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         history_mask: torch.Tensor,
         text_embeds: torch.Tensor,
         text_mask: torch.Tensor,
+        text_tokens: torch.Tensor | None = None,
+        text_token_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the clean chunk.
 
@@ -176,7 +294,12 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
             history_mask (`torch.Tensor` of shape `(B,)`, bool): whether each sample has a history.
             text_embeds (`torch.Tensor` of shape `(B, text_dim)`): pooled text embeddings.
             text_mask (`torch.Tensor` of shape `(B,)`, bool): False drops the text (unconditional;
-                classifier-free guidance).
+                classifier-free guidance): both the pooled embedding and the tokens.
+            text_tokens (`torch.Tensor` of shape `(B, L, text_dim)`, *optional*): the text encoder's
+                per-token hidden states (`TextEmbeddings.tokens`); required when
+                `config.text_conditioning == "tokens"`, ignored otherwise.
+            text_token_mask (`torch.Tensor` of shape `(B, L)`, bool, *optional*): True for real tokens
+                (`TextEmbeddings.mask`); padded tokens are never attended to. Defaults to all True.
 
         Returns:
             `torch.Tensor` of shape `(B, F, feature_dim)`: the predicted clean chunk, normalised.
@@ -187,14 +310,40 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         text = self.text_embedding(self.text_input_norm(text_embeds.to(sample.dtype)))  # (B, D)
         text = torch.where(text_mask[:, None], text, self.null_text.to(text.dtype))
         conditioning = F.silu(temb + text)  # (B, D)
+        context, context_mask = self._text_context(text_tokens, text_token_mask, text_mask, sample.dtype)
 
         history_tokens = self.history_proj(history)  # (B, H, D)
         history_tokens = torch.where(history_mask[:, None, None], history_tokens, self.missing_history)
         hidden_states = torch.cat([history_tokens, self.sample_proj(sample)], dim=1)  # (B, H + F, D)
         hidden_states = hidden_states + self.pos_embedding[: hidden_states.shape[1]]
         for block in self.blocks:
-            hidden_states = block(hidden_states, conditioning)
+            hidden_states = block(hidden_states, conditioning, context, context_mask)
 
         shift, scale = self.adaln_out(conditioning).chunk(2, dim=-1)
         hidden_states = _modulate(self.norm_out(hidden_states[:, -num_future:]), shift, scale)  # (B, F, D)
         return self.proj_out(hidden_states)  # (B, F, feature_dim)
+
+    def _text_context(
+        self,
+        text_tokens: torch.Tensor | None,
+        text_token_mask: torch.Tensor | None,
+        text_mask: torch.Tensor,
+        dtype: torch.dtype,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The cross-attention keys: `[null token; projected text tokens]` `(B, 1 + L, C)` and their
+        mask `(B, 1 + L)` (text tokens masked out where padded or where `text_mask` drops the text);
+        `(None, None)` for a pooled-only model."""
+        if self.config.text_conditioning != "tokens":
+            return None, None
+        if text_tokens is None:
+            raise ValueError("This model conditions on text tokens: pass `text_tokens` (B, L, text_dim).")
+        batch_size, num_tokens = text_tokens.shape[:2]
+        if text_token_mask is None:
+            text_token_mask = torch.ones(batch_size, num_tokens, dtype=torch.bool, device=text_tokens.device)
+        tokens = self.text_token_proj(text_tokens.to(dtype))  # (B, L, C)
+        null = self.null_text_token.to(dtype).expand(batch_size, 1, -1)
+        context = torch.cat([null, tokens], dim=1)
+        keep = text_token_mask.bool() & text_mask[:, None]
+        context_mask = torch.cat([keep.new_ones(batch_size, 1), keep], dim=1)
+        # Masked positions are zeroed too, so a NaN in padding cannot leak through 0 x NaN.
+        return context.masked_fill(~context_mask[..., None], 0.0), context_mask
