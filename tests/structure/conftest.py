@@ -1,4 +1,5 @@
-"""Fixtures of the structure tests: a tiny random text-to-motion pipeline with a hashing text encoder."""
+"""Fixtures of the structure tests: a tiny random text-to-motion pipeline with a hashing text encoder,
+and a text encoder with one token state per word (token-conditioned models)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,30 @@ class PromptHashEncoder:
         )
         pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return TextEmbeddings(tokens=pooled[:, None], mask=torch.ones(len(prompts), 1, dtype=torch.bool), pooled=pooled)
+
+
+class WordTokenEncoder:
+    """One token state per word plus [CLS] / [SEP], each seeded by its word: lengths vary by prompt."""
+
+    dim = 384
+
+    def encode(self, prompts, batch_size: int = 32) -> TextEmbeddings:
+        words = [["[CLS]", *prompt.split(), "[SEP]"] for prompt in prompts]
+        length = max(map(len, words))
+        tokens = torch.zeros(len(prompts), length, self.dim)
+        mask = torch.zeros(len(prompts), length, dtype=torch.bool)
+        for row, sentence in enumerate(words):
+            for column, word in enumerate(sentence):
+                seed = sum(map(ord, word)) * 31 + column
+                tokens[row, column] = torch.randn(self.dim, generator=torch.Generator().manual_seed(seed))
+                mask[row, column] = True
+        pooled = torch.nn.functional.normalize(tokens.sum(1), dim=-1)
+        return TextEmbeddings(tokens=tokens, mask=mask, pooled=pooled)
+
+
+@pytest.fixture
+def word_token_encoder() -> WordTokenEncoder:
+    return WordTokenEncoder()
 
 
 @pytest.fixture

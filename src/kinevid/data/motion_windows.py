@@ -8,6 +8,13 @@ pure function of its index: shuffling, resuming and multi-process loading stay r
 
 Captions are returned as indices into `dataset.prompts` (-1 for a clip without text), so a
 recipe can encode every distinct prompt once and look embeddings up per batch.
+
+From-rest windows (`rest_start_history` > 0): a clip whose first frames are still (mean joint speed
+over its first half second <= `rest_start_max_speed`, as CMU takes mostly begin) also gives windows
+whose first `rest_start_history` frames are copies of its first frame and whose rest is the clip's
+frames 1, 2, ...: a still history followed by the start of the action, which is what a sampler that
+starts from a standing pose shows the model. They are repeated `rest_start_repeats` times (else
+they would be a few thousandths of the windows) and flagged by `rest_start` in the items.
 """
 
 from __future__ import annotations
@@ -95,6 +102,16 @@ def paraphrases(text: str, templates: Sequence[str] = PARAPHRASE_TEMPLATES) -> l
     return list(dict.fromkeys(template.format(text=text) for template in templates))
 
 
+def starts_at_rest(motion: Motion, max_speed: float = 0.35, seconds: float = 0.5) -> bool:
+    """Whether the mean joint speed over the first `seconds` of `motion` is at most `max_speed` m/s."""
+    frames = max(2, round(seconds * motion.fps) + 1)
+    joints = motion.joints[:frames]
+    if joints.shape[0] < 2:
+        return False
+    speed = torch.diff(joints, dim=0).norm(dim=-1).mean() * motion.fps
+    return bool(speed <= max_speed)
+
+
 class CaptionedMotion(Protocol):
     """Anything with a `motion` and its `texts` (e.g. `kinevid.data.cmu.CMUTrial`)."""
 
@@ -113,6 +130,11 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         mirror (`bool`, defaults to `True`): also emit every window mirrored (left <-> right).
         templates (sequence of `str`, defaults to `PARAPHRASE_TEMPLATES`): caption templates.
         show_progress (`bool`, defaults to `True`): progress bar while indexing the clips.
+        rest_start_history (`int`, defaults to 0): frames of still history of the from-rest windows
+            (the model's history length); 0 adds none.
+        rest_start_repeats (`int`, defaults to 1): copies of each clip's from-rest window.
+        rest_start_max_speed (`float`, defaults to 0.35): m/s; clips moving faster over their first
+            half second give no from-rest window.
 
     Items are dicts:
         rotations_6d (`torch.Tensor` of shape `(W, 24, 6)`): local rotations, 6D (joint 0 global).
@@ -120,6 +142,7 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         offsets (`torch.Tensor` of shape `(24, 3)`): the clip's rest offsets.
         contacts (`torch.Tensor` of shape `(W, 4)`, float in {0, 1}): foot contacts (`foot_contacts`).
         prompt_index (`int`): index into `prompts`, -1 when the clip has no caption.
+        rest_start (`bool`): a from-rest window (still history, then the clip's first frames).
     """
 
     def __init__(
@@ -130,9 +153,18 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         mirror: bool = True,
         templates: Sequence[str] = PARAPHRASE_TEMPLATES,
         show_progress: bool = True,
+        rest_start_history: int = 0,
+        rest_start_repeats: int = 1,
+        rest_start_max_speed: float = 0.35,
     ):
         if window_frames < 1 or stride < 1:
             raise InvalidInputError(f"`window_frames` and `stride` must be >= 1, got {window_frames} and {stride}.")
+        if not 0 <= rest_start_history < window_frames or rest_start_repeats < 0:
+            raise InvalidInputError(
+                f"`rest_start_history` must be in [0, {window_frames}) and `rest_start_repeats` >= 0, "
+                f"got {rest_start_history} and {rest_start_repeats}."
+            )
+        self.rest_start_history = rest_start_history
         self.window_frames = window_frames
         self.mirror = mirror
         self.fps: float | None = None
@@ -168,11 +200,19 @@ class MotionWindowDataset(torch.utils.data.Dataset):
             texts = [text for text in clip.texts if text.strip()]
             self._prompts.append((prompt_indices(texts), prompt_indices([swap_left_right(t) for t in texts])))
             clip_starts = torch.arange(0, motion.num_frames - window_frames + 1, stride)
-            starts.append(torch.stack([torch.full_like(clip_starts, clip_index), clip_starts], dim=1))
+            clip_windows = [torch.stack([torch.full_like(clip_starts, clip_index), clip_starts, 0 * clip_starts], 1)]
+            if rest_start_history > 0 and starts_at_rest(motion, rest_start_max_speed):
+                clip_windows.append(torch.tensor([[clip_index, 0, 1]]).expand(rest_start_repeats, 3))
+            starts.append(torch.cat(clip_windows))
         if not starts:
             raise InvalidInputError(f"No clip has at least `window_frames` = {window_frames} frames.")
         self.prompts = list(prompt_ids)
-        self._windows = torch.cat(starts)  # (N, 2): clip index, first frame
+        self._windows = torch.cat(starts)  # (N, 3): clip index, first frame, from-rest flag
+
+    @property
+    def num_rest_start_windows(self) -> int:
+        """From-rest windows (repeats included) before mirroring."""
+        return int(self._windows[:, 2].sum())
 
     @property
     def num_windows(self) -> int:
@@ -186,8 +226,11 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} windows")
         window, mirrored = (index // 2, index % 2 == 1) if self.mirror else (index, False)
-        clip, start = (int(value) for value in self._windows[window])
+        clip, start, rest_start = (int(value) for value in self._windows[window])
         frames = slice(start, start + self.window_frames)
+        if rest_start:  # the first frame held still, then the clip from its second frame
+            still = self.rest_start_history
+            frames = torch.cat([torch.zeros(still, dtype=torch.long), torch.arange(1, self.window_frames - still + 1)])
         rotations_6d = self._rotations_6d[clip][frames]
         pelvis = self._pelvis[clip][frames]
         offsets = self._offsets[clip]
@@ -209,4 +252,5 @@ class MotionWindowDataset(torch.utils.data.Dataset):
             "offsets": offsets,
             "contacts": contacts,
             "prompt_index": prompt_index,
+            "rest_start": bool(rest_start),
         }

@@ -3,8 +3,11 @@
     kinevid train structure --config configs/structure_cmu.json --output runs/structure
 
 reads the CMU trials of the train and val subject splits (test subjects are never touched), cuts
-them into history + chunk windows (mirrored, with paraphrased captions), fits the feature
-normalisation on the training windows, encodes every caption once with the text encoder, trains
+them into history + chunk windows (mirrored, with paraphrased captions; optionally from-rest
+windows at the start of takes that begin still, `data.rest_start_repeats`), fits the feature
+normalisation on the training windows (or takes model and statistics from `init_from`), encodes
+every caption once with the text encoder (pooled, plus the token states padded to
+`max_text_tokens` when the model cross-attends to tokens), trains
 `MotionPrimitiveDiffusionModel` through `kinevid.train.Trainer`, and writes a ready-to-use
 `TextToMotionPipeline` directory to `<output>/pipeline`.
 
@@ -64,6 +67,11 @@ class DataConfig:
         paraphrase (`bool`, defaults to `True`): dress captions in `PARAPHRASE_TEMPLATES`.
         max_trials (`int`, *optional*): use only the first trials of each split (smoke runs).
         num_workers (`int`, defaults to 0): dataloader worker processes.
+        rest_start_repeats (`int`, defaults to 0): copies of each from-rest window (a take that starts
+            still, its first frame held as the history, then its first frames; see
+            `MotionWindowDataset`); 0 adds none.
+        rest_start_max_speed (`float`, defaults to 0.35): m/s over the first half second below which a
+            take counts as starting still.
     """
 
     cmu_root: str | None = None
@@ -73,6 +81,8 @@ class DataConfig:
     paraphrase: bool = True
     max_trials: int | None = None
     num_workers: int = 0
+    rest_start_repeats: int = 0
+    rest_start_max_speed: float = 0.35
 
 
 @dataclass
@@ -149,6 +159,12 @@ class StructureTrainingConfig(RecipeConfig):
         text_encoder (`str`, defaults to "minilm"): name for `kinevid.text.load_text_encoder`.
         normalization_windows (`int`, defaults to 20000): training windows used to fit feature statistics.
         validation_batches (`int`, defaults to 8): val batches (fixed noise) per validation.
+        max_text_tokens (`int`, defaults to 32): text tokens kept per caption (padded / cut) when the
+            model conditions on tokens (CMU captions and their paraphrases are shorter).
+        init_from (`str`, *optional*): a pipeline or model directory whose weights and feature
+            statistics start the model (e.g. the shipped pooled model for a token model: its
+            cross-attention starts at zero, so training starts from exactly the old model's outputs);
+            parameters it lacks keep their initialisation, and normalisation is not refitted.
     """
 
     train: TrainConfig
@@ -159,6 +175,8 @@ class StructureTrainingConfig(RecipeConfig):
     text_encoder: str = "minilm"
     normalization_windows: int = 20000
     validation_batches: int = 8
+    max_text_tokens: int = 32
+    init_from: str | None = None
 
     @classmethod
     def from_dict(
@@ -209,13 +227,23 @@ class StructureLoss:
             of the dataset (`dataset.prompts`).
         config (`LossConfig`): weights and dropout probabilities.
         fps (`float`): frame rate of the windows (velocities are per second).
+        prompt_tokens (`PromptTokens`, *optional*): every prompt's token states, for a model with
+            `text_conditioning="tokens"`.
     """
 
-    def __init__(self, scheduler: DDPMScheduler, prompt_embeddings: torch.Tensor, config: LossConfig, fps: float):
+    def __init__(
+        self,
+        scheduler: DDPMScheduler,
+        prompt_embeddings: torch.Tensor,
+        config: LossConfig,
+        fps: float,
+        prompt_tokens: PromptTokens | None = None,
+    ):
         self.scheduler = scheduler
         self.prompt_embeddings = prompt_embeddings
         self.config = config
         self.fps = fps
+        self.prompt_tokens = prompt_tokens
 
     def __call__(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         core: MotionPrimitiveDiffusionModel = getattr(model, "module", model)
@@ -229,11 +257,18 @@ class StructureLoss:
         prompt_index = batch["prompt_index"].to(device)
         text_mask = (prompt_index >= 0) & (torch.rand(batch_size, device=device) >= self.config.text_drop_prob)
         text_embeds = self.prompt_embeddings.to(device)[prompt_index.clamp_min(0)]
+        token_inputs = {}
+        if core.config.text_conditioning == "tokens":
+            if self.prompt_tokens is None:
+                raise InvalidInputError(
+                    "The model conditions on text tokens: build StructureLoss with `prompt_tokens`."
+                )
+            token_inputs = self.prompt_tokens.lookup(prompt_index.clamp_min(0), device)
         timestep = torch.randint(0, self.scheduler.config.num_train_timesteps, (batch_size,), device=device)
         noise = torch.randn_like(target)
         noisy = self.scheduler.add_noise(target, noise, timestep)
 
-        prediction = model(noisy, timestep, history, history_mask, text_embeds, text_mask)  # (B, F, D)
+        prediction = model(noisy, timestep, history, history_mask, text_embeds, text_mask, **token_inputs)  # (B, F, D)
         terms = {"diffusion": F.mse_loss(prediction, target)}
         terms.update(
             self.geometric_terms(core.denormalize(prediction), features, batch["offsets"], history_mask, num_history)
@@ -291,8 +326,16 @@ def load_cmu_windows(config: StructureTrainingConfig, split: str, window_frames:
             config.data.cmu_root, split=split, fps=config.data.fps, trial_ids=cmu.trial_ids[: config.data.max_trials]
         )
     templates = PARAPHRASE_TEMPLATES if config.data.paraphrase else ("{text}",)
+    rest_history = config.model.get("num_history_frames", 3) if config.data.rest_start_repeats > 0 else 0
     return MotionWindowDataset(
-        cmu.load_all(), window_frames, stride=config.data.stride, mirror=config.data.mirror, templates=templates
+        cmu.load_all(),
+        window_frames,
+        stride=config.data.stride,
+        mirror=config.data.mirror,
+        templates=templates,
+        rest_start_history=rest_history,
+        rest_start_repeats=config.data.rest_start_repeats,
+        rest_start_max_speed=config.data.rest_start_max_speed,
     )
 
 
@@ -320,6 +363,77 @@ def encode_prompts(text_encoder, prompts: list[str], batch_size: int = 256) -> t
     if not prompts:
         return torch.zeros(0, text_encoder.dim)
     return text_encoder.encode(prompts, batch_size=batch_size).pooled.float().cpu()
+
+
+@dataclass
+class PromptTokens:
+    """The token states of every prompt of a dataset, padded to one length, looked up per batch.
+
+    Args:
+        tokens (`torch.Tensor` of shape `(P, L, D)`): token states (fp16 to halve the memory), zero
+            where padded.
+        mask (`torch.Tensor` of shape `(P, L)`, bool): True for real tokens.
+    """
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+
+    def lookup(self, prompt_index: torch.Tensor, device: torch.device) -> dict[str, torch.Tensor]:
+        """`text_tokens` `(B, L, D)` (fp32) and `text_token_mask` `(B, L)` of prompts `prompt_index` `(B,)`."""
+        index = prompt_index.cpu()
+        return {
+            "text_tokens": self.tokens[index].to(device=device, dtype=torch.float32),
+            "text_token_mask": self.mask[index].to(device),
+        }
+
+
+def pad_tokens(tokens: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut or zero-pad `(B, L, D)` token states and their `(B, L)` mask to `length` positions."""
+    if tokens.shape[1] >= length:
+        return tokens[:, :length], mask[:, :length]
+    padding = length - tokens.shape[1]
+    return F.pad(tokens, (0, 0, 0, padding)), F.pad(mask, (0, padding), value=False)
+
+
+def encode_prompt_tokens(text_encoder, prompts: list[str], max_tokens: int, batch_size: int = 256) -> PromptTokens:
+    """Token states of `prompts`, each padded (or cut) to `max_tokens`, encoded once (an empty list
+    gives `(0, max_tokens, D)`)."""
+    tokens = torch.zeros(len(prompts), max_tokens, text_encoder.dim, dtype=torch.float16)
+    mask = torch.zeros(len(prompts), max_tokens, dtype=torch.bool)
+    for start in range(0, len(prompts), batch_size):
+        encoded = text_encoder.encode(prompts[start : start + batch_size], batch_size=batch_size)
+        chunk_tokens, chunk_mask = pad_tokens(encoded.tokens.float().cpu(), encoded.mask.cpu(), max_tokens)
+        tokens[start : start + batch_size] = chunk_tokens.masked_fill(~chunk_mask[..., None], 0.0).half()
+        mask[start : start + batch_size] = chunk_mask
+    return PromptTokens(tokens, mask)
+
+
+INITIALISED_LATER = ("cross_attention.", "text_token_proj.", "null_text_token")
+"""Parameters a token model may miss in an `init_from` checkpoint of a pooled model."""
+
+
+def initialise_from(model: MotionPrimitiveDiffusionModel, source: str | os.PathLike[str]) -> list[str]:
+    """Load the weights and buffers of a pipeline (`source/model`) or model directory into `model`.
+
+    Returns the names of the parameters the source lacks (the new cross-attention, left at their
+    initialisation). Raises `MissingWeightsError` when there is no model and `InvalidInputError` when
+    it lacks anything else or holds parameters `model` does not have.
+    """
+    from ..errors import MissingWeightsError
+
+    source = Path(source)
+    model_dir = source / "model" if (source / "model" / "config.json").is_file() else source
+    if not (model_dir / "config.json").is_file():
+        raise MissingWeightsError(f"`init_from` {source}: no model directory (config.json) found there or in model/.")
+    state = MotionPrimitiveDiffusionModel.from_pretrained(model_dir).float().state_dict()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    not_new = [name for name in missing if not any(part in name for part in INITIALISED_LATER)]
+    if unexpected or not_new:
+        raise InvalidInputError(
+            f"`init_from` {model_dir}: its model does not match the configured one "
+            f"(missing {not_new}, unexpected {unexpected})."
+        )
+    return missing
 
 
 def make_validation(
@@ -359,18 +473,21 @@ def train_text_to_motion(config: StructureTrainingConfig) -> Path:
     val_set = load_cmu_windows(config, "val", window_frames)
     if train_set.fps != model.config.fps:
         raise InvalidInputError(f"data fps {train_set.fps} differs from the model's `fps` {model.config.fps}.")
-    fit_normalization(model, train_set, config.normalization_windows, seed=config.train.seed)
+    if config.init_from is not None:
+        initialise_from(model, config.init_from)
+    else:
+        fit_normalization(model, train_set, config.normalization_windows, seed=config.train.seed)
 
     text_encoder = load_text_encoder(config.text_encoder)
-    train_loss = StructureLoss(
-        config.diffusion.training_scheduler(),
-        encode_prompts(text_encoder, train_set.prompts),
-        config.loss,
-        train_set.fps,
-    )
-    val_loss = StructureLoss(
-        config.diffusion.training_scheduler(), encode_prompts(text_encoder, val_set.prompts), config.loss, val_set.fps
-    )
+
+    def make_loss(dataset: MotionWindowDataset) -> StructureLoss:
+        tokens = None
+        if model.config.text_conditioning == "tokens":
+            tokens = encode_prompt_tokens(text_encoder, dataset.prompts, config.max_text_tokens)
+        embeddings = encode_prompts(text_encoder, dataset.prompts)
+        return StructureLoss(config.diffusion.training_scheduler(), embeddings, config.loss, dataset.fps, tokens)
+
+    train_loss, val_loss = make_loss(train_set), make_loss(val_set)
     validate = make_validation(val_loss, val_set, config.train.batch_size, config.validation_batches, config.train.seed)
     dataloader = torch.utils.data.DataLoader(
         train_set, batch_size=config.train.batch_size, shuffle=True, drop_last=True, num_workers=config.data.num_workers
@@ -378,6 +495,16 @@ def train_text_to_motion(config: StructureTrainingConfig) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(output_dir / "structure_config.json") as tmp:
         tmp.write_text(json.dumps(config.to_dict(), indent=2))
+    with atomic_write(output_dir / "data_summary.json") as tmp:
+        summary = {
+            split: {
+                "windows": len(dataset),
+                "rest_start_windows": dataset.num_rest_start_windows * (2 if dataset.mirror else 1),
+                "prompts": len(dataset.prompts),
+            }
+            for split, dataset in (("train", train_set), ("val", val_set))
+        }
+        tmp.write_text(json.dumps(summary, indent=2))
     trainer = Trainer(model, train_loss, dataloader, config.train, validate=validate)
     trainer.fit()
     trained = MotionPrimitiveDiffusionModel.from_pretrained(output_dir / "final")
