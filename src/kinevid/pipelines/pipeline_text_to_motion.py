@@ -1,6 +1,7 @@
 """`TextToMotionPipeline`: prompt -> 3D human motion (MoSA's structure stage), autoregressively.
 
-Stages of `__call__`: 1. check inputs, 2. encode the prompts (pooled text embeddings), 3. roll out
+Stages of `__call__`: 1. check inputs, 2. encode the prompts (pooled text embeddings, and the
+token states for a model that cross-attends to them), 3. roll out
 motion primitives: each chunk of `num_future_frames` frames is denoised from Gaussian noise in a few
 DDIM steps with classifier-free guidance, conditioned on the last `num_history_frames` frames
 before it expressed in their own chunk frame, then placed back in the world;
@@ -18,7 +19,11 @@ DART and DiP do: primitives wholly inside a segment see its text; over a window 
 `transition_seconds` (default: one primitive) centred on each boundary, the pooled text embedding is
 blended linearly from one segment's to the next by the time of the primitive's centre (a primitive
 centred on the boundary sees both half and half). The history carries the pose across the switch, the
-blend keeps the switching primitive from jumping between two unrelated actions.
+blend keeps the switching primitive from jumping between two unrelated actions. A model that also
+cross-attends to text tokens (`text_conditioning="tokens"`) gets the tokens of the primitive's
+dominant segment (the largest weight; the later segment on a tie, so the new action starts at its
+boundary): token sequences of different prompts cannot be averaged position by position, and the
+pooled embedding already carries the smooth cross-fade.
 
 A pipeline directory holds `pipeline_config.json`, `model/` (`MotionPrimitiveDiffusionModel`) and
 `scheduler/` (`DDIMScheduler`); the text encoder is referenced by name (`kinevid.text`).
@@ -127,6 +132,36 @@ def blend_embeddings(embeddings: torch.Tensor, weights: torch.Tensor) -> torch.T
     mixed = weights @ embeddings
     norm = weights @ embeddings.norm(dim=-1)
     return mixed * (norm / mixed.norm(dim=-1).clamp_min(1e-12))[:, None]
+
+
+def dominant_segments(weights: torch.Tensor) -> torch.Tensor:
+    """The segment of largest weight per row of `weights` `(C, K)` -> `(C,)`, the later one on a tie."""
+    num_segments = weights.shape[-1]
+    return num_segments - 1 - weights.flip(-1).argmax(-1)
+
+
+@dataclass
+class ChunkTextConditions:
+    """The text condition of every primitive of a rollout.
+
+    Args:
+        pooled (`torch.Tensor` of shape `(C, B, text_dim)`): pooled embeddings (blended at boundaries).
+        tokens (`torch.Tensor` of shape `(C, B, L, text_dim)`, *optional*): token states of each
+            primitive's dominant segment, zero-padded to the longest prompt (token models only).
+        token_mask (`torch.Tensor` of shape `(C, B, L)`, bool, *optional*): True for real tokens.
+    """
+
+    pooled: torch.Tensor
+    tokens: torch.Tensor | None = None
+    token_mask: torch.Tensor | None = None
+
+    def chunk(self, index: int) -> dict[str, torch.Tensor | None]:
+        """Keyword arguments of `_denoise_chunk` for primitive `index`."""
+        return {
+            "text_embeds": self.pooled[index],
+            "text_tokens": None if self.tokens is None else self.tokens[index],
+            "text_token_mask": None if self.token_mask is None else self.token_mask[index],
+        }
 
 
 def default_checkpoint_dir() -> Path:
@@ -313,10 +348,23 @@ class TextToMotionPipeline:
         if transition_seconds is not None and not (math.isfinite(transition_seconds) and transition_seconds > 0):
             raise InvalidInputError(f"`transition_seconds` must be a positive number, got {transition_seconds!r}.")
 
-    def encode_prompt(self, prompts: list[str]) -> torch.Tensor:
-        """Pooled text embeddings `(B, text_dim)`."""
-        embeddings = self.text_encoder.encode(prompts).pooled
-        return embeddings.to(device=self.device, dtype=self.model.dtype)
+    @property
+    def uses_text_tokens(self) -> bool:
+        """Whether the model cross-attends to text tokens (`text_conditioning="tokens"`)."""
+        return getattr(self.model.config, "text_conditioning", "pooled") == "tokens"
+
+    def encode_prompt(
+        self, prompts: list[str], return_tokens: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pooled text embeddings `(B, text_dim)`; with `return_tokens` also the token states
+        `(B, L, text_dim)` (zero where padded) and their mask `(B, L)` (bool)."""
+        embeddings = self.text_encoder.encode(prompts)
+        pooled = embeddings.pooled.to(device=self.device, dtype=self.model.dtype)
+        if not return_tokens:
+            return pooled
+        mask = embeddings.mask.to(device=self.device, dtype=torch.bool)
+        tokens = embeddings.tokens.to(device=self.device, dtype=self.model.dtype).masked_fill(~mask[..., None], 0.0)
+        return pooled, tokens, mask
 
     def plan_timelines(
         self, prompts: list[str], seconds: float, timeline: Sequence[tuple[str, float]] | None, split_sequences: bool
@@ -354,17 +402,48 @@ class TextToMotionPipeline:
             chunk_times (`torch.Tensor` of shape `(C,)`): each primitive's centre, seconds.
             transition_seconds (`float`): cross-fade width at segment boundaries.
         """
+        return self.chunk_text_conditions(plans, chunk_times, transition_seconds, with_tokens=False).pooled
+
+    def chunk_text_conditions(
+        self,
+        plans: list[list[tuple[str, float]]],
+        chunk_times: torch.Tensor,
+        transition_seconds: float,
+        with_tokens: bool | None = None,
+    ) -> ChunkTextConditions:
+        """The text condition of every primitive: pooled embeddings blended across segment boundaries
+        and, for a token model, the tokens of each primitive's dominant segment (module docstring).
+
+        Args:
+            plans (`list` of B segment lists `[(text, seconds), ...]`).
+            chunk_times (`torch.Tensor` of shape `(C,)`): each primitive's centre, seconds.
+            transition_seconds (`float`): cross-fade width at segment boundaries.
+            with_tokens (`bool`, *optional*): also the tokens; defaults to `uses_text_tokens`.
+        """
+        with_tokens = self.uses_text_tokens if with_tokens is None else with_tokens
         texts = list(dict.fromkeys(text for plan in plans for text, _ in plan))
-        embeddings = dict(zip(texts, self.encode_prompt(texts), strict=True))
-        per_item = []
+        index = {text: position for position, text in enumerate(texts)}
+        if with_tokens:
+            pooled, tokens, token_mask = self.encode_prompt(texts, return_tokens=True)
+        else:
+            pooled, tokens, token_mask = self.encode_prompt(texts), None, None
+        num_chunks = len(chunk_times)
+        per_item, dominant = [], []
         for plan in plans:
-            stacked = torch.stack([embeddings[text] for text, _ in plan])  # (K, D)
+            segments = torch.tensor([index[text] for text, _ in plan], device=pooled.device)
+            stacked = pooled[segments]  # (K, D)
             if len(plan) == 1:
-                per_item.append(stacked.expand(len(chunk_times), -1))
+                per_item.append(stacked.expand(num_chunks, -1))
+                dominant.append(segments.expand(num_chunks))
                 continue
             weights = timeline_weights(chunk_times, [duration for _, duration in plan], transition_seconds)
             per_item.append(blend_embeddings(stacked.float(), weights.float()).to(stacked.dtype))
-        return torch.stack(per_item, dim=1)
+            dominant.append(segments[dominant_segments(weights).to(segments.device)])
+        conditions = ChunkTextConditions(pooled=torch.stack(per_item, dim=1))
+        if with_tokens:
+            chosen = torch.stack(dominant, dim=1)  # (C, B): index into `texts`
+            conditions.tokens, conditions.token_mask = tokens[chosen], token_mask[chosen]
+        return conditions
 
     def _denoise_chunk(
         self,
@@ -374,8 +453,14 @@ class TextToMotionPipeline:
         guidance_scale: float,
         contact_guidance_scale: float,
         generator: torch.Generator | None,
+        text_tokens: torch.Tensor | None = None,
+        text_token_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """One primitive: `(B, F, D)` normalised features denoised from noise."""
+        """One primitive: `(B, F, D)` normalised features denoised from noise.
+
+        `text_embeds` `(B, text_dim)` is the pooled condition; a token model also needs `text_tokens`
+        `(B, L, text_dim)` and `text_token_mask` `(B, L)`. The unconditional half of the guidance batch
+        drops both (`text_mask` False: the model's null embedding and null token)."""
         model = self.model
         batch_size = history.shape[0]
         shape = (batch_size, model.config.num_future_frames, model.config.feature_dim)
@@ -385,11 +470,19 @@ class TextToMotionPipeline:
         if use_guidance:  # one batched pass: [conditional; unconditional]
             history, history_mask = history.repeat(2, 1, 1), history_mask.repeat(2)
             text_embeds, text_mask = text_embeds.repeat(2, 1), torch.cat([text_mask, ~text_mask])
+            if text_tokens is not None:
+                text_tokens = text_tokens.repeat(2, 1, 1)
+                text_token_mask = None if text_token_mask is None else text_token_mask.repeat(2, 1)
+        token_inputs = {}
+        if text_tokens is not None:
+            token_inputs = {"text_tokens": text_tokens, "text_token_mask": text_token_mask}
         timesteps = self.scheduler.timesteps
         first_guided_step = max(len(timesteps) - CONTACT_GUIDANCE_STEPS, 0)
         for step, timestep in enumerate(timesteps):
             model_input = sample.repeat(2, 1, 1) if use_guidance else sample
-            prediction = model(model_input, timestep.to(self.device), history, history_mask, text_embeds, text_mask)
+            prediction = model(
+                model_input, timestep.to(self.device), history, history_mask, text_embeds, text_mask, **token_inputs
+            )
             if use_guidance:
                 conditional, unconditional = prediction.chunk(2)
                 prediction = unconditional + guidance_scale * (conditional - unconditional)
@@ -521,7 +614,7 @@ class TextToMotionPipeline:
         chunk_times = (first_frames + (config.num_future_frames - 1) / 2) / self.fps
         if transition_seconds is None:
             transition_seconds = config.num_future_frames / self.fps
-        chunk_text_embeds = self.chunk_text_embeds(plans, chunk_times, transition_seconds)
+        text_conditions = self.chunk_text_conditions(plans, chunk_times, transition_seconds)
 
         # 3. roll out primitives
         offsets = model.body_offsets.to(model.dtype).expand(batch_size, -1, -1)
@@ -553,8 +646,16 @@ class TextToMotionPipeline:
                     )
                 )
                 history_mask = torch.ones_like(history_mask)
+            text = text_conditions.chunk(chunk)
             sample = self._denoise_chunk(
-                history, history_mask, chunk_text_embeds[chunk], guidance_scale, contact_guidance_scale, generator
+                history,
+                history_mask,
+                text["text_embeds"],
+                guidance_scale,
+                contact_guidance_scale,
+                generator,
+                text_tokens=text["text_tokens"],
+                text_token_mask=text["text_token_mask"],
             )
             features = model.denormalize(sample)
             chunk_rotations, chunk_pelvis, chunk_joints = features_to_world(features, frame, offsets)
