@@ -22,7 +22,9 @@ flow-matching losses on the test split's latent cache (`evaluate_cache_loss`, on
 seeds x training seeds for the generation scores, over clips x training seeds for the losses).
 
 Resumable: a finished run (its `final/` or `pipeline/`) is not trained again, an interrupted one resumes from
-its latest checkpoint, and a row whose scores are on disk (`ablation_scores.json`) is not scored again.
+its latest checkpoint, and a row whose scores are on disk (`ablation_scores.json`, same protocol) is not scored
+again. Each run records its resolved config (`ablation_config.json`); asking for the same run with other
+settings (another `--steps`, say) is an error rather than a silent reuse.
 Run directories: `OUTPUT/<run>` for training seed 0 (the configs' own paths when `--output runs/ablations`),
 `OUTPUT/seed<s>/<run>` for other seeds. The budget knobs are `--steps` (every row), `--base-steps` and
 `--stage1-steps`; a shortened run keeps its warmup under a tenth of its steps.
@@ -154,12 +156,35 @@ def is_trained(run: Run, directory: Path) -> bool:
     return (directory / marker).is_file()
 
 
+def _check_same_settings(directory: Path, values: dict, run: Run) -> None:
+    """Record the run's resolved config; a run already there with another one (budget, seed, ...) is an error,
+    so rows trained with different settings never share a table."""
+    from kinevid.errors import InvalidInputError
+    from kinevid.utils.io import atomic_write
+
+    path = directory / "ablation_config.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        if recorded != values:
+            changed = sorted(key for key in set(recorded) | set(values) if recorded.get(key) != values.get(key))
+            raise InvalidInputError(
+                f"{directory}: run `{run.name}` was made with other settings (sections {changed} differ, e.g. "
+                f"train {recorded.get('train')} vs {values.get('train')}); use another --output or remove it"
+            )
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(values, indent=2))
+
+
 def train_run(settings: Settings, run: Run, seed: int) -> Path:
     """Train `run` at `seed` (resuming from its latest checkpoint) unless it is done; its directory."""
     directory = run_dir(settings, run.name, seed)
+    values = resolved_config(settings, run, seed)
+    if (directory / "ablation_config.json").is_file() or not is_trained(run, directory):
+        _check_same_settings(directory, values, run)
     if is_trained(run, directory):
         return directory
-    values = resolved_config(settings, run, seed)
     source = str(settings.config_dir / f"{run.config}.json")
     if run.recipe == "mosa":
         from kinevid.recipes.mosa import MoSATrainingConfig, train_mosa
@@ -275,7 +300,9 @@ def _cell(score: dict | None) -> str:
 
 def to_markdown(summary: dict, settings: Settings) -> str:
     paper = summary["paper"]
-    columns = [name for name in next(iter(summary["rows"].values())) if name.startswith("test loss/")]
+    losses = {name for entry in summary["rows"].values() for name in entry if name.startswith("test loss/")}
+    losses.discard("test loss/loss")  # the weighted total: its weights differ between rows
+    columns = sorted(losses, key=lambda name: (name != "test loss/diffusion", name))
     for mode in settings.modes:
         columns += [f"{mode}/{name}" for name in TABLE_SCORES[mode]
                     if any(f"{mode}/{name}" in entry for entry in summary["rows"].values())]  # fmt: skip

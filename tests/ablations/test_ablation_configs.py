@@ -137,3 +137,16 @@ def test_summary_means_intervals_and_markdown(tmp_path):
     json_path, markdown_path = run_ablations.write_tables(summary, settings)
     assert markdown_path.read_text() == markdown
     assert json.loads(json_path.read_text())["rows"]["full"]["motion/paired/psnr"]["mean"] == 21.0
+
+
+def test_a_run_made_with_other_settings_is_not_reused(tmp_path):
+    settings = run_ablations.parse_args(["--paper", "mosa", "--output", str(tmp_path), "--base-steps", "5"])
+    base = run_ablations.RUNS["base"]
+    values = run_ablations.resolved_config(settings, base, seed=0)
+    run_ablations._check_same_settings(tmp_path / "base", values, base)
+    run_ablations._check_same_settings(tmp_path / "base", values, base)  # the same settings: fine
+    other = run_ablations.resolved_config(
+        run_ablations.parse_args(["--paper", "mosa", "--output", str(tmp_path)]), base, seed=0
+    )
+    with pytest.raises(InvalidInputError, match="other settings"):
+        run_ablations._check_same_settings(tmp_path / "base", other, base)
