@@ -153,3 +153,7 @@ def test_echomotion_cache_losses_per_objective(cache, tmp_path):
         velocity = model(noisy, sigmas * 1000, text).sample
     expected = (velocity - (noise - latents)).square().mean().item()
     assert losses["video_alone/video"][0] == pytest.approx(expected, rel=1e-5)
+    # a video-only row is scored on the joint tasks as well (the same numbers: the model, not the config, counts)
+    values["objective"]["video_only"] = True
+    video_only = EchoMotionStageConfig.from_dict(values, tmp_path / "run")
+    assert echomotion_cache_loss(video_only, tmp_path / "final", cache[0], num_clips=2, seed=1) == losses

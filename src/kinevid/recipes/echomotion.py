@@ -303,9 +303,9 @@ def make_validation(
 
 
 CACHE_LOSS_OBJECTIVES = {
-    "joint": {"task_probabilities": (1.0, 0.0, 0.0)},
-    "m2v": {"task_probabilities": (0.0, 1.0, 0.0)},
-    "v2m": {"task_probabilities": (0.0, 0.0, 1.0)},
+    "joint": {"task_probabilities": (1.0, 0.0, 0.0), "video_only": False},
+    "m2v": {"task_probabilities": (0.0, 1.0, 0.0), "video_only": False},
+    "v2m": {"task_probabilities": (0.0, 0.0, 1.0), "video_only": False},
     "video_alone": {"video_only": True},
 }
 """The objectives `evaluate_cache_loss` scores: each stage-2 task on every sample, and the video without motion
