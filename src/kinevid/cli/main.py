@@ -16,19 +16,24 @@ COMMAND_MODULES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: tuple[str, ...] = COMMAND_MODULES) -> argparse.ArgumentParser:
+    """The `kinevid` parser with these subcommands (all by default)."""
     parser = argparse.ArgumentParser(
         prog="kinevid", description="Human video generation with physically coherent motion (MoSA, EchoMotion)."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in commands:
         importlib.import_module(f"kinevid.cli.commands.{name}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    # `kinevid motion ...` imports only its own command module (the others pull in the renderer,
+    # video and training code); anything else, `--help` included, gets the full parser.
+    named = arguments[0] if arguments and arguments[0] in COMMAND_MODULES else None
+    parser = build_parser((named,) if named else COMMAND_MODULES)
+    args = parser.parse_args(arguments)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

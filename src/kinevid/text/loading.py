@@ -8,8 +8,6 @@ import torch
 
 from kinevid.errors import MissingWeightsError
 from kinevid.text.encoder import TextEncoder
-from kinevid.text.minilm import MiniLMTextEncoder
-from kinevid.text.t5 import T5TextEncoder
 
 #: Names `load_text_encoder` accepts besides a directory.
 TEXT_ENCODER_NAMES = ("minilm",)
@@ -32,6 +30,8 @@ def load_text_encoder(
         dtype (`torch.dtype`, defaults to `torch.float32`):
         max_sequence_length (`int`, defaults to 512): the padded length of T5 outputs (ignored for MiniLM).
     """
+    from kinevid.text.minilm import MiniLMTextEncoder  # imported here: T5 and MiniLM need different transformers models
+
     if isinstance(name_or_path, str) and name_or_path.lower() in TEXT_ENCODER_NAMES:
         return MiniLMTextEncoder(device=device, dtype=dtype)
     path = Path(name_or_path)
@@ -44,4 +44,6 @@ def load_text_encoder(
         )
     if (path / "modules.json").is_file():
         return MiniLMTextEncoder(model_dir=path, device=device, dtype=dtype)
+    from kinevid.text.t5 import T5TextEncoder
+
     return T5TextEncoder.from_pretrained(path, device=device, dtype=dtype, max_sequence_length=max_sequence_length)

@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from ...body.kinematics import forward_kinematics
 from ...body.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix, yaw_matrix
 from ...body.skeleton import SMPL24
-from ...motion.contacts import FOOT_JOINTS  # contact channel order: l ankle, l foot, r ankle, r foot
+from ...motion.contacts import FOOT_JOINTS, lowest_contact_excess  # channel order: l ankle, l foot, r ankle, r foot
 from ...motion.motion import heading_angle
 
 NUM_JOINTS = 24
@@ -162,3 +163,61 @@ def features_to_world(
     rotations[:, :, 0] = frame.orientation_to_world(rotations[:, :, 0])
     pelvis = frame.points_to_world(features[..., PELVIS])
     return rotations, pelvis, joints_from_rotations(rotations, pelvis, offsets)
+
+
+def contact_guided_pelvis(
+    features: torch.Tensor,
+    offsets: torch.Tensor,
+    contact_heights: torch.Tensor,
+    scale: float,
+    num_steps: int = 2,
+    slide_weight: float = 0.25,
+    contact_threshold: float = 0.5,
+) -> torch.Tensor:
+    """Pelvis positions after `num_steps` gradient steps on the contact loss (L_cont guidance).
+
+    The loss, with c_tk the contact labels (`features[..., CONTACTS] > contact_threshold`) and
+    n_t their count at step t -> t + 1 (at least 1):
+
+        slide_weight sum_t sum_k c_tk |foot_k(t + 1) - foot_k(t)|_xz^2 / n_t
+        + sum_t relu(-min_j y_tj)^2 + sum_t relu(min_{k in contact} (y_tk - h_k))^2
+
+    Moving the pelvis by p translates every joint by p, so forward kinematics runs once and the
+    gradient is written out: the slide term's is the backward difference of
+    `2 slide_weight c / n (foot step)` in x and z, the floor and hover terms' are
+    `-2 relu(-lowest joint)` and `2 relu(lowest contact excess)` in y. The same steps as autograd
+    through forward kinematics at every step (`tests/structure/test_contact_guidance_speed_regression.py`),
+    without it.
+
+    Args:
+        features (`torch.Tensor` of shape `(B, F, FEATURE_DIM)`): denormalised clean chunk.
+        offsets (`torch.Tensor` of shape `(B, 24, 3)`): the body.
+        contact_heights (`torch.Tensor` of shape `(4,)`): contact height of each `FOOT_JOINTS`
+            joint (`kinevid.motion.contacts.contact_heights`).
+        scale (`float`): gradient step size.
+        num_steps (`int`, defaults to 2): gradient steps.
+        slide_weight (`float`, defaults to 0.25): weight of the slide term.
+        contact_threshold (`float`, defaults to 0.5): contact channels above it count as in contact.
+
+    Returns:
+        `torch.Tensor` of shape `(B, F, 3)`: the guided pelvis, in the features' frame.
+    """
+    pelvis = features[..., PELVIS]
+    relative = joints_from_rotations(decode_rotations(features), pelvis, offsets) - pelvis[:, :, None]  # (B, F, 24, 3)
+    feet = relative[:, :, list(FOOT_JOINTS)]  # (B, F, 4, 3)
+    in_contact = features[..., CONTACTS] > contact_threshold  # (B, F, 4)
+    contacts = in_contact[:, :-1].to(features.dtype)  # labels of the steps t -> t + 1
+    step_weights = 2.0 * slide_weight * contacts / contacts.sum(-1, keepdim=True).clamp_min(1.0)  # (B, F - 1, 4)
+    foot_steps = torch.diff(feet[..., [0, 2]], dim=1)  # (B, F - 1, 4, 2) with the pelvis held still
+    lowest_joint = relative[..., 1].amin(-1)  # (B, F), below the pelvis
+    lowest_contact = lowest_contact_excess(feet[..., 1], in_contact, contact_heights)  # (B, F), +inf: none
+    for _ in range(num_steps):
+        steps = foot_steps + torch.diff(pelvis[..., [0, 2]], dim=1)[:, :, None]
+        step_gradient = (step_weights[..., None] * steps).sum(-2)  # (B, F - 1, 2): d loss / d step
+        gradient_xz = F.pad(step_gradient, (0, 0, 1, 0)) - F.pad(step_gradient, (0, 0, 0, 1))  # (B, F, 2)
+        height = pelvis[..., 1]
+        hover = torch.relu(lowest_contact + height).nan_to_num(posinf=0.0)
+        gradient_y = 2.0 * hover - 2.0 * torch.relu(-(lowest_joint + height))
+        gradient = torch.stack([gradient_xz[..., 0], gradient_y, gradient_xz[..., 1]], dim=-1)
+        pelvis = pelvis - scale * gradient
+    return pelvis
