@@ -77,3 +77,37 @@ def test_no_contacts_only_floor_acts() -> None:
     offsets = default_offsets()[None]
     pelvis = contact_guided_pelvis(features, offsets, torch.tensor(contact_heights()), 0.5)
     torch.testing.assert_close(pelvis, features[..., PELVIS], atol=0, rtol=0)
+
+
+def autograd_guide_contacts(pipeline):
+    """A `_guide_contacts` replacement that takes its steps with `autograd_guided_pelvis`."""
+
+    def guide(prediction: torch.Tensor, scale: float, num_steps: int = 2) -> torch.Tensor:
+        model = pipeline.model
+        features = model.denormalize(prediction)
+        offsets = model.body_offsets.expand(features.shape[0], -1, -1)
+        with torch.enable_grad():
+            pelvis = autograd_guided_pelvis(features, offsets, torch.tensor(contact_heights()), scale, num_steps)
+        features = features.clone()
+        features[..., PELVIS] = pelvis
+        return model.normalize(features)
+
+    return guide
+
+
+def test_seeded_rollout_matches_autograd_guidance(tiny_motion_pipeline, monkeypatch) -> None:
+    """Whatever `_guide_contacts` the pipeline uses, its seeded motions equal those of autograd guidance
+    (the shipped denoiser, with the tiny pipeline's hashing text encoder; a random model amplifies
+    float rounding chunk after chunk, the trained one does not)."""
+    from kinevid.pipelines import TextToMotionPipeline
+
+    pipeline = TextToMotionPipeline.from_pretrained(text_encoder=tiny_motion_pipeline.text_encoder)
+    seconds = 4.0
+    prompts = ["a person walks", "a person jumps"]
+    kwargs = {"seconds": seconds, "seed": 0, "contact_guidance_scale": 0.5, "start": "motion"}
+    motions = pipeline(prompts, **kwargs).motions
+    monkeypatch.setattr(pipeline, "_guide_contacts", autograd_guide_contacts(pipeline))
+    expected = pipeline(prompts, **kwargs).motions
+    for motion, reference in zip(motions, expected, strict=True):
+        torch.testing.assert_close(motion.translation, reference.translation, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(motion.rotations, reference.rotations, atol=1e-5, rtol=1e-5)
