@@ -55,12 +55,11 @@ from ..models.structure.representation import (
     FOOT_JOINTS,
     PELVIS,
     ChunkFrame,
-    decode_rotations,
+    contact_guided_pelvis,
     encode_features,
     features_to_world,
-    joints_from_rotations,
 )
-from ..motion.contacts import contact_heights, lowest_contact_excess
+from ..motion.contacts import contact_heights
 from ..motion.motion import Motion
 from ..text.motion_prompt.timeline import TimelineSegment, resolve_timeline, split_motion_sequence
 from ..utils.io import atomic_write
@@ -250,7 +249,9 @@ class TextToMotionPipeline:
         if not weights:
             raise MissingWeightsError(f"{path / MODEL_DIR} holds no .safetensors weights.")
         settings = json.loads((path / CONFIG_NAME).read_text())
-        model = MotionPrimitiveDiffusionModel.from_pretrained(path / MODEL_DIR).to(device)
+        model = MotionPrimitiveDiffusionModel.from_pretrained(path / MODEL_DIR)
+        if torch.device(device) != torch.device("cpu"):  # `ModelMixin.to` imports peft: skip the no-op move
+            model = model.to(device)
         scheduler = DDIMScheduler.from_pretrained(path / SCHEDULER_DIR)
         return cls(
             model,
@@ -306,7 +307,8 @@ class TextToMotionPipeline:
 
     @property
     def device(self) -> torch.device:
-        return self.model.device
+        # A buffer's device: diffusers' `ModelMixin.device` walks every module on each of ~130 calls a rollout.
+        return self.model.feature_mean.device
 
     @property
     def fps(self) -> float:
@@ -512,27 +514,12 @@ class TextToMotionPipeline:
         """
         model = self.model
         features = model.denormalize(prediction)
-        rotations = decode_rotations(features)
         offsets = model.body_offsets.to(features.dtype).expand(features.shape[0], -1, -1)
-        in_contact = features[..., CONTACTS] > CONTACT_THRESHOLD  # (B, F, 4)
-        contacts = in_contact[:, :-1].to(features.dtype)  # (B, F - 1, 4): labels of the steps t -> t + 1
-        feet_in_contact = contacts.sum(-1).clamp_min(1.0)
-        pelvis = features[..., PELVIS]
-        contact_height = features.new_tensor(contact_heights())
-        with torch.enable_grad():
-            for _ in range(num_steps):
-                pelvis = pelvis.detach().requires_grad_(True)
-                joints = joints_from_rotations(rotations, pelvis, offsets)  # (B, F, 24, 3)
-                steps = torch.diff(joints[:, :, list(FOOT_JOINTS)][..., [0, 2]], dim=1)  # (B, F - 1, 4, 2)
-                slide = SLIDE_WEIGHT * ((contacts * (steps**2).sum(-1)).sum(-1) / feet_in_contact).sum()
-                floor = (torch.relu(-joints[..., 1].amin(-1)) ** 2).sum()
-                foot_heights = joints[:, :, list(FOOT_JOINTS), 1]  # (B, F, 4)
-                lowest = lowest_contact_excess(foot_heights, in_contact, contact_height)  # (B, F), inf: no contact
-                hover = torch.relu(lowest).nan_to_num(posinf=0.0)
-                (gradient,) = torch.autograd.grad(slide + floor + (hover**2).sum(), pelvis)
-                pelvis = pelvis - scale * gradient
+        heights = features.new_tensor(contact_heights())
         features = features.clone()
-        features[..., PELVIS] = pelvis.detach()
+        features[..., PELVIS] = contact_guided_pelvis(
+            features, offsets, heights, scale, num_steps, SLIDE_WEIGHT, CONTACT_THRESHOLD
+        )
         return model.normalize(features)
 
     @torch.no_grad()
