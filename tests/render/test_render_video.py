@@ -58,4 +58,8 @@ def test_grid_layout_and_padding():
     assert grid.shape == (4, 32 + caption, 48 * 2 + 2, 3)
     assert (grid[:, caption:, 8:40] == 200).all()  # first tile, centred in a 48-wide cell
     assert (grid[3, caption:, 50:98] == 50).all()  # second tile holds its last frame
-    assert grid[0, :caption, :48].max() == 255  # caption text is drawn
+    # Caption text is drawn: bright anti-aliased strokes on the dark bar (OpenCV 5 no longer reaches
+    # full white at this size, so no exact value is asserted).
+    bar = grid[0, :caption, 8:40]  # the bar spans its tile
+    assert bar.min() == 32 and bar.max() > 200
+    assert (bar.max(axis=-1) > 128).sum() >= 20
