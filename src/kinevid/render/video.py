@@ -43,7 +43,10 @@ def write_video(frames: np.ndarray, path: str | os.PathLike[str], fps: float, cr
         if suffix == ".mp4":
             stream = container.add_stream("libx264", rate=rate)
             stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf)}
+            # x264's macroblock-tree rate control (mbtree) reads state that differs between calls in one process
+            # (seen with PyAV 18's x264 after MediaPipe ran): the same frames then encode differently. Without it
+            # the same frames always give the same file, which `--seed` promises; at crf 18 the cost is small.
+            stream.options = {"crf": str(crf), "x264-params": "mbtree=0"}
         else:
             stream = container.add_stream("gif", rate=rate)
             stream.pix_fmt = "rgb8"
