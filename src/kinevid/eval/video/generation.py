@@ -240,13 +240,19 @@ class _Target:
         return render_skeleton_maps(self.motion.joints.detach().float(), self.camera)[0]
 
     def through_vae(self, vae) -> np.ndarray:
-        """The ground truth encoded and decoded by `vae` (normalised latents, as the pipelines sample them)."""
-        from ...models.vae import decode_latents, encode_video
+        """The ground truth encoded and decoded by `vae` (`vae_round_trip`)."""
+        return vae_round_trip(vae, self.frames)
 
-        video = frames_to_tensor(self.frames)[None].to(vae.device, vae.dtype)  # (1, 3, T, H, W) in [-1, 1]
-        with torch.no_grad():
-            decoded = decode_latents(vae, encode_video(vae, video))[0].float().cpu()
-        return ((decoded.permute(1, 2, 3, 0).numpy() + 1.0) * 127.5).clip(0, 255).round().astype(np.uint8)
+
+def vae_round_trip(vae, frames: np.ndarray) -> np.ndarray:
+    """`(T, H, W, 3)` uint8 frames encoded and decoded by `vae` (normalised latents, as the pipelines sample
+    them): the best any model drawing in that latent space can do. Returns `(T, H, W, 3)` uint8."""
+    from ...models.vae import decode_latents, encode_video
+
+    video = frames_to_tensor(frames)[None].to(vae.device, vae.dtype)  # (1, 3, T, H, W) in [-1, 1]
+    with torch.no_grad():
+        decoded = decode_latents(vae, encode_video(vae, video))[0].float().cpu()
+    return ((decoded.permute(1, 2, 3, 0).numpy() + 1.0) * 127.5).clip(0, 255).round().astype(np.uint8)
 
 
 def _video_scores(
