@@ -215,13 +215,17 @@ class MoSAMixin:
         hadc_hidden_dim: int | None,
         eps: float,
         structure_fusion: str = "hadc",
+        skeleton_spatial_factor: int = VAE_SPATIAL_FACTOR,
     ) -> None:
         layers = list(range(num_layers)) if hadc_layers is None else [int(i) for i in hadc_layers]
         if sorted(set(layers)) != layers or not all(0 <= i < num_layers for i in layers):
             raise ValueError(f"`hadc_layers` must be increasing block indices in [0, {num_layers}); got {layers}")
         if structure_fusion not in STRUCTURE_FUSIONS:
             raise ValueError(f"`structure_fusion` must be one of {STRUCTURE_FUSIONS}; got {structure_fusion!r}")
-        self.skeleton_encoder = SkeletonEncoder(skeleton_channels, skeleton_encoder_dims, patch_size)
+        self.skeleton_encoder = SkeletonEncoder(
+            skeleton_channels, skeleton_encoder_dims, patch_size, spatial_factor=skeleton_spatial_factor
+        )
+        self.skeleton_spatial_factor = int(skeleton_spatial_factor)
         hidden_dim = hadc_hidden_dim or max(1, dim // 4)
         skeleton_dim = self.skeleton_encoder.out_dim
         self.hadc = nn.ModuleList(
@@ -349,6 +353,8 @@ class MoSAMixin:
             config["hadc_layers"] = self.hadc_layers
             if self.structure_fusion != "hadc":  # weights written before the option existed are HADC's
                 config["structure_fusion"] = self.structure_fusion
+            if self.skeleton_spatial_factor != VAE_SPATIAL_FACTOR:  # likewise: older weights are for an 8x VAE
+                config["skeleton_spatial_factor"] = self.skeleton_spatial_factor
             config["backbone"] = self._backbone_geometry()
             (staging / MOSA_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
 
@@ -383,7 +389,8 @@ class MoSAMixin:
             raise MissingWeightsError(f"{weights_dir}: damaged MoSA weights ({error})") from None
         if not isinstance(config, dict) or not set(MOSA_CONFIG_KEYS) <= set(config):
             raise MissingWeightsError(f"{files[0]}: expected a JSON object with {list(MOSA_CONFIG_KEYS)}")
-        options = {key: config[key] for key in (*MOSA_CONFIG_KEYS, "structure_fusion") if key in config}
+        optional = ("structure_fusion", "skeleton_spatial_factor")
+        options = {key: config[key] for key in (*MOSA_CONFIG_KEYS, *optional) if key in config}
         model = cls.from_pretrained(backbone_path, **options, **kwargs)
         trained_on, backbone = config.get("backbone", {}), model._backbone_geometry()
         mismatched = {k: (trained_on[k], backbone[k]) for k in ("inner_dim", "num_layers", "patch_size") if
@@ -486,7 +493,8 @@ class MoSAMixin:
         """Check the skeleton inputs against the latents, encode, and zero the tokens of dropped samples.
 
         Args:
-            skeleton_video (`torch.Tensor` of shape `(B, C_s, 4(F - 1) + 1, 8 H, 8 W)` or `None`).
+            skeleton_video (`torch.Tensor` of shape `(B, C_s, 4(F - 1) + 1, f H, f W)` or `None`), f =
+                `skeleton_spatial_factor` (the VAE's spatial factor).
             skeleton_dropout (`torch.Tensor` of shape `(B,)`, bool, or `None`): True = no skeleton.
             batch_size (`int`), latent_size (`(F, H, W)`): of the latents.
 
@@ -498,18 +506,19 @@ class MoSAMixin:
                 raise InvalidInputError("`skeleton_dropout` was given without `skeleton_video`")
             return None
         num_frames, height, width = latent_size
+        factor = self.skeleton_spatial_factor
         expected = (
             batch_size,
             self.skeleton_encoder.in_channels,
             VAE_TEMPORAL_FACTOR * (num_frames - 1) + 1,
-            VAE_SPATIAL_FACTOR * height,
-            VAE_SPATIAL_FACTOR * width,
+            factor * height,
+            factor * width,
         )
         if not isinstance(skeleton_video, torch.Tensor) or tuple(skeleton_video.shape) != expected:
             got = tuple(skeleton_video.shape) if isinstance(skeleton_video, torch.Tensor) else type(skeleton_video)
             raise InvalidInputError(
-                f"`skeleton_video` must have shape {expected} (B, {expected[1]}, 4(F - 1) + 1, 8H, 8W) for latents "
-                f"with (F, H, W) = {latent_size}; got {got}"
+                f"`skeleton_video` must have shape {expected} (B, {expected[1]}, 4(F - 1) + 1, {factor}H, {factor}W) "
+                f"for latents with (F, H, W) = {latent_size}; got {got}"
             )
         tokens = self.skeleton_encoder(skeleton_video)  # (B, L, skeleton_dim)
         if skeleton_dropout is not None:

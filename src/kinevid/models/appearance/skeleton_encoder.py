@@ -2,7 +2,8 @@
 
 A light Conv3d patch encoder (as UniAnimate-DiT feeds poses to Wan) with the video VAE's grid: time is
 grouped causally like the VAE's encoder (pixel frame 0 alone, then frames 4i - 3 .. 4i for latent frame
-i), space by 8 x 8 pixels per latent cell, then the DiT's own patch `(p_t, p_h, p_w)` per token. Tokens
+i), space by f x f pixels per latent cell (f = the VAE's spatial factor, 8 by default), then the DiT's own
+patch `(p_t, p_h, p_w)` per token. Tokens
 come out in the DiT's order (frame, row, column; column fastest), so token `l` of the skeleton sits on
 video token `l`. Why not the video VAE's encoder: see `benchmarks/bench_mosa.py` and the README (it costs
 about as much as the whole DiT forward at Wan2.1 size and is trained on RGB, not on skeleton maps).
@@ -26,11 +27,11 @@ from ..vae import VAE_SPATIAL_FACTOR, VAE_TEMPORAL_FACTOR
 class SkeletonEncoder(nn.Module):
     r"""Skeleton maps `(B, C, T, H, W)` in [-1, 1] -> skeleton tokens `(B, L, out_dim)` on the DiT's token grid.
 
-    Layers: `conv_in` Conv3d, kernel = stride = (4, 4, 4) (after repeating frame 0 three times in front, so
-    frame 0 forms its own group, like the VAE's causal encoder) -> SiLU -> `conv_down` Conv3d (1, 3, 3),
-    stride (1, 2, 2) (now on the latent grid: 4x time, 8x space) -> SiLU -> `conv_patch` Conv3d, kernel =
-    stride = the DiT's patch size -> tokens. The output is linear (no activation): each HADC site maps it
-    through its own projections.
+    Layers: `conv_in` Conv3d, kernel = stride = (4, f / 2, f / 2) (after repeating frame 0 three times in
+    front, so frame 0 forms its own group, like the VAE's causal encoder) -> SiLU -> `conv_down` Conv3d
+    (1, 3, 3), stride (1, 2, 2) (now on the latent grid: 4x time, f x space) -> SiLU -> `conv_patch` Conv3d,
+    kernel = stride = the DiT's patch size -> tokens. The output is linear (no activation): each HADC site
+    maps it through its own projections.
 
     Args:
         in_channels (`int`, defaults to 3): channels of the skeleton maps (RGB limb colours).
@@ -38,6 +39,8 @@ class SkeletonEncoder(nn.Module):
             `conv_down` and `conv_patch` (the last is the token width `out_dim`).
         patch_size (`tuple[int, int, int]`, defaults to `(1, 2, 2)`): the DiT's patch `(p_t, p_h, p_w)` on the
             latent grid.
+        spatial_factor (`int`, defaults to 8): f, pixels per latent cell along each side (the video VAE's,
+            `kinevid.models.vae.vae_spatial_factor`); a power of two >= 4.
     """
 
     def __init__(
@@ -45,16 +48,24 @@ class SkeletonEncoder(nn.Module):
         in_channels: int = 3,
         hidden_dims: Sequence[int] = (32, 64, 128),
         patch_size: Sequence[int] = (1, 2, 2),
+        spatial_factor: int = VAE_SPATIAL_FACTOR,
     ) -> None:
         super().__init__()
         if len(hidden_dims) != 3:
             raise ValueError(f"`hidden_dims` must have 3 entries (conv_in, conv_down, tokens); got {list(hidden_dims)}")
         if len(patch_size) != 3:
             raise ValueError(f"`patch_size` must be (p_t, p_h, p_w); got {list(patch_size)}")
+        factor_ok = isinstance(spatial_factor, int) and not isinstance(spatial_factor, bool) and spatial_factor >= 4
+        if not factor_ok or spatial_factor & (spatial_factor - 1):
+            raise ValueError(
+                "`spatial_factor` must be a power of two >= 4 (the VAE's pixels per latent cell); "
+                f"got {spatial_factor!r}"
+            )
         self.in_channels = in_channels
         self.patch_size = tuple(int(p) for p in patch_size)
         self.out_dim = int(hidden_dims[-1])
-        first_stride = (VAE_TEMPORAL_FACTOR, VAE_SPATIAL_FACTOR // 2, VAE_SPATIAL_FACTOR // 2)
+        self.spatial_factor = spatial_factor
+        first_stride = (VAE_TEMPORAL_FACTOR, spatial_factor // 2, spatial_factor // 2)
         self.conv_in = nn.Conv3d(in_channels, hidden_dims[0], kernel_size=first_stride, stride=first_stride)
         self.conv_down = nn.Conv3d(
             hidden_dims[0], hidden_dims[1], kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)
@@ -74,8 +85,8 @@ class SkeletonEncoder(nn.Module):
         latent_frames = 1 + (num_frames - 1) // VAE_TEMPORAL_FACTOR
         return (
             latent_frames // p_t,
-            height // (VAE_SPATIAL_FACTOR * p_h),
-            width // (VAE_SPATIAL_FACTOR * p_w),
+            height // (self.spatial_factor * p_h),
+            width // (self.spatial_factor * p_w),
         )
 
     def check_input(self, skeleton_video: torch.Tensor) -> None:
@@ -85,7 +96,7 @@ class SkeletonEncoder(nn.Module):
             raise InvalidInputError(f"`skeleton_video` must be a (B, {self.in_channels}, T, H, W) tensor; got {shape}")
         _, channels, num_frames, height, width = skeleton_video.shape
         p_t, p_h, p_w = self.patch_size
-        multiple_h, multiple_w = VAE_SPATIAL_FACTOR * p_h, VAE_SPATIAL_FACTOR * p_w
+        multiple_h, multiple_w = self.spatial_factor * p_h, self.spatial_factor * p_w
         latent_frames = 1 + (num_frames - 1) // VAE_TEMPORAL_FACTOR
         if (
             channels != self.in_channels
@@ -107,7 +118,7 @@ class SkeletonEncoder(nn.Module):
         """
         Args:
             skeleton_video (`torch.Tensor` of shape `(B, C, T, H, W)`): skeleton maps in [-1, 1], T = 4k + 1,
-                H and W multiples of 8 * patch.
+                H and W multiples of f * patch.
 
         Returns:
             `torch.Tensor` of shape `(B, F_tok * H_tok * W_tok, out_dim)`: one token per DiT video token, in the
@@ -117,7 +128,7 @@ class SkeletonEncoder(nn.Module):
         dtype = self.conv_in.weight.dtype
         # Causal time grouping: three copies of frame 0 in front make frame 0 a group of its own.
         video = F.pad(skeleton_video.to(dtype), (0, 0, 0, 0, VAE_TEMPORAL_FACTOR - 1, 0), mode="replicate")
-        features = self.act(self.conv_in(video))  # (B, h0, k + 1, H / 4, W / 4)
-        features = self.act(self.conv_down(features))  # (B, h1, k + 1, H / 8, W / 8): the latent grid
+        features = self.act(self.conv_in(video))  # (B, h0, k + 1, 2H / f, 2W / f)
+        features = self.act(self.conv_down(features))  # (B, h1, k + 1, H / f, W / f): the latent grid
         tokens = self.conv_patch(features)  # (B, out_dim, F_tok, H_tok, W_tok)
         return tokens.flatten(2).transpose(1, 2)  # (B, L, out_dim)

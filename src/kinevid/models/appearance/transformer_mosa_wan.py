@@ -38,6 +38,11 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
         structure_fusion (`str`, defaults to `"hadc"`): what a site is: MoSA's HADC, or `"add"`, the skeleton
             features added directly with no weight predictor and no mask logits (the paper's "w/o HADC"
             ablation, `SkeletonAddition`).
+        skeleton_spatial_factor (`int`, defaults to 8): pixels per latent cell along each side of the video VAE
+            the model works with (`kinevid.models.vae.vae_spatial_factor`): the skeleton video is
+            `(B, 3, 4(F - 1) + 1, f H, f W)` for latents `(B, C, F, H, W)`. 8 for Wan2.1's VAE; a 4x VAE
+            with `patch_size` (1, 4, 4) keeps the token count of 8x with (1, 2, 2). Configs written before the
+            field existed load as 8.
 
     Context parallelism (`model.enable_parallelism(config=ContextParallelConfig(...))`) follows Wan's plan
     (video tokens split before the first block, gathered after `proj_out`); the skeleton tokens are split
@@ -80,6 +85,7 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
         skeleton_encoder_dims: Sequence[int] = (32, 64, 128),
         hadc_hidden_dim: int | None = None,
         structure_fusion: str = "hadc",
+        skeleton_spatial_factor: int = 8,
     ) -> None:
         super().__init__(
             patch_size=patch_size,
@@ -109,6 +115,7 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
             hadc_hidden_dim=hadc_hidden_dim,
             eps=eps,
             structure_fusion=structure_fusion,
+            skeleton_spatial_factor=skeleton_spatial_factor,
         )
 
     @apply_lora_scale("attention_kwargs")
@@ -133,9 +140,9 @@ class MoSAWanTransformer3DModel(MoSAMixin, WanTransformer3DModel):
             encoder_hidden_states_image (`torch.Tensor`, *optional*): image embeddings (Wan I2V).
             return_dict (`bool`, defaults to True): return a `MoSATransformerOutput` instead of a tuple.
             attention_kwargs (`dict`, *optional*): LoRA scale etc., as in diffusers.
-            skeleton_video (`torch.Tensor` of shape `(B, 3, 4(F - 1) + 1, 8H, 8W)`, *optional*): skeleton maps in
-                [-1, 1] on the pixel grid of the latents. `None` skips every HADC site (the bare backbone: the
-                "no skeleton" branch of classifier-free guidance).
+            skeleton_video (`torch.Tensor` of shape `(B, 3, 4(F - 1) + 1, fH, fW)`, *optional*): skeleton maps in
+                [-1, 1] on the pixel grid of the latents (f = `skeleton_spatial_factor`). `None` skips every HADC
+                site (the bare backbone: the "no skeleton" branch of classifier-free guidance).
             skeleton_dropout (`torch.Tensor` of shape `(B,)`, bool, *optional*): True = that sample gets no
                 skeleton (its tokens pass every site unchanged, exactly as with `skeleton_video=None`).
             return_mask_logits (`bool`, defaults to False): also return the sites' mask logits (None with

@@ -1,4 +1,5 @@
-"""The video VAE: diffusers' `AutoencoderKLWan` (Wan2.1's latent layout: 16 channels, 4x time, 8x space),
+"""The video VAE: diffusers' `AutoencoderKLWan` (Wan2.1's latent layout: 16 channels, 4x time, 8x space;
+`vae_spatial_factor` reads the spatial factor of any config, e.g. 4 for a VAE with two down blocks),
 the small one kinevid trains and ships, and the helpers every model uses around it.
 
 Latents are normalised exactly as Wan's pipelines do, with the VAE config's per-channel
@@ -12,6 +13,7 @@ from .geometry import (
     check_video_geometry,
     latent_shape,
     pool_to_latent_grid,
+    vae_spatial_factor,
 )
 from .video_vae import (
     SHIPPED_VAE_DIR,
@@ -38,4 +40,5 @@ __all__ = [
     "pool_to_latent_grid",
     "tiny_vae_config",
     "vae_identity",
+    "vae_spatial_factor",
 ]

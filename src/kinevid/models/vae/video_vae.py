@@ -94,7 +94,7 @@ def encode_video(
         sample (`bool`, defaults to False): draw from the posterior instead of taking its mode.
 
     Returns:
-        `torch.Tensor` of shape `(B, 16, k + 1, H / 8, W / 8)`, in the VAE's dtype.
+        `torch.Tensor` of shape `(B, 16, k + 1, H / f, W / f)` (f = `vae_spatial_factor(vae)`), in the VAE's dtype.
     """
     _check_video(video, int(vae.config.in_channels))
     posterior = vae.encode(video.to(vae.dtype)).latent_dist
