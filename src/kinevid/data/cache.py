@@ -5,12 +5,14 @@ On-disk format (`kinevid-latent-cache-v1`), one directory:
 
 - `cache.json`: `{"format", "complete", "num_clips", "clips_per_shard", "shards": [file names],
   "source" (what was encoded: kind, root, its own description), "geometry" (`num_frames`, `height`, `width`,
-  `latent_shape`, `num_track_points`, `fps`), "fields" (`skeleton`, `motion`, `camera`: which optional
-  tensors the shards hold), "vae" (`kinevid.models.vae.vae_identity`: class, config, weights SHA-256),
-  "text_encoder" (`text_encoder_identity`), "text_length" (the longest caption's tokens, set when complete)}`.
+  `spatial_factor` (f, the VAE's pixels per latent cell along each side, `vae_spatial_factor`; caches
+  written before it was recorded are 8x, `cache_spatial_factor`), `latent_shape`, `num_track_points`, `fps`),
+  "fields" (`skeleton`, `motion`, `camera`: which optional tensors the shards hold), "vae"
+  (`kinevid.models.vae.vae_identity`: class, config, weights SHA-256), "text_encoder"
+  (`text_encoder_identity`), "text_length" (the longest caption's tokens, set when complete)}`.
 - `latents-00000.safetensors`, ...: clip `k` lives in shard `k // clips_per_shard`. Tensors, with N clips in
-  the shard, T frames, H x W pixels, (T', H', W') = `latent_shape(T, H, W)`, P track points, L_s the longest
-  caption of the shard in tokens, D the text width:
+  the shard, T frames, H x W pixels, (T', H', W') = `latent_shape(T, H, W, f)`, P track points, L_s the
+  longest caption of the shard in tokens, D the text width:
 
   | name | dtype | shape | meaning |
   |---|---|---|---|
@@ -18,7 +20,7 @@ On-disk format (`kinevid-latent-cache-v1`), one directory:
   | `text_tokens` | float32 | (N, L_s, D) | text encoder tokens (zero on padding) |
   | `text_mask` | uint8 | (N, L_s) | 1 on real tokens |
   | `text_pooled` | float32 | (N, D) | the pooled sentence embedding |
-  | `mask_latent` | float32 | (N, 1, T', H', W') | `pool_to_latent_grid` of the person mask |
+  | `mask_latent` | float32 | (N, 1, T', H', W') | `pool_to_latent_grid(mask, spatial_factor)` of the person mask |
   | `tracks` | float32 | (N, T, P, 2) | pixels (u, v) of tracked points |
   | `track_visibility` | uint8 | (N, T, P) | 1 where the point is seen |
   | `skeleton` | uint8 | (N, T, H, W, 3) | COCO-18 skeleton maps (if `fields.skeleton`) |
@@ -55,7 +57,15 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from ..errors import InvalidInputError
-from ..models.vae import check_video_geometry, encode_video, latent_shape, pool_to_latent_grid, vae_identity
+from ..models.vae import (
+    VAE_SPATIAL_FACTOR,
+    check_video_geometry,
+    encode_video,
+    latent_shape,
+    pool_to_latent_grid,
+    vae_identity,
+    vae_spatial_factor,
+)
 from ..motion import Motion
 from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, encode_echomotion
 from ..render.camera import Camera
@@ -77,6 +87,12 @@ BASE_TENSORS = ("latents", "text_tokens", "text_mask", "text_pooled", "mask_late
 
 def cache_shard_name(index: int) -> str:
     return f"latents-{index:05d}.safetensors"
+
+
+def cache_spatial_factor(geometry: dict) -> int:
+    """The VAE spatial factor f of a cache's `geometry` (latents and `mask_latent` are `H / f x W / f`); caches
+    written before `spatial_factor` was recorded hold 8x latents."""
+    return int(geometry.get("spatial_factor", VAE_SPATIAL_FACTOR))
 
 
 # ---------------------------------------------------------------------------------------------- sources
@@ -292,6 +308,7 @@ def encode_clips(
         device: where the VAE runs (default: the VAE's device).
     """
     device = torch.device(device) if device is not None else vae.device
+    spatial_factor = vae_spatial_factor(vae)
     latents = []
     for start in range(0, len(clips), batch_size):
         video = torch.stack([clip.video for clip in clips[start : start + batch_size]]).to(device)
@@ -302,7 +319,9 @@ def encode_clips(
         "text_tokens": text.tokens.to("cpu", torch.float32),
         "text_mask": text.mask.to("cpu", torch.uint8),
         "text_pooled": text.pooled.to("cpu", torch.float32),
-        "mask_latent": pool_to_latent_grid(torch.stack([clip.mask.to(torch.float32) for clip in clips])),
+        "mask_latent": pool_to_latent_grid(
+            torch.stack([clip.mask.to(torch.float32) for clip in clips]), spatial_factor=spatial_factor
+        ),
         "tracks": torch.stack([clip.tracks.to(torch.float32) for clip in clips]),
         "track_visibility": torch.stack([clip.track_visibility for clip in clips]).to(torch.uint8),
     }
@@ -339,7 +358,8 @@ def build_latent_cache(
         source: a `CacheSource` (e.g. `kinevid.data.real_video.VideoFolderSource`), a `SyntheticPairedDataset`
             or its directory.
         output_dir (`str` or `Path`): the cache directory.
-        vae (`AutoencoderKLWan`): the video VAE, on the device it should run on.
+        vae (`AutoencoderKLWan`): the video VAE, on the device it should run on; its spatial factor
+            (`vae_spatial_factor`) is the cache's (`geometry["spatial_factor"]`).
         text_encoder (`TextEncoder`): the caption encoder.
         text_encoder_name (`str`, *optional*): the name or directory it was loaded from (`"minilm"`), stored
             so readers can check it by name.
@@ -359,8 +379,13 @@ def build_latent_cache(
         raise InvalidInputError(f"`clips_per_shard` and `batch_size` must be positive, got {clips_per_shard}, "
                                 f"{batch_size}.")  # fmt: skip
     geometry = dict(source.geometry)
-    check_video_geometry(geometry["num_frames"], geometry["height"], geometry["width"])
-    geometry["latent_shape"] = list(latent_shape(geometry["num_frames"], geometry["height"], geometry["width"]))
+    spatial_factor = vae_spatial_factor(vae)
+    # 16 for an 8x VAE (the DiT's 2 x 2 patch); in general two latent cells
+    check_video_geometry(geometry["num_frames"], geometry["height"], geometry["width"], multiple=2 * spatial_factor)
+    geometry["spatial_factor"] = spatial_factor
+    geometry["latent_shape"] = list(
+        latent_shape(geometry["num_frames"], geometry["height"], geometry["width"], spatial_factor=spatial_factor)
+    )
     geometry["fps"] = float(source.fps)
     output_dir = Path(output_dir)
     manifest_path = output_dir / CACHE_MANIFEST
@@ -461,6 +486,8 @@ def _check_resumable(previous: dict, manifest: dict, path: Path) -> None:
     """A rerun must encode the same source with the same VAE, text encoder and sharding."""
     check_vae_identity(previous["vae"], manifest["vae"], path)
     check_text_encoder_identity(previous["text_encoder"], manifest["text_encoder"], path)
+    # a cache begun before `spatial_factor` was recorded is an 8x one (its VAE identity matched above)
+    previous = {**previous, "geometry": {"spatial_factor": VAE_SPATIAL_FACTOR, **previous.get("geometry", {})}}
     for key in ("num_clips", "clips_per_shard", "source", "geometry", "fields"):
         if previous.get(key) != manifest[key]:
             raise InvalidInputError(
@@ -498,7 +525,7 @@ class LatentCacheDataset(torch.utils.data.Dataset):
 
     - `latents` `(16, T', H', W')`: normalised with the VAE config's `latents_mean` / `latents_std`.
     - `text_tokens` `(L, D)`, `text_mask` `(L,)` bool, `text_pooled` `(D,)`; L = the cache's longest caption.
-    - `mask_latent` `(1, T', H', W')`: the person mask pooled to the latent grid.
+    - `mask_latent` `(1, T', H', W')`: the person mask pooled to the latent grid (`H' = H / spatial_factor`).
     - `tracks` `(T, P, 2)` pixels, `track_visibility` `(T, P)` bool.
     - `skeleton` `(3, T, H, W)` in [-1, 1] (if `fields["skeleton"]`).
     - `motion_features` `(T, 235)` (EchoMotion's, unnormalised), `rotations` `(T, 24, 3, 3)`, `translation`
@@ -512,6 +539,10 @@ class LatentCacheDataset(torch.utils.data.Dataset):
             another is an error.
         expect_text_encoder (`str`, `TextEncoder` or `dict`, *optional*): the text encoder the caller uses at
             inference (a name such as `"minilm"` or a directory, the encoder itself, or its identity).
+
+    Attributes:
+        geometry (`dict`): the manifest's geometry; spatial_factor (`int`): the VAE's pixels per latent cell along
+            each side (`cache_spatial_factor`: 8 for caches that do not record it).
     """
 
     def __init__(self, root: str | os.PathLike[str], expect_vae=None, expect_text_encoder=None) -> None:
@@ -528,6 +559,7 @@ class LatentCacheDataset(torch.utils.data.Dataset):
             check_text_encoder_identity(manifest["text_encoder"], expect_text_encoder, manifest_path)
         self.manifest = manifest
         self.geometry = manifest["geometry"]
+        self.spatial_factor = cache_spatial_factor(self.geometry)
         self.fields: dict[str, bool] = manifest["fields"]
         self.num_clips = int(manifest["num_clips"])
         self.clips_per_shard = int(manifest["clips_per_shard"])

@@ -2,7 +2,8 @@
 
 Each HADC site k turns its weight map into mask logits at latent resolution (`U^k(w^k)`); the
 target is the ground-truth person mask brought to the latent grid by area pooling over the VAE's
-cells, `kinevid.models.vae.pool_to_latent_grid` (8 x 8 pixels; latent frame 0 = pixel frame 0,
+cells, `kinevid.models.vae.pool_to_latent_grid` (f x f pixels, f the VAE's spatial factor, 8 by default;
+the cache pools with its VAE's, `geometry["spatial_factor"]`; latent frame 0 = pixel frame 0,
 latent frame i >= 1 = pixel frames 4i - 3 .. 4i), so a target value is the fraction of the cell the
 person covers. L_m is the mean squared error between `sigmoid(logits)` and that fraction, averaged
 over latent cells, samples and sites.
