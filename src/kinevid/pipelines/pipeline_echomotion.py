@@ -30,6 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..diffusion.guidance import classifier_free_guidance, motion_to_video_guidance
 from ..errors import InvalidInputError, MissingWeightsError
 from ..models.appearance.transformer_echomotion import ECHOMOTION_TASKS, EchoMotionTransformer3DModel
+from ..models.vae import vae_spatial_factor
 from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, decode_echomotion, encode_echomotion
 from ..motion.motion import Motion
 from ..text import load_text_encoder
@@ -147,7 +148,8 @@ class EchoMotionPipeline(DiffusionPipeline):
             guidance_scale=guidance_scale,
         )  # fmt: skip
         self.vae_scale_factor_temporal = self.vae.config.scale_factor_temporal
-        self.vae_scale_factor_spatial = self.vae.config.scale_factor_spatial
+        # from the VAE's layers, not `config.scale_factor_spatial` (8 unless set, whatever the VAE's depth)
+        self.vae_scale_factor_spatial = vae_spatial_factor(self.vae)
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
         if transformer.config.vae_temporal_compression != self.vae_scale_factor_temporal:
             raise InvalidInputError(
@@ -377,7 +379,7 @@ class EchoMotionPipeline(DiffusionPipeline):
         device: torch.device,
         latents: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Gaussian video latents `(B, C, (T - 1) / r + 1, H / 8, W / 8)`, float32."""
+        """Gaussian video latents `(B, C, (T - 1) / r + 1, H / f, W / f)` (f = the VAE's spatial factor), float32."""
         shape = (
             batch_size,
             self.transformer.config.in_channels,
@@ -515,7 +517,7 @@ class EchoMotionPipeline(DiffusionPipeline):
             motion_guidance_scale (`float`, defaults to 1.0): m2v motion scale `w2`.
             num_videos_per_prompt (`int`, defaults to 1): samples per prompt.
             generator (`torch.Generator`, *optional*): makes generation deterministic.
-            latents (`torch.Tensor` of shape `(B, C, F, H / 8, W / 8)`, *optional*): initial video noise
+            latents (`torch.Tensor` of shape `(B, C, F, H / f, W / f)`, *optional*): initial video noise
                 (t2vm, m2v; an error in v2m, where the video is the condition).
             motion_latents (`torch.Tensor` of shape `(B, T, 235)`, *optional*): initial motion noise in the
                 normalised feature space (t2vm, v2m; an error in m2v, where the motion is the condition).

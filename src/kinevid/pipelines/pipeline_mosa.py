@@ -36,7 +36,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
 from ..errors import InvalidInputError, MissingWeightsError
-from ..models.vae import decode_latents, latent_shape
+from ..models.vae import decode_latents, latent_shape, vae_spatial_factor
 from ..motion.motion import Motion
 from ..render.camera import Camera
 from ..text import load_text_encoder
@@ -206,8 +206,14 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
             height=int(height), width=int(width), num_frames=int(num_frames),
             num_inference_steps=int(num_inference_steps), guidance_scale=float(guidance_scale),
         )  # fmt: skip
-        self.vae_scale_factor_spatial = 2 ** len(vae.config.temperal_downsample)
+        self.vae_scale_factor_spatial = vae_spatial_factor(vae)  # 2 ** len(temperal_downsample): 8 for Wan2.1's
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
+        skeleton_factor = transformer.config.get("skeleton_spatial_factor", 8)
+        if skeleton_factor != self.vae_scale_factor_spatial:
+            raise InvalidInputError(
+                f"transformer.config.skeleton_spatial_factor ({skeleton_factor}) must equal the VAE's spatial "
+                f"factor ({self.vae_scale_factor_spatial})"
+            )
         if transformer.config.in_channels != vae.config.z_dim:
             raise InvalidInputError(
                 f"transformer.config.in_channels ({transformer.config.in_channels}) must equal the VAE's z_dim "
@@ -221,7 +227,8 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
 
     @property
     def size_multiple(self) -> int:
-        """Height and width are multiples of this: the VAE's spatial factor times the DiT's patch (16)."""
+        """Height and width are multiples of this: the VAE's spatial factor times the DiT's patch (8 x 2 = 16, or
+        4 x 4 = 16 for a 4x VAE with patch (1, 4, 4))."""
         return self.vae_scale_factor_spatial * self.transformer.config.patch_size[1]
 
     # ------------------------------------------------------------------ saving and loading
@@ -368,8 +375,10 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
         device: torch.device,
         latents: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Gaussian latents `(B, C, T', H / 8, W / 8)`, float32 (or the given ones, checked)."""
-        shape = (batch_size, self.transformer.config.in_channels, *latent_shape(num_frames, height, width))
+        """Gaussian latents `(B, C, T', H / f, W / f)` (f = the VAE's spatial factor), float32 (or the given ones,
+        checked)."""
+        grid = latent_shape(num_frames, height, width, spatial_factor=self.vae_scale_factor_spatial)
+        shape = (batch_size, self.transformer.config.in_channels, *grid)
         return initial_noise("latents", shape, latents, generator, device)
 
     # ------------------------------------------------------------------ 5. one guided prediction
@@ -440,7 +449,7 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
                 COCO-18 skeleton maps (`kinevid.render.skeleton_maps_to_tensor` layout); skips structure and camera.
             camera (`Camera` or `list[Camera]`, *optional*): the view of `motion` (image size = `height` x
                 `width`); by default a camera is sampled from `generator` that keeps every joint in frame.
-            height (`int`, *optional*), width (`int`, *optional*): multiples of 16 (default: the
+            height (`int`, *optional*), width (`int`, *optional*): multiples of `size_multiple`, 16 (default: the
                 pipeline's `height` x `width`, the size it was trained at; Wan2.1's 480 x 832).
             num_frames (`int`, *optional*): `4k + 1` (default: the pipeline's `num_frames`, 81).
             fps (`float`, *optional*): video frame rate (default: the pipeline's, 16).

@@ -34,7 +34,7 @@ from diffusers.video_processor import VideoProcessor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import InvalidInputError, KinevidError, MissingWeightsError
-from ..models.vae import VAE_SPATIAL_FACTOR, VAE_TEMPORAL_FACTOR
+from ..models.vae import VAE_SPATIAL_FACTOR, VAE_TEMPORAL_FACTOR, vae_spatial_factor
 from ..motion.motion import Motion
 from ..render.camera import Camera
 from ..text.t5 import T5TextEncoder
@@ -153,7 +153,7 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
             tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=transformer, scheduler=scheduler,
             structure=structure,
         )  # fmt: skip
-        self.vae_scale_factor_spatial = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.vae_scale_factor_spatial = vae_spatial_factor(vae)  # 2 ** (len(block_out_channels) - 1)
         self.vae_scale_factor_temporal = vae.config.temporal_compression_ratio
         self.video_processor = VideoProcessor(vae_scale_factor=self.vae_scale_factor_spatial)
         config = transformer.config
@@ -168,11 +168,12 @@ class MoSACogVideoXPipeline(MoSAStructureMixin, DiffusionPipeline):
 
     def _check_components(self) -> None:
         transformer, vae, scheduler = self.transformer, self.vae, self.scheduler
-        if (self.vae_scale_factor_temporal, self.vae_scale_factor_spatial) != (VAE_TEMPORAL_FACTOR, VAE_SPATIAL_FACTOR):
+        skeleton_factor = getattr(transformer, "skeleton_spatial_factor", VAE_SPATIAL_FACTOR)
+        if (self.vae_scale_factor_temporal, self.vae_scale_factor_spatial) != (VAE_TEMPORAL_FACTOR, skeleton_factor):
             raise InvalidInputError(
                 f"the VAE compresses time by {self.vae_scale_factor_temporal} and space by "
                 f"{self.vae_scale_factor_spatial}; MoSA's skeleton encoder needs {VAE_TEMPORAL_FACTOR} and "
-                f"{VAE_SPATIAL_FACTOR} (CogVideoX's VAE)"
+                f"{skeleton_factor} (CogVideoX's VAE)"
             )
         if transformer.config.in_channels != vae.config.latent_channels:
             raise InvalidInputError(
