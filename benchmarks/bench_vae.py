@@ -4,9 +4,9 @@
 
 Targets (issue 15): PSNR >= 30 dB, SSIM >= 0.9, weights <= 10 MB (fp16 allowed), decode of one clip <= 2 s
 on the CPU. Reference in the same run: the same clips squeezed to the latent grid's size without any
-learning (area-average over the VAE's 4 frames x 8 x 8 pixels, then nearest-neighbour back up), which keeps
-3 values per latent cell where the VAE keeps 16. Besides whole frames, the PSNR over the renderer's person
-masks: the figure covers a few percent of a frame, and it is what a pose estimator has to see.
+learning (area-average over the VAE's 4 frames x f x f pixels, f its spatial factor, then nearest-neighbour
+back up), which keeps 3 values per latent cell where the VAE keeps 16. Besides whole frames, the PSNR over the
+renderer's person masks: the figure covers a few percent of a frame, and it is what a pose estimator has to see.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from diffusers import AutoencoderKLWan
 from safetensors.torch import load_file
 
 from kinevid.eval.image_quality import psnr, ssim
-from kinevid.models.vae import SHIPPED_VAE_DIR, load_video_vae, pool_to_latent_grid
+from kinevid.models.vae import SHIPPED_VAE_DIR, load_video_vae, pool_to_latent_grid, vae_spatial_factor
 from kinevid.recipes.vae import SyntheticClipFrames
 from timing import best_seconds
 
@@ -38,11 +38,13 @@ def vae_from_checkpoint(checkpoint: Path) -> AutoencoderKLWan:
     return vae.eval()
 
 
-def grid_baseline(video: torch.Tensor) -> torch.Tensor:
-    """Area-average to the latent grid, then repeat back: latent frame 0 -> frame 0, frame i -> frames 4i-3..4i."""
-    pooled = pool_to_latent_grid(video)
-    first = F.interpolate(pooled[:, :, :1], scale_factor=(1, 8, 8), mode="nearest")
-    rest = F.interpolate(pooled[:, :, 1:], scale_factor=(4, 8, 8), mode="nearest")
+def grid_baseline(video: torch.Tensor, spatial_factor: int = 8) -> torch.Tensor:
+    """Area-average to the latent grid of a VAE with `spatial_factor` f, then repeat back: latent frame 0 ->
+    frame 0, frame i -> frames 4i-3..4i, each cell -> its f x f pixels. `(B, 3, T, H, W)` -> the same shape."""
+    pooled = pool_to_latent_grid(video, spatial_factor=spatial_factor)
+    f = spatial_factor
+    first = F.interpolate(pooled[:, :, :1], scale_factor=(1, f, f), mode="nearest")
+    rest = F.interpolate(pooled[:, :, 1:], scale_factor=(4, f, f), mode="nearest")
     return torch.cat([first, rest], dim=2)
 
 
@@ -65,7 +67,7 @@ def main() -> None:
             person = torch.from_numpy(clips.masks(index))  # (T, H, W) bool
             for name, reconstruction in (
                 ("vae", vae.decode(vae.encode(video).latent_dist.mode()).sample),
-                ("grid", grid_baseline(video)),
+                ("grid", grid_baseline(video, vae_spatial_factor(vae))),
             ):
                 scores[name]["psnr"].append(psnr(reconstruction, video).mean().item())
                 scores[name]["ssim"].append(ssim(reconstruction, video).mean().item())

@@ -232,6 +232,29 @@ def _check_cache(dataset, where: str, text_dim: int) -> None:
         )
 
 
+def _check_spatial_factor(dataset, where: str, vae, patch_size) -> None:
+    """Stage 2: the cache's VAE spatial factor (`geometry["spatial_factor"]`, 8 when not recorded) is the VAE's,
+    and its latent grid divides into the transformer's patches."""
+    from ..data.cache import cache_spatial_factor
+    from ..models.vae import vae_spatial_factor
+
+    geometry = getattr(dataset, "geometry", None)
+    if geometry is None:  # an in-memory dataset: nothing recorded to check
+        return
+    factor = cache_spatial_factor(geometry)
+    if vae is not None and vae_spatial_factor(vae) != factor:
+        raise InvalidInputError(
+            f"{where}: the cache's latents are {factor}x the pixels (geometry.spatial_factor) but the VAE's spatial "
+            f"factor is {vae_spatial_factor(vae)}; use the VAE the cache was encoded with"
+        )
+    _, height, width = geometry.get("latent_shape", (1, 0, 0))
+    if height % patch_size[1] or width % patch_size[2]:
+        raise InvalidInputError(
+            f"{where}: the cache's {height} x {width} latents ({factor}x VAE) do not divide into the transformer's "
+            f"patch {tuple(patch_size)}; with a 4x VAE use patch_size (1, 4, 4) for the token grid of 8x and (1, 2, 2)"
+        )
+
+
 def cache_split(dataset) -> str | None:
     """The CMU subject split a latent cache's clips come from, when its source recorded one."""
     source = getattr(dataset, "manifest", {}).get("source", {})
@@ -402,6 +425,8 @@ def train_echomotion(
     model = build_transformer(config)
     _check_cache(train_set, config.data.cache_dir or "train_set", model.config.text_dim)
     _check_split(train_set, config.data.cache_dir or "train_set", ("val", "test"), "training")
+    if config.stage == 2:
+        _check_spatial_factor(train_set, config.data.cache_dir or "train_set", vae, model.config.patch_size)
     if not has_motion_normalizer(model):
         model.set_motion_normalizer(fit_motion_normalizer(train_set, config.data.normalization_clips))
     normalizer = model.motion_normalizer()
@@ -417,6 +442,8 @@ def train_echomotion(
     if val_set is not None:
         _check_cache(val_set, config.data.val_cache_dir or "val_set", model.config.text_dim)
         _check_split(val_set, config.data.val_cache_dir or "val_set", ("test",), "validation")
+        if config.stage == 2:
+            _check_spatial_factor(val_set, config.data.val_cache_dir or "val_set", vae, model.config.patch_size)
         val_batches = EchoMotionBatches(val_set, normalizer, config.max_sequence_length, config.stage)
         validate = make_validation(
             recipe, val_batches, config.train.batch_size, config.data.validation_batches, config.train.seed

@@ -42,6 +42,7 @@ from diffusers import FlowMatchEulerDiscreteScheduler
 from torch import nn
 
 from ..data import LatentCacheDataset
+from ..data.cache import cache_spatial_factor
 from ..diffusion.flow_matching import (
     TIMESTEP_DISTRIBUTIONS,
     add_noise,
@@ -53,7 +54,7 @@ from ..diffusion.flow_matching import (
 from ..errors import InvalidInputError
 from ..losses import DenseTracker, MoSALoss, MoSALossConfig, foot_contact_targets
 from ..models.appearance import MoSAWanTransformer3DModel
-from ..models.vae import decode_latents, load_video_vae
+from ..models.vae import decode_latents, load_video_vae, vae_spatial_factor
 from ..pipelines.pipeline_mosa import NULL_PROMPT, MoSAPipeline, encode_text, pad_text_tokens
 from ..pipelines.pipeline_text_to_motion import TextToMotionPipeline
 from ..text import load_text_encoder
@@ -411,6 +412,32 @@ def build_transformer(config: MoSAModelConfig) -> MoSAWanTransformer3DModel:
     return model
 
 
+def check_spatial_factor(model: nn.Module, dataset, vae: nn.Module | None = None) -> int:
+    """The cache's VAE spatial factor f (`geometry["spatial_factor"]`, 8 when not recorded), checked against
+    the model's `skeleton_spatial_factor` (and the VAE's, if given); `InvalidInputError` naming both otherwise.
+
+    Args:
+        model (`MoSAWanTransformer3DModel`): the model to train or score.
+        dataset (`LatentCacheDataset`): the cache (anything with a `geometry` dict; without one, f = 8).
+        vae (`AutoencoderKLWan`, *optional*): the VAE the recipe decodes with.
+    """
+    where = getattr(dataset, "root", "the cache")
+    factor = cache_spatial_factor(getattr(dataset, "geometry", {}))
+    model_factor = int(model.config.get("skeleton_spatial_factor", 8))
+    if model_factor != factor:
+        raise InvalidInputError(
+            f"{where}: the cache's latents are {factor}x the pixels (geometry.spatial_factor) but "
+            f"model.config.skeleton_spatial_factor is {model_factor}; set it to {factor} (with a patch size that "
+            "keeps the token grid, e.g. (1, 4, 4) for 4)"
+        )
+    if vae is not None and vae_spatial_factor(vae) != factor:
+        raise InvalidInputError(
+            f"{where}: the cache's latents are {factor}x the pixels but the VAE's spatial factor is "
+            f"{vae_spatial_factor(vae)}; use the VAE the cache was encoded with"
+        )
+    return factor
+
+
 def make_validation(recipe: MoSATrainingRecipe, dataset, batch_size: int, num_batches: int, seed: int = 0):
     """`validate(model, step)`: mean loss terms (tracking included) on fixed batches with fixed noise."""
     batches = fixed_batches(dataset, batch_size, num_batches)
@@ -454,6 +481,7 @@ def evaluate_cache_loss(
     vae = load_video_vae(config.vae)
     dataset = LatentCacheDataset(cache_dir, expect_vae=vae, expect_text_encoder=config.text_encoder)
     model = MoSAWanTransformer3DModel.from_pretrained(transformer_dir).eval()
+    check_spatial_factor(model, dataset, vae)
     objective = dataclasses.replace(config.objective, text_dropout=0.0, skeleton_dropout=0.0)
     null_text = encode_text(load_text_encoder(config.text_encoder), NULL_PROMPT, objective.max_sequence_length)[0]
     recipe = MoSATrainingRecipe(model, vae, null_text, objective, config.loss)
@@ -496,11 +524,13 @@ def train_mosa(config: MoSATrainingConfig) -> Path:
         )
     torch.manual_seed(config.train.seed)  # the initialisation of new weights
     model = build_transformer(config.model)
+    check_spatial_factor(model, train_set, vae)
     null_text = encode_text(text_encoder, NULL_PROMPT, config.objective.max_sequence_length)[0]
     recipe = MoSATrainingRecipe(model, vae, null_text, config.objective, config.loss)
     validate = None
     if config.data.val_cache_dir is not None:
         val_set = LatentCacheDataset(config.data.val_cache_dir, expect_vae=vae, expect_text_encoder=config.text_encoder)
+        check_spatial_factor(model, val_set, vae)
         validate = make_validation(
             recipe, val_set, config.train.batch_size, config.data.validation_batches, config.train.seed
         )
@@ -550,6 +580,7 @@ __all__ = [
     "MoSATrainingConfig",
     "MoSATrainingRecipe",
     "build_transformer",
+    "check_spatial_factor",
     "evaluate_cache_loss",
     "train_from_cli",
     "train_mosa",
