@@ -380,8 +380,9 @@ def build_latent_cache(
                                 f"{batch_size}.")  # fmt: skip
     geometry = dict(source.geometry)
     spatial_factor = vae_spatial_factor(vae)
-    # 16 for an 8x VAE (the DiT's 2 x 2 patch); in general two latent cells
-    check_video_geometry(geometry["num_frames"], geometry["height"], geometry["width"], multiple=2 * spatial_factor)
+    # sides a DiT can patch: 16 (8x VAE with 2 x 2 patches, 4x with 4 x 4), two latent cells for larger factors
+    multiple = max(16, 2 * spatial_factor)
+    check_video_geometry(geometry["num_frames"], geometry["height"], geometry["width"], multiple=multiple)
     geometry["spatial_factor"] = spatial_factor
     geometry["latent_shape"] = list(
         latent_shape(geometry["num_frames"], geometry["height"], geometry["width"], spatial_factor=spatial_factor)

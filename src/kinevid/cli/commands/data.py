@@ -167,7 +167,8 @@ def run_check(args: argparse.Namespace) -> int:
         fields = ", ".join(name for name, present in cache.fields.items() if present) or "none"
         print(
             f"{args.root}: latent cache of {len(cache)} clips, {cache.geometry['num_frames']} frames at "
-            f"{cache.geometry['height']}x{cache.geometry['width']}, latents {cache.geometry['latent_shape']}; "
+            f"{cache.geometry['height']}x{cache.geometry['width']}, latents {cache.geometry['latent_shape']} "
+            f"({cache.spatial_factor}x VAE); "
             f"optional fields: {fields}; VAE sha256 {vae['weights_sha256'][:12]}, text encoder {text['name']} "
             f"(sha256 {text['weights_sha256'][:12]}); all shards read"
         )
