@@ -39,3 +39,24 @@ def test_latents_at_the_vaes_factor():
         generator=torch.Generator().manual_seed(0), max_sequence_length=TEXT_LEN,
     )  # fmt: skip
     assert out.frames.shape == (1, NUM_FRAMES, HEIGHT, WIDTH, 3)
+
+
+def test_f4_stage_configs_differ_from_the_shipped_ones_only_in_vae_patch_and_data(tmp_path):
+    """`configs/echomotion_stage{1,2}_f4.json`: the shipped recipe on the 4x VAE's caches, patch (1, 4, 4)."""
+    from pathlib import Path
+
+    from kinevid.recipes.echomotion import EchoMotionStageConfig
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    for stage in (1, 2):
+        f4 = EchoMotionStageConfig.load(configs / f"echomotion_stage{stage}_f4.json", output_dir=tmp_path)
+        base = EchoMotionStageConfig.load(configs / f"echomotion_stage{stage}.json", output_dir=tmp_path)
+        assert f4.data.cache_dir == "data/cache/vae_f4/synth128v2_train"
+        assert f4.data.val_cache_dir == "data/cache/vae_f4/synth128v2_val"
+        assert f4.objective == base.objective and f4.train == base.train and f4.sampling == base.sampling
+        if stage == 1:
+            assert list(f4.model.config.pop("patch_size")) == [1, 4, 4]
+            base.model.config.pop("patch_size")
+            assert f4.model == base.model and f4.vae is None
+        else:
+            assert f4.init_from == "runs/echomotion_stage1_f4" and f4.vae == "runs/vae_f4/final"
