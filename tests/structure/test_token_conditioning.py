@@ -151,3 +151,49 @@ def test_token_model_trains_its_cross_attention_and_round_trips(tmp_path):
     assert loaded.config.text_conditioning == "tokens"
     with torch.no_grad():
         torch.testing.assert_close(loaded(**inputs), model.eval()(**inputs))
+
+
+def test_pooled_mask_drops_only_the_pooled_embedding():
+    """`pooled_mask` False: the pooled embedding is replaced by the null one, the tokens still count."""
+    model = token_model()
+    inputs = dict(token_inputs(), text_mask=torch.ones(3, dtype=torch.bool))
+    no_pooled = dict(inputs, pooled_mask=torch.zeros(3, dtype=torch.bool))
+    other_pooled = dict(no_pooled, text_embeds=torch.randn(3, 384, generator=torch.Generator().manual_seed(3)))
+    torch.testing.assert_close(model(**other_pooled), model(**no_pooled), rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(model(**no_pooled), model(**inputs), atol=1e-4)  # it did drop something
+    other_tokens = dict(no_pooled, text_tokens=torch.randn(3, 7, 384, generator=torch.Generator().manual_seed(4)))
+    assert not torch.allclose(model(**other_tokens), model(**no_pooled), atol=1e-4)
+    # The default (None) is text_mask, and text_mask False still drops both.
+    torch.testing.assert_close(model(**dict(inputs, pooled_mask=torch.ones(3, dtype=torch.bool))), model(**inputs))
+    dropped = dict(inputs, text_mask=torch.tensor([True, True, False]))
+    torch.testing.assert_close(model(**dict(dropped, pooled_mask=torch.ones(3, dtype=torch.bool))), model(**dropped))
+
+
+def test_loss_with_pooled_drop_reads_only_the_tokens():
+    """`loss.pooled_drop_prob` 1: the training loss no longer depends on the pooled prompt embeddings."""
+    from test_structure_loss import static_batch
+
+    from kinevid.errors import InvalidInputError
+    from kinevid.recipes.structure import DiffusionConfig, LossConfig, PromptTokens, StructureLoss
+
+    model = token_model(num_history_frames=2, num_future_frames=4)
+    generator = torch.Generator().manual_seed(5)
+    tokens = PromptTokens(torch.randn(1, 5, 384, generator=generator), torch.ones(1, 5, dtype=torch.bool))
+    batch = dict(static_batch(), prompt_index=torch.tensor([0, 0]))
+
+    def loss(pooled: torch.Tensor, drop: float) -> torch.Tensor:
+        objective = StructureLoss(
+            DiffusionConfig().training_scheduler(), pooled, LossConfig(text_drop_prob=0.0, pooled_drop_prob=drop),
+            12.0, prompt_tokens=tokens,
+        )  # fmt: skip
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return objective(model, batch)["diffusion"]
+
+    first, second = torch.randn(1, 384, generator=generator), torch.randn(1, 384, generator=generator)
+    torch.testing.assert_close(loss(first, 1.0), loss(second, 1.0))
+    assert not torch.allclose(loss(first, 0.0), loss(second, 0.0))
+    pooled_model = MotionPrimitiveDiffusionModel(**TINY)
+    objective = StructureLoss(DiffusionConfig().training_scheduler(), first, LossConfig(pooled_drop_prob=0.5), 12.0)
+    with pytest.raises(InvalidInputError, match="pooled_drop_prob needs a token model"):
+        objective(pooled_model, batch)

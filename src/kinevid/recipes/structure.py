@@ -135,6 +135,9 @@ class LossConfig:
         history_drop_prob (`float`, defaults to 0.1): chance a window is trained without history
             (the first chunk of a rollout has none).
         text_drop_prob (`float`, defaults to 0.1): chance the caption is dropped (classifier-free guidance).
+        pooled_drop_prob (`float`, defaults to 0.0): token models only: chance the pooled embedding alone is
+            dropped while the tokens stay, so the model must read the tokens (a pooled MiniLM embedding hardly
+            tells "left" from "right").
     """
 
     diffusion: float = 1.0
@@ -144,6 +147,7 @@ class LossConfig:
     floor: float = 100.0
     history_drop_prob: float = 0.1
     text_drop_prob: float = 0.1
+    pooled_drop_prob: float = 0.0
 
 
 @dataclass
@@ -264,6 +268,10 @@ class StructureLoss:
                     "The model conditions on text tokens: build StructureLoss with `prompt_tokens`."
                 )
             token_inputs = self.prompt_tokens.lookup(prompt_index.clamp_min(0), device)
+            if self.config.pooled_drop_prob > 0:  # drawn only when asked: other runs keep their random stream
+                token_inputs["pooled_mask"] = torch.rand(batch_size, device=device) >= self.config.pooled_drop_prob
+        elif self.config.pooled_drop_prob > 0:
+            raise InvalidInputError("loss.pooled_drop_prob needs a token model (`text_conditioning: tokens`).")
         timestep = torch.randint(0, self.scheduler.config.num_train_timesteps, (batch_size,), device=device)
         noise = torch.randn_like(target)
         noisy = self.scheduler.add_noise(target, noise, timestep)

@@ -283,6 +283,7 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         text_mask: torch.Tensor,
         text_tokens: torch.Tensor | None = None,
         text_token_mask: torch.Tensor | None = None,
+        pooled_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the clean chunk.
 
@@ -300,6 +301,9 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
                 `config.text_conditioning == "tokens"`, ignored otherwise.
             text_token_mask (`torch.Tensor` of shape `(B, L)`, bool, *optional*): True for real tokens
                 (`TextEmbeddings.mask`); padded tokens are never attended to. Defaults to all True.
+            pooled_mask (`torch.Tensor` of shape `(B,)`, bool, *optional*): False replaces only the pooled
+                embedding by the null embedding and keeps the tokens (training a token model to read them).
+                Defaults to `text_mask`.
 
         Returns:
             `torch.Tensor` of shape `(B, F, feature_dim)`: the predicted clean chunk, normalised.
@@ -308,7 +312,8 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         timestep = timestep.expand(batch_size) if timestep.ndim == 0 else timestep
         temb = self.time_embedding(self.time_proj(timestep).to(sample.dtype))  # (B, D)
         text = self.text_embedding(self.text_input_norm(text_embeds.to(sample.dtype)))  # (B, D)
-        text = torch.where(text_mask[:, None], text, self.null_text.to(text.dtype))
+        pooled_mask = text_mask if pooled_mask is None else pooled_mask & text_mask
+        text = torch.where(pooled_mask[:, None], text, self.null_text.to(text.dtype))
         conditioning = F.silu(temb + text)  # (B, D)
         context, context_mask = self._text_context(text_tokens, text_token_mask, text_mask, sample.dtype)
 
