@@ -88,6 +88,20 @@ def build_tiny_cache(root, vae, num_clips: int = 4, num_frames: int = NUM_FRAMES
 WAN_TEXT_DIM = 16  # the tiny umT5's width (Wan2.1's umT5-XXL: 4096)
 
 
+def cache_with_vae(root, vae) -> tuple:
+    """`(cache directory, VAE directory)`: `vae` saved under `root/vae` and a tiny cache encoded with it."""
+    vae.save_pretrained(root / "vae")
+    return build_tiny_cache(root, vae), root / "vae"
+
+
+def first_batch(cache_dir, size: int = 2) -> dict:
+    """The first `size` items of a tiny cache, collated."""
+    from kinevid.data.cache import LatentCacheDataset
+
+    dataset = LatentCacheDataset(cache_dir, expect_text_encoder="minilm")
+    return torch.utils.data.default_collate([dataset[i] for i in range(size)])
+
+
 def _tokenizer() -> T5TokenizerFast:
     tokenizer = Tokenizer(models.Unigram())
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()

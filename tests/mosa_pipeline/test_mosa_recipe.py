@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from mosa_pipeline_tiny import (  # noqa: F401
+from mosa_pipeline_tiny import (
     HEIGHT,
     NUM_FRAMES,
     TINY_MOSA_CONFIG,
     WIDTH,
-    build_tiny_cache,
-    single_threaded,
+    cache_with_vae,
+    first_batch,
     text_encoder,
     tiny_mosa,
     tiny_pipeline,
@@ -36,16 +36,12 @@ MAX_TOKENS = 64
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> tuple[Path, Path]:
     """(cache directory, VAE directory)."""
-    root = tmp_path_factory.mktemp("mosa_cache")
-    vae = tiny_vae()
-    vae.save_pretrained(root / "vae")
-    return build_tiny_cache(root, vae), root / "vae"
+    return cache_with_vae(tmp_path_factory.mktemp("mosa_cache"), tiny_vae())
 
 
 @pytest.fixture(scope="module")
 def batch(cache) -> dict:
-    dataset = LatentCacheDataset(cache[0], expect_text_encoder="minilm")
-    return torch.utils.data.default_collate([dataset[0], dataset[1]])
+    return first_batch(cache[0])
 
 
 def _null_text() -> torch.Tensor:

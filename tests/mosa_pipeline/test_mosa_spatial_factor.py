@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
-from mosa_pipeline_tiny import (  # noqa: F401 - single_threaded: autouse fixture
+from mosa_pipeline_tiny import (
     HEIGHT,
     NUM_FRAMES,
     TINY_MOSA_CONFIG,
     WIDTH,
-    build_tiny_cache,
-    single_threaded,
+    cache_with_vae,
+    first_batch,
     text_encoder,
     tiny_mosa,
     tiny_vae,
@@ -57,16 +57,12 @@ def tiny_mosa_f4(seed: int = 0) -> MoSAWanTransformer3DModel:
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> tuple[Path, Path]:
     """(cache directory, VAE directory) of the 4x VAE."""
-    root = tmp_path_factory.mktemp("mosa_cache_f4")
-    vae = tiny_vae_f4()
-    vae.save_pretrained(root / "vae")
-    return build_tiny_cache(root, vae), root / "vae"
+    return cache_with_vae(tmp_path_factory.mktemp("mosa_cache_f4"), tiny_vae_f4())
 
 
 @pytest.fixture(scope="module")
 def batch(cache) -> dict:
-    dataset = LatentCacheDataset(cache[0], expect_text_encoder="minilm")
-    return torch.utils.data.default_collate([dataset[0], dataset[1]])
+    return first_batch(cache[0])
 
 
 def _pipeline(transformer, vae) -> MoSAPipeline:
