@@ -122,8 +122,8 @@ def test_config_keys_and_stage_rules(tmp_path):
         EchoMotionStageConfig.from_dict(_stage_config(2, tmp_path), tmp_path)
     with pytest.raises(InvalidInputError, match="init_from"):
         EchoMotionStageConfig.from_dict(_stage_config(1, tmp_path, init_from="runs/x"), tmp_path)
-    with pytest.raises(InvalidInputError, match=r"model\.config"):
-        values = _stage_config(2, tmp_path, init_from="x", model={"config": {"num_layers": 1}})
+    with pytest.raises(InvalidInputError, match=r"leave `model\.pretrained` out"):
+        values = _stage_config(2, tmp_path, init_from="x", model={"pretrained": "y"})
         EchoMotionStageConfig.from_dict(values, tmp_path)
     with pytest.raises(InvalidInputError, match="cache_dir"):
         EchoMotionStageConfig.from_dict({**_stage_config(1, tmp_path), "data": {}}, tmp_path)

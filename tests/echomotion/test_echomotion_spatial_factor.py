@@ -41,22 +41,20 @@ def test_latents_at_the_vaes_factor():
     assert out.frames.shape == (1, NUM_FRAMES, HEIGHT, WIDTH, 3)
 
 
-def test_f4_stage_configs_differ_from_the_shipped_ones_only_in_vae_patch_and_data(tmp_path):
-    """`configs/echomotion_stage{1,2}_f4.json`: the shipped recipe on the 4x VAE's caches, patch (1, 4, 4)."""
+def test_f4_stage_two_config_warm_starts_the_8x_release_on_the_4x_caches(tmp_path):
+    """`configs/echomotion_stage2_f4.json`: the shipped stage-2 recipe on the 4x VAE's caches, started from the
+    8x EchoMotion-tiny (commit 6f7e18d, unpacked under runs/prev) with patch (1, 4, 4), for 2,500 steps."""
+    import dataclasses
     from pathlib import Path
 
     from kinevid.recipes.echomotion import EchoMotionStageConfig
 
     configs = Path(__file__).resolve().parents[2] / "configs"
-    for stage in (1, 2):
-        f4 = EchoMotionStageConfig.load(configs / f"echomotion_stage{stage}_f4.json", output_dir=tmp_path)
-        base = EchoMotionStageConfig.load(configs / f"echomotion_stage{stage}.json", output_dir=tmp_path)
-        assert f4.data.cache_dir == "data/cache/vae_f4/synth128v2_train"
-        assert f4.data.val_cache_dir == "data/cache/vae_f4/synth128v2_val"
-        assert f4.objective == base.objective and f4.train == base.train and f4.sampling == base.sampling
-        if stage == 1:
-            assert list(f4.model.config.pop("patch_size")) == [1, 4, 4]
-            base.model.config.pop("patch_size")
-            assert f4.model == base.model and f4.vae is None
-        else:
-            assert f4.init_from == "runs/echomotion_stage1_f4" and f4.vae == "runs/vae_f4/final"
+    f4 = EchoMotionStageConfig.load(configs / "echomotion_stage2_f4.json", output_dir=tmp_path)
+    base = EchoMotionStageConfig.load(configs / "echomotion_stage2.json", output_dir=tmp_path)
+    assert f4.data.cache_dir == "data/cache/vae_f4/synth128v2_train"
+    assert f4.data.val_cache_dir == "data/cache/vae_f4/synth128v2_val"
+    assert f4.init_from == "runs/prev/src/kinevid/assets/echomotion_tiny/transformer" and f4.vae == "runs/vae_f4/final"
+    assert f4.model.config == {"patch_size": [1, 4, 4]} and f4.model.ignore_mismatched_sizes
+    assert f4.objective == base.objective and f4.sampling == base.sampling
+    assert f4.train.max_steps == 2500 and dataclasses.replace(f4.train, max_steps=base.train.max_steps) == base.train

@@ -174,18 +174,22 @@ def test_kinevid_train_mosa_on_the_4x_cache(cache, tmp_path, capsys):
 
 
 def test_shipped_f4_config_loads(tmp_path):
+    """`configs/mosa_synth_f4.json`: the 8x recipe on the 4x VAE's caches, warm-started from the 8x MoSA-tiny
+    (commit 6f7e18d, unpacked under runs/prev) with patch (1, 4, 4), for 6,000 steps."""
+    import dataclasses
+
     from kinevid.recipes.mosa import MoSATrainingConfig
 
     repo = Path(__file__).resolve().parents[2]
     config = MoSATrainingConfig.load(repo / "configs" / "mosa_synth_f4.json", output_dir=tmp_path)
     base = MoSATrainingConfig.load(repo / "configs" / "mosa_synth.json", output_dir=tmp_path)
-    assert list(config.model.config["patch_size"]) == [1, 4, 4] and config.model.config["skeleton_spatial_factor"] == 4
+    assert config.model.config == {"patch_size": [1, 4, 4], "skeleton_spatial_factor": 4}
+    assert config.model.pretrained == "runs/prev/src/kinevid/assets/mosa_tiny/transformer"  # the 8x release
+    assert config.model.ignore_mismatched_sizes and config.model.trainable == "all"
     assert config.data.cache_dir == "data/cache/vae_f4/synth128v2_train" and config.vae == "runs/vae_f4/final"
     assert config.data.val_cache_dir == "data/cache/vae_f4/synth128v2_val"
     # everything else as the 8x config
-    strip = {"patch_size", "skeleton_spatial_factor"}
-    assert {k: v for k, v in config.model.config.items() if k not in strip} == {
-        k: v for k, v in base.model.config.items() if k not in strip
-    }
-    assert config.objective == base.objective and config.loss == base.loss and config.train == base.train
+    assert config.objective == base.objective and config.loss == base.loss
+    assert config.train.max_steps == 6000
+    assert dataclasses.replace(config.train, max_steps=base.train.max_steps) == base.train
     assert config.sampling == base.sampling and config.text_encoder == base.text_encoder

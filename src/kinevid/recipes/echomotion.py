@@ -92,16 +92,20 @@ class EchoMotionModelConfig:
 
     Args:
         config (`dict`): `EchoMotionTransformer3DModel` arguments for a fresh model, or overrides of the
-            config at `pretrained`.
+            config at `pretrained` (stage 1) or `init_from` (stage 2).
         pretrained (`str`, *optional*): a `WanTransformer3DModel` directory (Wan2.1's diffusers
             `transformer/`: the video branch loads unchanged, the motion branch is new) or an
             `EchoMotionTransformer3DModel` directory.
         gradient_checkpointing (`bool`, defaults to False): recompute block activations in backward.
+        ignore_mismatched_sizes (`bool`, defaults to False): warm start from `pretrained` / `init_from` across
+            a change of shapes (a VAE with another spatial factor: `config` sets the new `patch_size`); weights
+            whose shape changed keep their fresh initialisation.
     """
 
     config: dict = field(default_factory=dict)
     pretrained: str | None = None
     gradient_checkpointing: bool = False
+    ignore_mismatched_sizes: bool = False
 
 
 @dataclass
@@ -148,13 +152,16 @@ class EchoMotionStageConfig(RecipeConfig):
         if self.stage == 2:
             if self.init_from is None:
                 raise InvalidInputError("config: stage 2 needs `init_from`, the stage-1 run directory")
-            if self.model.config or self.model.pretrained is not None:
+            if self.model.pretrained is not None:
                 raise InvalidInputError(
-                    "config: stage 2 takes its transformer from `init_from`; leave `model.config` and "
-                    "`model.pretrained` out"
+                    "config: stage 2 takes its transformer from `init_from`; leave `model.pretrained` out"
                 )
         elif self.init_from is not None:
             raise InvalidInputError("config: `init_from` is for stage 2; stage 1 starts from `model`")
+        elif self.model.ignore_mismatched_sizes and self.model.pretrained is None:
+            raise InvalidInputError(
+                "config: `model.ignore_mismatched_sizes` needs `model.pretrained` (the checkpoint to warm start from)"
+            )
         if self.stage == 1 and self.objective.video_only:
             raise InvalidInputError("config: `objective.video_only` is for stage 2 (stage 1 trains motion only)")
 
@@ -291,10 +298,11 @@ def resolve_init_dir(init_from: str | os.PathLike[str]) -> Path:
 
 def build_transformer(config: EchoMotionStageConfig) -> EchoMotionTransformer3DModel:
     """Stage 1: a fresh or pretrained transformer; stage 2: stage 1's (`init_from`)."""
-    if config.stage == 2:
-        model = EchoMotionTransformer3DModel.from_pretrained(resolve_init_dir(config.init_from))
-    elif config.model.pretrained is not None:
-        model = EchoMotionTransformer3DModel.from_pretrained(config.model.pretrained, **config.model.config)
+    source = resolve_init_dir(config.init_from) if config.stage == 2 else config.model.pretrained
+    if source is not None:
+        model = EchoMotionTransformer3DModel.from_pretrained(
+            source, ignore_mismatched_sizes=config.model.ignore_mismatched_sizes, **config.model.config
+        )
     else:
         model = EchoMotionTransformer3DModel(**config.model.config)
     if config.model.gradient_checkpointing:

@@ -159,6 +159,9 @@ class MoSAModelConfig:
         fresh_mosa (`bool`, defaults to False): take only the backbone from `pretrained`; the HADC sites and
             the skeleton encoder start from their initialisation (seeded by `train.seed`), as on a plain Wan
             checkpoint. The ablations fine-tune one pretrained T2V DiT this way (`configs/ablations`).
+        ignore_mismatched_sizes (`bool`, defaults to False): warm start from `pretrained` across a change of
+            shapes (a VAE with another spatial factor: `config` sets the new `patch_size` and
+            `skeleton_spatial_factor`); weights whose shape changed keep their fresh initialisation.
     """
 
     config: dict = field(default_factory=dict)
@@ -168,6 +171,7 @@ class MoSAModelConfig:
     lora_alpha: float | None = None
     gradient_checkpointing: bool = False
     fresh_mosa: bool = False
+    ignore_mismatched_sizes: bool = False
 
     def __post_init__(self) -> None:
         if self.trainable not in TRAINABLE:
@@ -183,6 +187,9 @@ class MoSAModelConfig:
         _check_value("fresh_mosa", self.fresh_mosa, bool)
         if self.fresh_mosa and self.pretrained is None:
             raise InvalidInputError("`fresh_mosa` needs `pretrained` (the backbone to fine-tune)")
+        _check_value("ignore_mismatched_sizes", self.ignore_mismatched_sizes, bool)
+        if self.ignore_mismatched_sizes and self.pretrained is None:
+            raise InvalidInputError("`ignore_mismatched_sizes` needs `pretrained` (the checkpoint to warm start from)")
 
 
 @dataclass
@@ -398,7 +405,9 @@ def _foot_contact_targets(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
 def build_transformer(config: MoSAModelConfig) -> MoSAWanTransformer3DModel:
     """A fresh or pretrained `MoSAWanTransformer3DModel`, with `fresh_mosa` and `trainable` applied."""
     if config.pretrained is not None:
-        model = MoSAWanTransformer3DModel.from_pretrained(config.pretrained, **config.config)
+        model = MoSAWanTransformer3DModel.from_pretrained(
+            config.pretrained, ignore_mismatched_sizes=config.ignore_mismatched_sizes, **config.config
+        )
         if config.fresh_mosa:
             model.reset_mosa_parameters()
     else:

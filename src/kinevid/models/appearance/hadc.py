@@ -43,6 +43,7 @@ from torch import nn
 from ...errors import InvalidInputError, MissingWeightsError
 from ...utils.io import atomic_directory
 from ..vae import VAE_SPATIAL_FACTOR, VAE_TEMPORAL_FACTOR
+from ..warm_start import warm_start
 from .skeleton_encoder import SkeletonEncoder
 
 MOSA_MODULE_NAMES = ("hadc", "skeleton_encoder")
@@ -315,8 +316,22 @@ class MoSAMixin:
         lacks on the meta device (or uninitialised); MoSA's modules missing from the checkpoint get real
         storage and their initialisation here. A checkpoint missing backbone weights, or only part of a MoSA
         module, raises `MissingWeightsError`.
+
+        With `ignore_mismatched_sizes=True` the other keyword arguments are config overrides and weights whose
+        shape changed (patch embedding, output projection, mask heads, skeleton encoder after a VAE change) keep
+        their fresh initialisation (`kinevid.models.warm_start`); `info["mismatched_keys"]` names them.
         """
         output_loading_info = kwargs.pop("output_loading_info", False)
+        if kwargs.pop("ignore_mismatched_sizes", False):
+            model, warm = warm_start(cls, pretrained_model_name_or_path, **kwargs)
+            info = {"missing_keys": warm.missing_keys, "mismatched_keys": warm.mismatched_keys}
+            backbone_missing = [name for name in warm.missing_keys if not is_mosa_parameter(name)]
+            if backbone_missing:
+                raise MissingWeightsError(
+                    f"{pretrained_model_name_or_path} lacks {len(backbone_missing)} backbone weights of "
+                    f"{cls.__name__} (e.g. {backbone_missing[:3]}); expected a {cls._backbone_class_name} checkpoint"
+                )
+            return (model, info) if output_loading_info else model
         model, info = super().from_pretrained(pretrained_model_name_or_path, output_loading_info=True, **kwargs)
         missing = set(info["missing_keys"])
         backbone_missing = sorted(name for name in missing if not is_mosa_parameter(name))

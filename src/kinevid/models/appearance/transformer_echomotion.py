@@ -41,6 +41,7 @@ from ...errors import InvalidInputError
 from ...motion.codecs.echomotion import MOTION_FEATURE_DIM, TOKENS_PER_FRAME
 from ...motion.codecs.normalizer import MotionNormalizer
 from ..rope import MOTION_ROPES, apply_rotary_emb, motion_positions, rotary_embedding_3d
+from ..warm_start import warm_start
 from .motion_embedding import EchoMotionMotionEmbedding, EchoMotionMotionHead
 
 # `DiffusionPipeline.from_pretrained` resolves a custom component's loader by looking its base classes
@@ -531,8 +532,17 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
 
         diffusers' low-memory loading leaves weights the checkpoint lacks on the meta device; they
         are materialised here with the same initialisation `__init__` uses.
+
+        With `ignore_mismatched_sizes=True` the other keyword arguments are config overrides and weights whose
+        shape changed (patch embedding, output projection after a VAE change) keep their fresh initialisation
+        (`kinevid.models.warm_start`); `info["mismatched_keys"]` names them.
         """
-        output_loading_info = kwargs.get("output_loading_info", False)
+        output_loading_info = kwargs.pop("output_loading_info", False)
+        if kwargs.pop("ignore_mismatched_sizes", False):
+            model, warm = warm_start(cls, pretrained_model_name_or_path, **kwargs)
+            info = {"missing_keys": warm.missing_keys, "mismatched_keys": warm.mismatched_keys}
+            return (model, info) if output_loading_info else model
+        kwargs["output_loading_info"] = output_loading_info
         loaded = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
         model = loaded[0] if output_loading_info else loaded
         model._materialize_missing_weights()
