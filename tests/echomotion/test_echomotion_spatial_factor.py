@@ -43,7 +43,7 @@ def test_latents_at_the_vaes_factor():
 
 def test_f4_stage_two_config_warm_starts_the_8x_release_on_the_4x_caches(tmp_path):
     """`configs/echomotion_stage2_f4.json`: the shipped stage-2 recipe on the 4x VAE's caches, started from the
-    8x EchoMotion-tiny (commit 6f7e18d, unpacked under runs/prev) with patch (1, 4, 4), for 2,500 steps."""
+    8x EchoMotion-tiny (commit 6f7e18d, unpacked under runs/prev) with patch (1, 4, 4), for 2,000 steps."""
     import dataclasses
     from pathlib import Path
 
@@ -57,4 +57,4 @@ def test_f4_stage_two_config_warm_starts_the_8x_release_on_the_4x_caches(tmp_pat
     assert f4.init_from == "runs/prev/src/kinevid/assets/echomotion_tiny/transformer" and f4.vae == "runs/vae_f4/final"
     assert f4.model.config == {"patch_size": [1, 4, 4]} and f4.model.ignore_mismatched_sizes
     assert f4.objective == base.objective and f4.sampling == base.sampling
-    assert f4.train.max_steps == 2500 and dataclasses.replace(f4.train, max_steps=base.train.max_steps) == base.train
+    assert f4.train.max_steps == 2000 and dataclasses.replace(f4.train, max_steps=base.train.max_steps) == base.train
