@@ -30,6 +30,7 @@ from ..body.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
 from ..errors import InvalidInputError
 from ..motion.contacts import foot_contacts
 from ..motion.motion import Motion
+from .side_words import add_side_words
 
 PARAPHRASE_TEMPLATES: tuple[str, ...] = (
     "{text}",
@@ -135,6 +136,9 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         rest_start_repeats (`int`, defaults to 1): copies of each clip's from-rest window.
         rest_start_max_speed (`float`, defaults to 0.35): m/s; clips moving faster over their first
             half second give no from-rest window.
+        side_words (`bool`, defaults to False): add the acting side to captions of one-sided actions that do
+            not name it ("kick" -> "kick with the right leg", read from the clip's motion;
+            `kinevid.data.side_words`); `num_side_worded_clips` counts the clips changed.
 
     Items are dicts:
         rotations_6d (`torch.Tensor` of shape `(W, 24, 6)`): local rotations, 6D (joint 0 global).
@@ -156,6 +160,7 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         rest_start_history: int = 0,
         rest_start_repeats: int = 1,
         rest_start_max_speed: float = 0.35,
+        side_words: bool = False,
     ):
         if window_frames < 1 or stride < 1:
             raise InvalidInputError(f"`window_frames` and `stride` must be >= 1, got {window_frames} and {stride}.")
@@ -183,6 +188,7 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         self._offsets: list[torch.Tensor] = []
         self._contacts: list[torch.Tensor] = []
         self._prompts: list[tuple[list[int], list[int]]] = []  # (plain, mirrored) caption choices
+        self.num_side_worded_clips = 0
         starts: list[torch.Tensor] = []
         for clip in tqdm(clips, desc="motion windows", unit="clip", disable=not show_progress):
             motion = clip.motion
@@ -198,6 +204,10 @@ class MotionWindowDataset(torch.utils.data.Dataset):
             self._offsets.append(motion.offsets.float())
             self._contacts.append(foot_contacts(motion.joints, motion.fps).float())
             texts = [text for text in clip.texts if text.strip()]
+            if side_words:
+                labelled = [add_side_words(text, motion.joints) for text in texts]
+                self.num_side_worded_clips += labelled != texts
+                texts = labelled
             self._prompts.append((prompt_indices(texts), prompt_indices([swap_left_right(t) for t in texts])))
             clip_starts = torch.arange(0, motion.num_frames - window_frames + 1, stride)
             clip_windows = [torch.stack([torch.full_like(clip_starts, clip_index), clip_starts, 0 * clip_starts], 1)]

@@ -43,16 +43,13 @@ from tqdm.auto import tqdm
 
 from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError
+from ..motion.limbs import OTHER_SIDE, SHOULDERS, WRISTS, ankle_peak, wrist_raise
 from ..motion.motion import Motion, heading_angle
 
 # SMPL-24 joints the probes read.
 PELVIS = SMPL24.index("pelvis")
 NECK = SMPL24.index("neck")
 HEAD = SMPL24.index("head")
-ANKLES = {"left": SMPL24.index("left_ankle"), "right": SMPL24.index("right_ankle")}
-SHOULDERS = {"left": SMPL24.index("left_shoulder"), "right": SMPL24.index("right_shoulder")}
-WRISTS = {"left": SMPL24.index("left_wrist"), "right": SMPL24.index("right_wrist")}
-OTHER_SIDE = {"left": "right", "right": "left"}
 
 START_SECONDS = 0.5  # "the start" and "the end" of a clip: its first / last half second
 MIN_CLIP_SECONDS = 1.0  # real clips shorter than this are not used
@@ -151,12 +148,12 @@ class BodyTrack:
 
     # -- measures (floats) --
     def ankle_peak(self, side: str) -> float:
-        """Highest height of the `side` ankle, m."""
-        return float(self.heights[:, ANKLES[side]].max())
+        """Highest height of the `side` ankle above the floor, m."""
+        return ankle_peak(self.joints, side)
 
     def wrist_raise(self, side: str) -> float:
         """Highest height of the `side` wrist over the `side` shoulder at the same frame, m (0 = level)."""
-        return float((self.heights[:, WRISTS[side]] - self.heights[:, SHOULDERS[side]]).max())
+        return wrist_raise(self.joints, side)
 
     def wrists_above_shoulders_seconds(self) -> float:
         """Seconds with both wrists above their shoulders."""

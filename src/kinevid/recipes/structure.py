@@ -72,6 +72,8 @@ class DataConfig:
             `MotionWindowDataset`); 0 adds none.
         rest_start_max_speed (`float`, defaults to 0.35): m/s over the first half second below which a
             take counts as starting still.
+        side_words (`bool`, defaults to False): name the acting leg / hand in captions of kicks, waves,
+            punches, ... that do not (read from the motion; `kinevid.data.side_words`).
     """
 
     cmu_root: str | None = None
@@ -83,6 +85,7 @@ class DataConfig:
     num_workers: int = 0
     rest_start_repeats: int = 0
     rest_start_max_speed: float = 0.35
+    side_words: bool = False
 
 
 @dataclass
@@ -344,6 +347,7 @@ def load_cmu_windows(config: StructureTrainingConfig, split: str, window_frames:
         rest_start_history=rest_history,
         rest_start_repeats=config.data.rest_start_repeats,
         rest_start_max_speed=config.data.rest_start_max_speed,
+        side_words=config.data.side_words,
     )
 
 
@@ -509,6 +513,7 @@ def train_text_to_motion(config: StructureTrainingConfig) -> Path:
                 "windows": len(dataset),
                 "rest_start_windows": dataset.num_rest_start_windows * (2 if dataset.mirror else 1),
                 "prompts": len(dataset.prompts),
+                "side_worded_clips": dataset.num_side_worded_clips,
             }
             for split, dataset in (("train", train_set), ("val", val_set))
         }
