@@ -6,7 +6,8 @@
 
 A VAE directory is copied as is. A pipeline directory is copied without its `vae/` and `structure/`:
 its index links the shipped ones (`component_paths`), after checking that its VAE is the shipped VAE
-bit for bit (a pipeline trained on another VAE's latents would decode garbage) and that it names its
+bit for bit, after the same fp16 rounding when the shipped VAE is stored in fp16 (a pipeline trained on
+another VAE's latents would decode garbage) and that it names its
 text encoder (the bundled MiniLM) rather than holding a copy. The model card
 (`README.md`) is written from the card JSON (what was trained on, the command, the measured scores)
 plus what the training logs say (steps, wall-clock time). The new directory appears complete or not
@@ -39,10 +40,24 @@ def training_time(run_dirs: list[Path]) -> tuple[int, float]:
     return steps, seconds
 
 
-def weights_digest(directory: Path) -> str:
+def weights_digest(directory: Path, fp16: bool = False) -> str:
+    """SHA-256 of a VAE's weights as loaded (float32); `fp16` rounds them through float16 first, as shipping does."""
     from kinevid.models.vae import load_video_vae, vae_identity
 
-    return vae_identity(load_video_vae(directory))["weights_sha256"]
+    vae = load_video_vae(directory)
+    if fp16:
+        vae = vae.half().float()
+    return vae_identity(vae)["weights_sha256"]
+
+
+def stored_in_fp16(directory: Path) -> bool:
+    """Whether the floating-point weights under `directory` are stored as float16."""
+    from safetensors import safe_open
+
+    for path in directory.rglob("*.safetensors"):
+        with safe_open(str(path), framework="pt") as weights:
+            return any(weights.get_slice(key).get_dtype() == "F16" for key in weights.keys())  # noqa: SIM118 - not iterable
+    return False
 
 
 def card_markdown(name: str, card: dict, steps: int, seconds: float, size_mb: float) -> str:
@@ -77,7 +92,9 @@ def ship(name: str, source: Path, card_file: Path, runs: list[Path], half: bool 
             sys.exit(
                 f"{source}: holds a copy of its text encoder; ship pipelines that name theirs (`text_encoder_name`)."
             )
-        if weights_digest(source / "vae") != weights_digest(ASSETS / "vae"):
+        # a pipeline trained with the fp32 VAE that was then shipped in fp16 decodes with the rounded weights
+        as_shipped = stored_in_fp16(ASSETS / "vae")
+        if weights_digest(source / "vae", fp16=as_shipped) != weights_digest(ASSETS / "vae"):
             sys.exit(f"{source / 'vae'}: not the shipped VAE ({ASSETS / 'vae'}); ship that VAE first or retrain.")
         shutil.copytree(source, partial, ignore=shutil.ignore_patterns(*SHARED))
         index = json.loads((partial / "model_index.json").read_text())
