@@ -33,6 +33,7 @@ HAND_ACTIONS = (
     "wave", "waves", "waving", "punch", "punches", "punching", "jab", "jabs", "point", "points", "pointing",
     "salute", "salutes", "saluting", "throw", "throws", "throwing",
 )  # fmt: skip
+_ACTION_LIMBS = {word: "leg" for word in LEG_ACTIONS} | {word: "hand" for word in HAND_ACTIONS}
 _SIDE_PATTERN = re.compile(r"\b(left|right|lefthand|righthand|lft|rt|lt)\b", re.IGNORECASE)
 _CLAUSE_END = re.compile(r",|;|\.|\(|\band\b|\bthen\b|\bwhile\b|$", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -63,17 +64,16 @@ def add_side_words(text: str, joints: torch.Tensor) -> str:
     if _SIDE_PATTERN.search(text):
         return text
     sides = {limb: dominant_side(joints, limb) for limb in ("leg", "hand")}
-    actions = {word: "leg" for word in LEG_ACTIONS} | {word: "hand" for word in HAND_ACTIONS}
     insertions: dict[int, list[str]] = {}
     labelled: set[str] = set()
     for match in _WORD.finditer(text):
-        limb = actions.get(match.group(0).lower())
+        limb = _ACTION_LIMBS.get(match.group(0).lower())
         if limb is None or sides[limb] is None or limb in labelled:
             continue
         labelled.add(limb)
         clause_end = _CLAUSE_END.search(text, match.end()).start()
         following = _WORD.search(text, match.end(), clause_end)
-        at = match.end() if following is None or following.group(0).lower() in actions else clause_end
+        at = match.end() if following is None or following.group(0).lower() in _ACTION_LIMBS else clause_end
         at = len(text[:at].rstrip())
         insertions.setdefault(at, []).append(f" with the {sides[limb]} {limb}")
     for at in sorted(insertions, reverse=True):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,24 +25,6 @@ from ..errors import MissingWeightsError
 ModelT = TypeVar("ModelT")
 
 SAFETENSORS_INDEX_NAME = SAFETENSORS_WEIGHTS_NAME + ".index.json"
-
-
-@dataclass(frozen=True)
-class WarmStartInfo:
-    """What a warm start took from the checkpoint.
-
-    Args:
-        loaded_keys (`list[str]`): model weights copied from the checkpoint.
-        mismatched_keys (`list[tuple[str, tuple, tuple]]`): (name, checkpoint shape, model shape) of weights
-            present in both but of different shapes: they keep their fresh initialisation.
-        missing_keys (`list[str]`): model weights the checkpoint lacks (fresh initialisation).
-        unexpected_keys (`list[str]`): checkpoint tensors the model has no weight for (ignored).
-    """
-
-    loaded_keys: list[str]
-    mismatched_keys: list[tuple[str, tuple[int, ...], tuple[int, ...]]]
-    missing_keys: list[str]
-    unexpected_keys: list[str]
 
 
 def load_checkpoint_state_dict(directory: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
@@ -63,7 +44,7 @@ def load_checkpoint_state_dict(directory: str | os.PathLike[str]) -> dict[str, t
 
 def warm_start(
     model_class: type[ModelT], pretrained_model_name_or_path: str | os.PathLike[str], **config_overrides: Any
-) -> tuple[ModelT, WarmStartInfo]:
+) -> tuple[ModelT, dict[str, list]]:
     """`model_class` built from the checkpoint's config updated with `config_overrides`, with every checkpoint
     tensor whose name and shape match copied in (cast to the model's float32); the rest keep `__init__`'s values.
 
@@ -73,7 +54,10 @@ def warm_start(
         config_overrides: config fields to change (e.g. `patch_size=(1, 4, 4)`).
 
     Returns:
-        The model (train mode, float32) and a `WarmStartInfo`.
+        The model (train mode, float32) and diffusers' loading info: `missing_keys` (model weights the checkpoint
+        lacks), `unexpected_keys` (checkpoint tensors the model has no weight for, ignored) and
+        `mismatched_keys` ((name, checkpoint shape, model shape) of weights whose shape changed); missing and
+        mismatched weights keep their fresh initialisation.
     """
     root = Path(pretrained_model_name_or_path)
     if not (root / "config.json").is_file():
@@ -92,10 +76,9 @@ def warm_start(
         else:
             mismatched.append((name, tuple(tensor.shape), tuple(own[name].shape)))
     model.load_state_dict(matched, strict=False)
-    info = WarmStartInfo(
-        loaded_keys=sorted(matched),
-        mismatched_keys=sorted(mismatched),
-        missing_keys=sorted(name for name in own if name not in checkpoint),
-        unexpected_keys=sorted(name for name in checkpoint if name not in own),
-    )
+    info = {
+        "missing_keys": sorted(name for name in own if name not in checkpoint),
+        "unexpected_keys": sorted(name for name in checkpoint if name not in own),
+        "mismatched_keys": sorted(mismatched),
+    }
     return model, info

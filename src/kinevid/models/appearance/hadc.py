@@ -322,17 +322,11 @@ class MoSAMixin:
         their fresh initialisation (`kinevid.models.warm_start`); `info["mismatched_keys"]` names them.
         """
         output_loading_info = kwargs.pop("output_loading_info", False)
-        if kwargs.pop("ignore_mismatched_sizes", False):
-            model, warm = warm_start(cls, pretrained_model_name_or_path, **kwargs)
-            info = {"missing_keys": warm.missing_keys, "mismatched_keys": warm.mismatched_keys}
-            backbone_missing = [name for name in warm.missing_keys if not is_mosa_parameter(name)]
-            if backbone_missing:
-                raise MissingWeightsError(
-                    f"{pretrained_model_name_or_path} lacks {len(backbone_missing)} backbone weights of "
-                    f"{cls.__name__} (e.g. {backbone_missing[:3]}); expected a {cls._backbone_class_name} checkpoint"
-                )
-            return (model, info) if output_loading_info else model
-        model, info = super().from_pretrained(pretrained_model_name_or_path, output_loading_info=True, **kwargs)
+        warm = kwargs.pop("ignore_mismatched_sizes", False)
+        if warm:  # every weight already has its `__init__` value
+            model, info = warm_start(cls, pretrained_model_name_or_path, **kwargs)
+        else:
+            model, info = super().from_pretrained(pretrained_model_name_or_path, output_loading_info=True, **kwargs)
         missing = set(info["missing_keys"])
         backbone_missing = sorted(name for name in missing if not is_mosa_parameter(name))
         if backbone_missing:
@@ -340,7 +334,8 @@ class MoSAMixin:
                 f"{pretrained_model_name_or_path} lacks {len(backbone_missing)} backbone weights of "
                 f"{cls.__name__} (e.g. {backbone_missing[:3]}); expected a {cls._backbone_class_name} checkpoint"
             )
-        model._initialise_missing_mosa_modules(missing, str(pretrained_model_name_or_path))
+        if not warm:
+            model._initialise_missing_mosa_modules(missing, str(pretrained_model_name_or_path))
         return (model, info) if output_loading_info else model
 
     def _backbone_geometry(self) -> dict[str, Any]:

@@ -539,8 +539,7 @@ class EchoMotionTransformer3DModel(WanTransformer3DModel):
         """
         output_loading_info = kwargs.pop("output_loading_info", False)
         if kwargs.pop("ignore_mismatched_sizes", False):
-            model, warm = warm_start(cls, pretrained_model_name_or_path, **kwargs)
-            info = {"missing_keys": warm.missing_keys, "mismatched_keys": warm.mismatched_keys}
+            model, info = warm_start(cls, pretrained_model_name_or_path, **kwargs)
             return (model, info) if output_loading_info else model
         kwargs["output_loading_info"] = output_loading_info
         loaded = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
