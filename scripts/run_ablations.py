@@ -18,8 +18,9 @@ batch, schedule and seed). The runs they need come first, each trained once and 
 Each row is scored on the same held-out test clips and generation seeds (`kinevid eval generate`'s
 `evaluate_generation`, with the judge-free paired scores against the ground truth through the VAE) and by its
 flow-matching losses on the test split's latent cache (`evaluate_cache_loss`, one value per clip). The tables
-(`<paper>_ablations.md` / `.json` in `--output`) give each score's mean and 95% interval (over generation
-seeds x training seeds for the generation scores, over clips x training seeds for the losses).
+(`<paper>_ablations.md` / `.json` in `--output`) give each score's mean and 95% interval (over clips x
+training seeds for the losses and the per-clip generation scores, each clip's value its mean over generation
+seeds; over generation seeds x training seeds for set scores such as FD-kinevid).
 
 Resumable: a finished run (its `final/` or `pipeline/`) is not trained again, an interrupted one resumes from
 its latest checkpoint, and a row whose scores are on disk (`ablation_scores.json`, same protocol) is not scored
@@ -228,7 +229,7 @@ def score_run(settings: Settings, run: Run, seed: int) -> dict:
               "test_cache": str(settings.test_cache), "judge": settings.judge}  # fmt: skip
     if path.is_file():
         scores = json.loads(path.read_text())
-        if scores.get("protocol") == wanted:
+        if scores.get("protocol") == wanted and all("per_clip" in entry for entry in scores["modes"].values()):
             return scores
     scores = {"protocol": wanted, "cache_loss": _cache_losses(settings, run, directory, seed), "modes": {}}
     for mode in settings.modes:
@@ -239,7 +240,9 @@ def score_run(settings: Settings, run: Run, seed: int) -> dict:
         )  # fmt: skip
         write_generation_report(evaluation, directory / f"eval_{mode}")
         data = evaluation.to_dict()
-        scores["modes"][mode] = {"rows": data["rows"], "per_seed": data["per_seed"], "skipped": data["skipped"]}
+        scores["modes"][mode] = {
+            "rows": data["rows"], "per_seed": data["per_seed"], "per_clip": data["per_clip"], "skipped": data["skipped"]
+        }  # fmt: skip
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(scores, indent=2))
     return scores
@@ -260,29 +263,38 @@ def summarise(paper: str, rows: dict[str, list[dict]], modes: tuple[str, ...]) -
     reference rows of the first row's evaluation (`ground truth`, `mean frame`, ...), which need no training."""
     table: dict[str, dict[str, dict]] = {}
     references: dict[str, dict[str, dict]] = {}
-    for row, per_seed in rows.items():
+    for row, per_training_seed in rows.items():
         entry: dict[str, dict] = {}
-        names = sorted({name for scores in per_seed for name in scores["cache_loss"]})
+        names = sorted({name for scores in per_training_seed for name in scores["cache_loss"]})
         for name in names:
-            values = [v for scores in per_seed for v in scores["cache_loss"].get(name, [])]
+            values = [v for scores in per_training_seed for v in scores["cache_loss"].get(name, [])]
             mean, half = _mean_interval(values)
             entry[f"test loss/{name}"] = {"mean": mean, "interval_95": half, "n": len(values)}
         for mode in modes:
-            generated, *others = per_seed[0]["modes"][mode]["rows"]
+            generated, *others = per_training_seed[0]["modes"][mode]["rows"]
             for other in others:
-                references.setdefault(f"{mode}: {other}", _row_scores(per_seed, mode, other))
-            for name, value in _row_scores(per_seed, mode, generated).items():
+                references.setdefault(f"{mode}: {other}", _row_scores(per_training_seed, mode, other))
+            for name, value in _row_scores(per_training_seed, mode, generated).items():
                 entry[f"{mode}/{name}"] = value
         table[row] = entry
     return {"paper": paper, "rows": table, "references": references}
 
 
-def _row_scores(per_seed: list[dict], mode: str, row: str) -> dict[str, dict]:
-    values: dict[str, list[float]] = {}
-    for scores in per_seed:
+def _row_scores(per_training_seed: list[dict], mode: str, row: str) -> dict[str, dict]:
+    """Mean and interval of each of `row`'s scores: over clips x training seeds for the per-clip scores (each
+    clip's value is its mean over generation seeds), over generation x training seeds for the set scores (FD,
+    R-precision: one value per seed)."""
+    per_clip: dict[str, list[float]] = {}
+    per_generation_seed: dict[str, list[float]] = {}
+    for scores in per_training_seed:
+        for clip_scores in scores["modes"][mode]["per_clip"].get(row, {}).values():
+            for name, value in clip_scores.items():
+                per_clip.setdefault(name, []).append(value)
         for seed_entry in scores["modes"][mode]["per_seed"]:
             for name, value in seed_entry.get(row, {}).items():
-                values.setdefault(name, []).append(value)
+                per_generation_seed.setdefault(name, []).append(value)
+    values = {name: per_clip.get(name, items) for name, items in per_generation_seed.items()}
+    values.update(per_clip)
     result = {}
     for name, items in values.items():
         mean, half = _mean_interval(items)

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kinevid.errors import InvalidInputError
@@ -112,21 +113,29 @@ def test_bad_rows_and_modes_are_one_line_errors(tmp_path, capsys):
     assert run_ablations.main(["--paper", "echomotion", "--output", str(tmp_path), "--modes", "motion"]) == 1
 
 
-def _scores(psnr: list[float], loss: list[float], mode: str = "motion") -> dict:
-    per_seed = [{"generated": {"paired/psnr": p}, "mean frame": {"paired/psnr": 10.0}} for p in psnr]
-    return {"cache_loss": {"diffusion": loss}, "modes": {mode: {"rows": ["generated", "mean frame"],
-                                                                 "per_seed": per_seed}}}  # fmt: skip
+def _scores(psnr: list[list[float]], loss: list[float], mode: str = "motion") -> dict:
+    """Stored scores of one training seed: `psnr[s][c]` is clip c's PSNR at generation seed s."""
+    per_seed = [{"generated": {"paired/psnr": float(np.mean(p)), "fd": 1.0 + s},
+                 "mean frame": {"paired/psnr": 10.0}} for s, p in enumerate(psnr)]  # fmt: skip
+    clips = np.asarray(psnr).mean(axis=0)
+    per_clip = {"generated": {f"clip{c}": {"paired/psnr": float(v)} for c, v in enumerate(clips)},
+                "mean frame": {f"clip{c}": {"paired/psnr": 10.0} for c in range(len(clips))}}  # fmt: skip
+    entry = {"rows": ["generated", "mean frame"], "per_seed": per_seed, "per_clip": per_clip}
+    return {"cache_loss": {"diffusion": loss}, "modes": {mode: entry}}
 
 
 def test_summary_means_intervals_and_markdown(tmp_path):
+    """Per-clip scores: interval over clips (each the mean over generation seeds); set scores (one value per
+    generation seed, like FD): interval over seeds; losses over clips."""
     summary = run_ablations.summarise(
         "mosa",
-        {"full": [_scores([20.0, 22.0], [0.3, 0.5])], "no_hadc": [_scores([18.0], [0.6, 0.6, 0.9])]},
+        {"full": [_scores([[19.0, 21.0], [21.0, 23.0]], [0.3, 0.5])], "no_hadc": [_scores([[18.0]], [0.6, 0.6, 0.9])]},
         ("motion",),
     )
     full = summary["rows"]["full"]
-    assert full["motion/paired/psnr"]["mean"] == 21.0
+    assert full["motion/paired/psnr"]["mean"] == 21.0 and full["motion/paired/psnr"]["n"] == 2  # clips 20, 22
     assert full["motion/paired/psnr"]["interval_95"] == pytest.approx(1.96 * 2**0.5 / 2**0.5)
+    assert full["motion/fd"]["mean"] == 1.5 and full["motion/fd"]["interval_95"] == pytest.approx(1.96 * 0.5)
     assert full["test loss/diffusion"]["mean"] == pytest.approx(0.4)
     assert summary["rows"]["no_hadc"]["motion/paired/psnr"]["interval_95"] is None
     assert summary["references"]["motion: mean frame"]["paired/psnr"]["mean"] == 10.0

@@ -12,6 +12,7 @@ import torch
 from kinevid.data.cmu import CMUMocap
 from kinevid.data.motion_windows import MotionWindowDataset
 from kinevid.data.side_words import HAND_SIDE_MARGIN, LEG_SIDE_MARGIN, add_side_words, dominant_side
+from kinevid.errors import InvalidInputError
 from kinevid.motion.limbs import ANKLES, SHOULDERS, WRISTS
 from kinevid.motion.motion import Motion
 
@@ -73,3 +74,23 @@ def test_a_real_kick_gets_its_side_and_the_mirrored_windows_the_other(cmu_root):
     off = MotionWindowDataset([Clip(trial.motion, trial.texts[:1])], 24, stride=8, templates=("{text}",),
                               show_progress=False)  # fmt: skip
     assert off.prompts == ["kick ball"] and off.num_side_worded_clips == 0
+
+
+def test_side_word_repeats_copy_only_the_side_worded_clips_windows(cmu_root):
+    """A kick (side-worded) and a walk (not) in one set: `side_word_repeats=3` triples the kick's windows, keeps
+    the walk's, and every copy is the same window as the original."""
+    kick, walk = CMUMocap(cmu_root, trial_ids=["10_01", "02_01"])
+    clips = [Clip(kick.motion, kick.texts[:1]), Clip(walk.motion, walk.texts[:1])]
+    options = {"stride": 8, "templates": ("{text}",), "show_progress": False, "side_words": True}
+    once = MotionWindowDataset(clips, 24, **options)
+    thrice = MotionWindowDataset(clips, 24, side_word_repeats=3, **options)
+    assert once.num_side_worded_clips == thrice.num_side_worded_clips == 1
+    kick_windows = (kick.motion.num_frames - 24) // 8 + 1
+    assert thrice.num_windows == once.num_windows + 2 * kick_windows
+    copy = thrice[2 * kick_windows]  # the first window of the first copy, plain
+    for key in ("rotations_6d", "pelvis", "contacts"):
+        torch.testing.assert_close(copy[key], once[0][key], rtol=0, atol=0)
+    assert copy["prompt_index"] in range(len(thrice.prompts))
+    assert thrice.prompts[copy["prompt_index"]] == "kick ball with the right leg"
+    with pytest.raises(InvalidInputError, match="side_word_repeats"):
+        MotionWindowDataset(clips, 24, side_word_repeats=0, **options)

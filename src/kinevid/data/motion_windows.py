@@ -139,6 +139,8 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         side_words (`bool`, defaults to False): add the acting side to captions of one-sided actions that do
             not name it ("kick" -> "kick with the right leg", read from the clip's motion;
             `kinevid.data.side_words`); `num_side_worded_clips` counts the clips changed.
+        side_word_repeats (`int`, defaults to 1): copies of every window of a clip whose caption got a side
+            word (they are few: 28 of the CMU train clips), so the side is seen as often as other words.
 
     Items are dicts:
         rotations_6d (`torch.Tensor` of shape `(W, 24, 6)`): local rotations, 6D (joint 0 global).
@@ -161,9 +163,12 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         rest_start_repeats: int = 1,
         rest_start_max_speed: float = 0.35,
         side_words: bool = False,
+        side_word_repeats: int = 1,
     ):
         if window_frames < 1 or stride < 1:
             raise InvalidInputError(f"`window_frames` and `stride` must be >= 1, got {window_frames} and {stride}.")
+        if side_word_repeats < 1:
+            raise InvalidInputError(f"`side_word_repeats` must be >= 1, got {side_word_repeats}.")
         if not 0 <= rest_start_history < window_frames or rest_start_repeats < 0:
             raise InvalidInputError(
                 f"`rest_start_history` must be in [0, {window_frames}) and `rest_start_repeats` >= 0, "
@@ -204,13 +209,17 @@ class MotionWindowDataset(torch.utils.data.Dataset):
             self._offsets.append(motion.offsets.float())
             self._contacts.append(foot_contacts(motion.joints, motion.fps).float())
             texts = [text for text in clip.texts if text.strip()]
+            side_worded = False
             if side_words:
                 labelled = [add_side_words(text, motion.joints) for text in texts]
-                self.num_side_worded_clips += labelled != texts
+                side_worded = labelled != texts
+                self.num_side_worded_clips += side_worded
                 texts = labelled
             self._prompts.append((prompt_indices(texts), prompt_indices([swap_left_right(t) for t in texts])))
             clip_starts = torch.arange(0, motion.num_frames - window_frames + 1, stride)
             clip_windows = [torch.stack([torch.full_like(clip_starts, clip_index), clip_starts, 0 * clip_starts], 1)]
+            if side_worded:
+                clip_windows[0] = clip_windows[0].repeat(side_word_repeats, 1)
             if rest_start_history > 0 and starts_at_rest(motion, rest_start_max_speed):
                 clip_windows.append(torch.tensor([[clip_index, 0, 1]]).expand(rest_start_repeats, 3))
             starts.append(torch.cat(clip_windows))

@@ -74,6 +74,8 @@ class DataConfig:
             take counts as starting still.
         side_words (`bool`, defaults to False): name the acting leg / hand in captions of kicks, waves,
             punches, ... that do not (read from the motion; `kinevid.data.side_words`).
+        side_word_repeats (`int`, defaults to 1): copies of every training window of a side-worded clip
+            (validation windows are not repeated).
     """
 
     cmu_root: str | None = None
@@ -86,6 +88,7 @@ class DataConfig:
     rest_start_repeats: int = 0
     rest_start_max_speed: float = 0.35
     side_words: bool = False
+    side_word_repeats: int = 1
 
 
 @dataclass
@@ -348,6 +351,7 @@ def load_cmu_windows(config: StructureTrainingConfig, split: str, window_frames:
         rest_start_repeats=config.data.rest_start_repeats,
         rest_start_max_speed=config.data.rest_start_max_speed,
         side_words=config.data.side_words,
+        side_word_repeats=config.data.side_word_repeats if split == "train" else 1,
     )
 
 
