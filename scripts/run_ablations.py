@@ -327,7 +327,7 @@ def to_markdown(summary: dict, settings: Settings) -> str:
         + ". Mean ± 95% interval; arrows: which way is better.",
         "",
     ]
-    arrows = ["↓" if any(key in c for key in LOWER_IS_BETTER) else "↑" for c in columns]
+    arrows = ["↓" if any(key in c for key in LOWER_IS_BETTER) and "mask_iou" not in c else "↑" for c in columns]
     lines.append(
         "| row | what changed | " + " | ".join(f"{c} {a}" for c, a in zip(columns, arrows, strict=True)) + " |"
     )
