@@ -100,7 +100,7 @@ TABLE_SCORES = {
     "v2m": ("mpjpe_mm", "physical/foot_skating_ratio"),
 }
 """Generation scores shown per mode (the JSON keeps every score of `evaluate_generation`)."""
-LOWER_IS_BETTER = ("loss", "diffusion", "mask", "mpjpe", "skating", "/video", "/motion")
+LOWER_IS_BETTER = ("loss", "diffusion", "mpjpe", "skating", "/video", "/motion")
 
 
 @dataclass
@@ -293,8 +293,7 @@ def _row_scores(per_training_seed: list[dict], mode: str, row: str) -> dict[str,
         for seed_entry in scores["modes"][mode]["per_seed"]:
             for name, value in seed_entry.get(row, {}).items():
                 per_generation_seed.setdefault(name, []).append(value)
-    values = {name: per_clip.get(name, items) for name, items in per_generation_seed.items()}
-    values.update(per_clip)
+    values = {**per_generation_seed, **per_clip}
     result = {}
     for name, items in values.items():
         mean, half = _mean_interval(items)
@@ -327,7 +326,7 @@ def to_markdown(summary: dict, settings: Settings) -> str:
         + ". Mean ± 95% interval; arrows: which way is better.",
         "",
     ]
-    arrows = ["↓" if any(key in c for key in LOWER_IS_BETTER) and "mask_iou" not in c else "↑" for c in columns]
+    arrows = ["↓" if any(key in c for key in LOWER_IS_BETTER) else "↑" for c in columns]
     lines.append(
         "| row | what changed | " + " | ".join(f"{c} {a}" for c, a in zip(columns, arrows, strict=True)) + " |"
     )
