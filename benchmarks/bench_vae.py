@@ -7,6 +7,11 @@ on the CPU. Reference in the same run: the same clips squeezed to the latent gri
 learning (area-average over the VAE's 4 frames x f x f pixels, f its spatial factor, then nearest-neighbour
 back up), which keeps 3 values per latent cell where the VAE keeps 16. Besides whole frames, the PSNR over the
 renderer's person masks: the figure covers a few percent of a frame, and it is what a pose estimator has to see.
+
+`--latent-noise 0.1 0.3`: also decode the latents with Gaussian noise of that many per-channel latent stds added
+(each clip's own per-channel std), the whole-frame and person PSNR of each. A DiT's
+sample is the clean latent plus its residual error, so this shows how forgiving a latent space is to drawing
+errors: two VAEs with the same clean reconstruction can differ a lot here.
 """
 
 from __future__ import annotations
@@ -48,12 +53,26 @@ def grid_baseline(video: torch.Tensor, spatial_factor: int = 8) -> torch.Tensor:
     return torch.cat([first, rest], dim=2)
 
 
+def person_psnr(reconstruction: torch.Tensor, video: torch.Tensor, person: torch.Tensor) -> float:
+    """PSNR (dB, values in [-1, 1]) over the person's pixels. `reconstruction`, `video`: `(1, 3, T, H, W)`;
+    `person`: `(T, H, W)` bool."""
+    error = (reconstruction - video).square().mean(dim=1)[0]
+    return 10 * math.log10(4.0 / error[person].mean().item())
+
+
+def latent_std(latents: torch.Tensor) -> torch.Tensor:
+    """Per-channel std `(1, C, 1, 1, 1)` of `latents` `(1, C, F, h, w)`: the unit DiTs are normalised in (the
+    clip's own, so checkpoints without latent statistics are measured the same way)."""
+    return latents.transpose(0, 1).flatten(1).std(dim=1).view(1, -1, 1, 1, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vae", type=Path, default=None, help="an AutoencoderKLWan directory (default: the shipped)")
     parser.add_argument("--checkpoint", type=Path, default=None, help="a kinevid train vae checkpoint directory")
     parser.add_argument("--data", type=Path, default=REPO / "data" / "synth128_val", help="held-out clips")
     parser.add_argument("--clips", type=int, default=32)
+    parser.add_argument("--latent-noise", type=float, nargs="*", default=[], help="noise levels, in latent stds")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -61,6 +80,8 @@ def main() -> None:
     clips = SyntheticClipFrames(args.data)
     count = min(args.clips, len(clips))
     scores = {name: {"psnr": [], "ssim": [], "psnr_frame0": [], "psnr_person": []} for name in ("vae", "grid")}
+    noisy = {level: {"psnr": [], "psnr_person": []} for level in args.latent_noise}
+    generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for index in range(count):
             video = clips.video(index)
@@ -74,8 +95,15 @@ def main() -> None:
                 # The first frame is encoded alone (an image): the image phase of training shows here first.
                 scores[name]["psnr_frame0"].append(psnr(reconstruction[:, :, :1], video[:, :, :1]).mean().item())
                 # The figure covers a few percent of a frame: its own PSNR is what pose estimators see.
-                error = (reconstruction - video).square().mean(dim=1)[0]  # (T, H, W)
-                scores[name]["psnr_person"].append(10 * math.log10(4.0 / error[person].mean().item()))
+                scores[name]["psnr_person"].append(person_psnr(reconstruction, video, person))
+            if noisy:
+                latents = vae.encode(video).latent_dist.mode()
+                std = latent_std(latents)
+                for level, values in noisy.items():
+                    noise = torch.randn(latents.shape, generator=generator) * std * level
+                    reconstruction = vae.decode(latents + noise).sample
+                    values["psnr"].append(psnr(reconstruction, video).mean().item())
+                    values["psnr_person"].append(person_psnr(reconstruction, video, person))
         video = clips.video(0)
         latents = vae.encode(video).latent_dist.mode()
         encode_seconds = best_seconds(lambda: vae.encode(video), repeats=3)
@@ -96,6 +124,9 @@ def main() -> None:
     print(f"{'decode s / clip':>22} {decode_seconds:9.2f} {'':>9} {TARGETS['decode_seconds']:8.2f} "
           f"{decode_seconds / TARGETS['decode_seconds']:13.3f}")  # fmt: skip
     print(f"{'encode s / clip':>22} {encode_seconds:9.2f}")
+    for level, values in noisy.items():
+        print(f"{f'+ noise {level:g} std':>22} psnr {sum(values['psnr']) / count:7.3f}  "
+              f"person {sum(values['psnr_person']) / count:7.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
