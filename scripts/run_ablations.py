@@ -120,6 +120,9 @@ class Settings:
     test_cache: Path
     judge: bool
     config_dir: Path = CONFIG_DIR
+    num_threads: int | None = None
+    """Torch CPU threads of every training and scoring; a machine setting, so not part of a run's recorded
+    settings (a run may resume with another thread count)."""
     log: list[str] = field(default_factory=list)
 
 
@@ -178,6 +181,13 @@ def _check_same_settings(directory: Path, values: dict, run: Run) -> None:
         tmp.write_text(json.dumps(values, indent=2))
 
 
+def _apply_machine_settings(settings: Settings, train, directory: Path) -> None:
+    """Resume from the run's latest checkpoint if it has one; `--num-threads` overrides the config's threads."""
+    train.resume = any((directory / "checkpoints").glob("step_*"))
+    if settings.num_threads is not None:
+        train.num_threads = settings.num_threads
+
+
 def train_run(settings: Settings, run: Run, seed: int) -> Path:
     """Train `run` at `seed` (resuming from its latest checkpoint) unless it is done; its directory."""
     directory = run_dir(settings, run.name, seed)
@@ -191,13 +201,13 @@ def train_run(settings: Settings, run: Run, seed: int) -> Path:
         from kinevid.recipes.mosa import MoSATrainingConfig, train_mosa
 
         config = MoSATrainingConfig.from_dict(values, directory, source)
-        config.train.resume = any((directory / "checkpoints").glob("step_*"))
+        _apply_machine_settings(settings, config.train, directory)
         train_mosa(config)
     else:
         from kinevid.recipes.echomotion import EchoMotionStageConfig, train_echomotion
 
         config = EchoMotionStageConfig.from_dict(values, directory, source)
-        config.train.resume = any((directory / "checkpoints").glob("step_*"))
+        _apply_machine_settings(settings, config.train, directory)
         train_echomotion(config)
     return directory
 
@@ -231,6 +241,10 @@ def score_run(settings: Settings, run: Run, seed: int) -> dict:
         scores = json.loads(path.read_text())
         if scores.get("protocol") == wanted and all("per_clip" in entry for entry in scores["modes"].values()):
             return scores
+    if settings.num_threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.num_threads)
     scores = {"protocol": wanted, "cache_loss": _cache_losses(settings, run, directory, seed), "modes": {}}
     for mode in settings.modes:
         evaluation = evaluate_generation(
@@ -434,6 +448,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         "--test-cache", type=Path, default=REPO_ROOT / "data" / "cache" / "vae_long" / "synth128v2_test"
     )
     parser.add_argument("--no-judge", action="store_true", help="skip the MediaPipe pose judge")
+    parser.add_argument("--num-threads", type=_positive, help="torch CPU threads (default: the configs' / torch's)")
     parser.add_argument("--config-dir", type=Path, default=CONFIG_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     from kinevid.errors import InvalidInputError
@@ -453,7 +468,7 @@ def parse_args(argv: list[str] | None = None) -> Settings:
         paper=args.paper, output=args.output, rows=rows, seeds=tuple(dict.fromkeys(args.seeds)), steps=args.steps,
         base_steps=args.base_steps, stage1_steps=args.stage1_steps, eval_clips=args.eval_clips,
         eval_seeds=args.eval_seeds, inference_steps=args.inference_steps, modes=modes, test_data=args.test_data,
-        test_cache=args.test_cache, judge=not args.no_judge, config_dir=args.config_dir,
+        test_cache=args.test_cache, judge=not args.no_judge, config_dir=args.config_dir, num_threads=args.num_threads,
     )  # fmt: skip
 
 

@@ -159,3 +159,19 @@ def test_a_run_made_with_other_settings_is_not_reused(tmp_path):
     )
     with pytest.raises(InvalidInputError, match="other settings"):
         run_ablations._check_same_settings(tmp_path / "base", other, base)
+
+
+def test_num_threads_reaches_the_trainer_but_not_the_recorded_settings(tmp_path, monkeypatch):
+    import kinevid.recipes.mosa as mosa_recipe
+
+    seen = []
+    monkeypatch.setattr(mosa_recipe, "train_mosa", lambda config: seen.append(config.train))
+    arguments = ["--paper", "mosa", "--output", str(tmp_path), "--base-steps", "5"]
+    base = run_ablations.RUNS["base"]
+    run_ablations.train_run(run_ablations.parse_args([*arguments, "--num-threads", "2"]), base, seed=0)
+    (tmp_path / "base" / "checkpoints" / "step_0000003").mkdir(parents=True)
+    run_ablations.train_run(run_ablations.parse_args(arguments), base, seed=0)  # same run, the config's threads
+    assert [train.num_threads for train in seen] == [2, 1]
+    assert [train.resume for train in seen] == [False, True]
+    recorded = json.loads((tmp_path / "base" / "ablation_config.json").read_text())
+    assert recorded["train"]["num_threads"] == 1  # the config's value, whatever --num-threads said
