@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_probes.py [--seeds 3] [--checkpoint DIR] [--start rest|motion]
     .venv/bin/python benchmarks/bench_probes.py --families kick_right_leg turn_around --seeds 1
+    .venv/bin/python benchmarks/bench_probes.py --guidance-scale 4 --steps 20     # sampler settings
 
 For every family of `kinevid.eval.probes.ACTION_PROBES`, each prompt is generated with every seed
 (`TextToMotionPipeline`, the shipped model by default) and checked; the family's real CMU clips (the
@@ -58,6 +59,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="pipeline directory (default: the shipped model)")
     parser.add_argument("--families", nargs="*", default=None, help="probe families (default: all)")
     parser.add_argument("--start", default="rest", choices=["rest", "motion"], help="the pipeline's start mode")
+    parser.add_argument("--guidance-scale", type=float, default=None, help="text guidance (default: checkpoint's)")
+    parser.add_argument("--steps", type=int, default=None, help="DDIM steps per chunk (default: checkpoint's)")
+    parser.add_argument("--contact-guidance", type=float, default=None, help="contact guidance (default: ckpt's)")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -65,11 +69,14 @@ def main() -> None:
     probes = get_probes(args.families)
     pipeline = TextToMotionPipeline.from_pretrained(args.checkpoint)
     tic = time.perf_counter()
-    model = run_model_probes(pipeline, probes, seeds=range(args.seeds), show_progress=True, start=args.start)
+    sampler = {"guidance_scale": args.guidance_scale, "num_inference_steps": args.steps,
+               "contact_guidance_scale": args.contact_guidance}  # fmt: skip
+    model = run_model_probes(pipeline, probes, seeds=range(args.seeds), show_progress=True, start=args.start,
+                             **{name: value for name, value in sampler.items() if value is not None})  # fmt: skip
     seconds = time.perf_counter() - tic
     real = run_real_probes(probes, show_progress=True)
 
-    print(f"\nProbe pass rates ({len(model)} generations in {seconds:.0f} s, start={args.start!r}):\n")
+    print(f"\nProbe pass rates ({len(model)} generations in {seconds:.0f} s, start={args.start!r}, {sampler}):\n")
     print(probe_table(model, real))
     model_passed, model_total = pass_rates(model)["overall"]
     real_passed, real_total = pass_rates(real)["overall"]
