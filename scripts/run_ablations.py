@@ -92,15 +92,16 @@ PAPER_ROWS = {
 }
 METHOD = {"mosa": "mosa", "echomotion": "echomotion"}
 DEFAULT_MODES = {"mosa": ("motion",), "echomotion": ("t2vm", "m2v", "v2m")}
+_PAIRED = ("paired/psnr", "paired/ssim", "paired/psnr_person", "paired/ssim_person")
 TABLE_SCORES = {
-    "motion": ("paired/psnr", "paired/ssim", "paired/psnr_person", "paired/ssim_person", "pck", "mask_iou"),
-    "text": ("paired/psnr", "paired/ssim", "paired/psnr_person", "paired/ssim_person", "pck", "mask_iou"),
-    "m2v": ("paired/psnr", "paired/ssim", "paired/psnr_person", "paired/ssim_person", "pck", "mask_iou"),
-    "t2vm": ("paired/psnr", "paired/ssim", "paired/psnr_person", "paired/ssim_person", "pck"),
+    "motion": (*_PAIRED, "pck", "mask_iou", "fd_kinevid"),
+    "text": (*_PAIRED, "pck", "mask_iou", "fd_kinevid"),
+    "m2v": (*_PAIRED, "pck", "mask_iou", "fd_kinevid"),
+    "t2vm": (*_PAIRED, "pck", "fd_kinevid"),
     "v2m": ("mpjpe_mm", "physical/foot_skating_ratio"),
 }
 """Generation scores shown per mode (the JSON keeps every score of `evaluate_generation`)."""
-LOWER_IS_BETTER = ("loss", "diffusion", "mpjpe", "skating", "/video", "/motion")
+LOWER_IS_BETTER = ("loss", "diffusion", "mpjpe", "skating", "/video", "/motion", "fd_")
 
 
 @dataclass

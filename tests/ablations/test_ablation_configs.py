@@ -115,7 +115,7 @@ def test_bad_rows_and_modes_are_one_line_errors(tmp_path, capsys):
 
 def _scores(psnr: list[list[float]], loss: list[float], mode: str = "motion") -> dict:
     """Stored scores of one training seed: `psnr[s][c]` is clip c's PSNR at generation seed s."""
-    per_seed = [{"generated": {"paired/psnr": float(np.mean(p)), "fd": 1.0 + s},
+    per_seed = [{"generated": {"paired/psnr": float(np.mean(p)), "fd_kinevid": 1.0 + s},
                  "mean frame": {"paired/psnr": 10.0}} for s, p in enumerate(psnr)]  # fmt: skip
     clips = np.asarray(psnr).mean(axis=0)
     per_clip = {"generated": {f"clip{c}": {"paired/psnr": float(v)} for c, v in enumerate(clips)},
@@ -135,7 +135,8 @@ def test_summary_means_intervals_and_markdown(tmp_path):
     full = summary["rows"]["full"]
     assert full["motion/paired/psnr"]["mean"] == 21.0 and full["motion/paired/psnr"]["n"] == 2  # clips 20, 22
     assert full["motion/paired/psnr"]["interval_95"] == pytest.approx(1.96 * 2**0.5 / 2**0.5)
-    assert full["motion/fd"]["mean"] == 1.5 and full["motion/fd"]["interval_95"] == pytest.approx(1.96 * 0.5)
+    fd = full["motion/fd_kinevid"]
+    assert fd["mean"] == 1.5 and fd["interval_95"] == pytest.approx(1.96 * 0.5)
     assert full["test loss/diffusion"]["mean"] == pytest.approx(0.4)
     assert summary["rows"]["no_hadc"]["motion/paired/psnr"]["interval_95"] is None
     assert summary["references"]["motion: mean frame"]["paired/psnr"]["mean"] == 10.0
@@ -143,6 +144,7 @@ def test_summary_means_intervals_and_markdown(tmp_path):
     markdown = run_ablations.to_markdown(summary, settings)
     assert "| full | all components | 0.4000 ± 0.1960 | 21.0000 ± 1.9600 |" in markdown
     assert "structure_fusion: add" in markdown and "motion: mean frame" in markdown
+    assert "motion/fd_kinevid ↓" in markdown and "| 1.5000 ± 0.9800 |" in markdown  # a set score, lower is better
     json_path, markdown_path = run_ablations.write_tables(summary, settings)
     assert markdown_path.read_text() == markdown
     assert json.loads(json_path.read_text())["rows"]["full"]["motion/paired/psnr"]["mean"] == 21.0
