@@ -101,6 +101,9 @@ TABLE_SCORES = {
     "v2m": ("mpjpe_mm", "physical/foot_skating_ratio"),
 }
 """Generation scores shown per mode (the JSON keeps every score of `evaluate_generation`)."""
+ATTENTION_SCORES = ("aligned_mass", "slope")
+ARROWS = {"attention/slope": "(4:1 diagonal ≈ 0.25)"}
+"""EchoMotion rows: motion -> video attention on the aligned latent frame, and its slope (a 4:1 diagonal: ~1/4)."""
 LOWER_IS_BETTER = ("loss", "diffusion", "mpjpe", "skating", "/video", "/motion", "fd_")
 
 
@@ -228,9 +231,8 @@ def _cache_losses(settings: Settings, run: Run, directory: Path, seed: int) -> d
 
 
 def score_run(settings: Settings, run: Run, seed: int) -> dict:
-    """Cache losses and generation scores of a trained row (read back when already on disk)."""
-    from kinevid.eval.video.generation import evaluate_generation
-    from kinevid.eval.video.generation_report import write_generation_report
+    """Cache losses and generation scores of a trained row, and for EchoMotion rows the motion -> video attention
+    alignment (read back when already on disk; a part missing from scores on disk is added)."""
     from kinevid.utils.io import atomic_write
 
     directory = run_dir(settings, run.name, seed)
@@ -238,15 +240,36 @@ def score_run(settings: Settings, run: Run, seed: int) -> dict:
     wanted = {"clips": settings.eval_clips, "eval_seeds": settings.eval_seeds, "modes": list(settings.modes),
               "inference_steps": settings.inference_steps, "test_data": str(settings.test_data),
               "test_cache": str(settings.test_cache), "judge": settings.judge}  # fmt: skip
-    if path.is_file():
-        scores = json.loads(path.read_text())
-        if scores.get("protocol") == wanted and all("per_clip" in entry for entry in scores["modes"].values()):
-            return scores
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    complete = scores.get("protocol") == wanted and all("per_clip" in entry for entry in scores["modes"].values())
+    if complete and (run.recipe != "echomotion-stage2" or "attention" in scores):
+        return scores
     if settings.num_threads is not None:
         import torch
 
         torch.set_num_threads(settings.num_threads)
-    scores = {"protocol": wanted, "cache_loss": _cache_losses(settings, run, directory, seed), "modes": {}}
+    if not complete:
+        scores = {"protocol": wanted, "cache_loss": _cache_losses(settings, run, directory, seed),
+                  "modes": _generation_scores(settings, directory)}  # fmt: skip
+    if run.recipe == "echomotion-stage2":  # scored later than the rest: added to rows scored before it existed
+        scores["attention"] = _attention_alignment(settings, run, directory, seed)
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(scores, indent=2))
+    return scores
+
+
+def _attention_alignment(settings: Settings, run: Run, directory: Path, seed: int) -> dict[str, list[float]]:
+    from kinevid.recipes.echomotion import EchoMotionStageConfig, evaluate_attention_alignment
+
+    config = EchoMotionStageConfig.from_dict(resolved_config(settings, run, seed), directory, run.config)
+    return evaluate_attention_alignment(config, directory / "final", settings.test_cache, num_clips=settings.eval_clips)
+
+
+def _generation_scores(settings: Settings, directory: Path) -> dict[str, dict]:
+    from kinevid.eval.video.generation import evaluate_generation
+    from kinevid.eval.video.generation_report import write_generation_report
+
+    modes = {}
     for mode in settings.modes:
         evaluation = evaluate_generation(
             directory / "pipeline", METHOD[settings.paper], settings.test_data, num_clips=settings.eval_clips,
@@ -255,12 +278,10 @@ def score_run(settings: Settings, run: Run, seed: int) -> dict:
         )  # fmt: skip
         write_generation_report(evaluation, directory / f"eval_{mode}")
         data = evaluation.to_dict()
-        scores["modes"][mode] = {
+        modes[mode] = {
             "rows": data["rows"], "per_seed": data["per_seed"], "per_clip": data["per_clip"], "skipped": data["skipped"]
         }  # fmt: skip
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(scores, indent=2))
-    return scores
+    return modes
 
 
 # ---------------------------------------------------------------------- table
@@ -285,6 +306,17 @@ def summarise(paper: str, rows: dict[str, list[dict]], modes: tuple[str, ...]) -
             values = [v for scores in per_training_seed for v in scores["cache_loss"].get(name, [])]
             mean, half = _mean_interval(values)
             entry[f"test loss/{name}"] = {"mean": mean, "interval_95": half, "n": len(values)}
+        for name in ATTENTION_SCORES:
+            values = [v for scores in per_training_seed for v in scores.get("attention", {}).get(name, [])]
+            if values:
+                mean, half = _mean_interval(values)
+                entry[f"attention/{name}"] = {"mean": mean, "interval_95": half, "n": len(values)}
+        chance = [v for scores in per_training_seed for v in scores.get("attention", {}).get("chance", [])]
+        if chance:
+            references.setdefault("attention: chance (uniform attention)", {
+                "aligned_mass": {"mean": float(np.mean(chance)), "interval_95": None, "n": len(chance)},
+                "slope": {"mean": 0.0, "interval_95": None, "n": len(chance)},
+            })  # fmt: skip
         for mode in modes:
             generated, *others = per_training_seed[0]["modes"][mode]["rows"]
             for other in others:
@@ -332,6 +364,8 @@ def to_markdown(summary: dict, settings: Settings) -> str:
     for mode in settings.modes:
         columns += [f"{mode}/{name}" for name in TABLE_SCORES[mode]
                     if any(f"{mode}/{name}" in entry for entry in summary["rows"].values())]  # fmt: skip
+    columns += [f"attention/{name}" for name in ATTENTION_SCORES
+                if any(f"attention/{name}" in entry for entry in summary["rows"].values())]  # fmt: skip
     lines = [f"## {paper} ablations at kinevid scale", ""]
     lines += [
         f"{settings.eval_clips} held-out test clips (`{settings.test_data}`, losses on `{settings.test_cache}`), "
@@ -341,7 +375,7 @@ def to_markdown(summary: dict, settings: Settings) -> str:
         + ". Mean ± 95% interval; arrows: which way is better.",
         "",
     ]
-    arrows = ["↓" if any(key in c for key in LOWER_IS_BETTER) else "↑" for c in columns]
+    arrows = [ARROWS.get(c, "↓" if any(key in c for key in LOWER_IS_BETTER) else "↑") for c in columns]
     lines.append(
         "| row | what changed | " + " | ".join(f"{c} {a}" for c, a in zip(columns, arrows, strict=True)) + " |"
     )

@@ -177,3 +177,17 @@ def test_num_threads_reaches_the_trainer_but_not_the_recorded_settings(tmp_path,
     assert [train.resume for train in seen] == [False, True]
     recorded = json.loads((tmp_path / "base" / "ablation_config.json").read_text())
     assert recorded["train"]["num_threads"] == 1  # the config's value, whatever --num-threads said
+
+
+def test_attention_alignment_columns_and_chance_reference(tmp_path):
+    scores = _scores([[19.0, 21.0]], [0.3, 0.5], mode="t2vm")
+    scores["attention"] = {"aligned_mass": [0.5, 0.7], "slope": [0.2, 0.2], "chance": [0.2, 0.2]}
+    summary = run_ablations.summarise("echomotion", {"joint": [scores]}, ("t2vm",))
+    joint = summary["rows"]["joint"]
+    assert joint["attention/aligned_mass"]["mean"] == pytest.approx(0.6) and joint["attention/slope"]["n"] == 2
+    assert summary["references"]["attention: chance (uniform attention)"]["aligned_mass"]["mean"] == 0.2
+    settings = run_ablations.parse_args(["--paper", "echomotion", "--output", str(tmp_path), "--rows", "joint",
+                                         "--modes", "t2vm"])  # fmt: skip
+    markdown = run_ablations.to_markdown(summary, settings)
+    assert "attention/aligned_mass ↑" in markdown and "attention/slope (4:1 diagonal ≈ 0.25)" in markdown
+    assert "| attention: chance (uniform attention) |" in markdown

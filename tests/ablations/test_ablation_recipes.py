@@ -157,3 +157,24 @@ def test_echomotion_cache_losses_per_objective(cache, tmp_path):
     values["objective"]["video_only"] = True
     video_only = EchoMotionStageConfig.from_dict(values, tmp_path / "run")
     assert echomotion_cache_loss(video_only, tmp_path / "final", cache[0], num_clips=2, seed=1) == losses
+
+
+def test_echomotion_attention_alignment_per_clip(cache, tmp_path):
+    from kinevid.models.appearance import EchoMotionTransformer3DModel
+    from kinevid.recipes.echomotion import EchoMotionStageConfig, evaluate_attention_alignment
+
+    torch.manual_seed(0)
+    model = EchoMotionTransformer3DModel(**TINY_MOSA_CONFIG, motion_only_grid_size=(2, 2)).eval()
+    model.save_pretrained(tmp_path / "final")
+    values = {
+        "stage": 2, "init_from": str(tmp_path / "final"), "data": {"cache_dir": str(cache[0])},
+        "max_sequence_length": MAX_TOKENS, "vae": str(cache[1]),
+        "train": {"max_steps": 1, "batch_size": 1, "learning_rate": 1e-4},
+    }  # fmt: skip
+    config = EchoMotionStageConfig.from_dict(values, tmp_path / "run")
+    scores = evaluate_attention_alignment(config, tmp_path / "final", cache[0], num_clips=2, seed=1)
+    assert set(scores) == {"aligned_mass", "slope", "chance"} and all(len(v) == 2 for v in scores.values())
+    item = LatentCacheDataset(cache[0], expect_text_encoder="minilm")[0]
+    assert scores["chance"][0] == pytest.approx(1.0 / item["latents"].shape[1])  # latents (C, F, H, W)
+    assert all(0.0 <= v <= 1.0 for v in scores["aligned_mass"])
+    assert scores == evaluate_attention_alignment(config, tmp_path / "final", cache[0], num_clips=2, seed=1)

@@ -367,16 +367,7 @@ def evaluate_cache_loss(
     Returns:
         `dict[str, list[float]]`: loss -> one value per clip.
     """
-    from ..models.vae import load_video_vae
-    from ..text import load_text_encoder
-
-    text_encoder = load_text_encoder(config.text_encoder)
-    dataset = _load_cache(str(cache_dir), config, load_video_vae(config.vae))
-    model = EchoMotionTransformer3DModel.from_pretrained(transformer_dir).eval()
-    _check_cache(dataset, str(cache_dir), model.config.text_dim)
-    batches = EchoMotionBatches(dataset, model.motion_normalizer(), config.max_sequence_length, stage=2)
-    null_text = encode_prompt_embeds(text_encoder.tokenizer, text_encoder.model, "", config.max_sequence_length)[0]
-    count = len(dataset) if num_clips is None else min(num_clips, len(dataset))
+    model, batches, null_text, count = _scoring_inputs(config, transformer_dir, cache_dir, num_clips)
     no_dropout = {"text_dropout": 0.0, "motion_condition_dropout": 0.0, "video_condition_dropout": 0.0}
     values: dict[str, list[float]] = {}
     for name, changes in CACHE_LOSS_OBJECTIVES.items():
@@ -389,6 +380,51 @@ def evaluate_cache_loss(
             for modality in kept:
                 values.setdefault(f"{name}/{modality}", []).append(terms[f"loss/{modality}"])
     return values
+
+
+def evaluate_attention_alignment(
+    config: EchoMotionStageConfig,
+    transformer_dir: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str],
+    num_clips: int | None = None,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """How well motion frames attend to the latent frame that encodes them, per clip of a latent cache.
+
+    `kinevid.eval.video.attention_sync.measure_temporal_alignment` in the v2m setting (clean video, motion at
+    noise level 0.5 with fixed noise from `seed`, no text), one clip per call: the paper's MVS-RoPE diagnostic
+    (a 4:1 diagonal in the motion -> video attention) as numbers.
+
+    Returns:
+        `dict[str, list[float]]`: `"aligned_mass"` (chance: 1 / latent frames), `"slope"` (a 4:1 diagonal: about
+        1 / r) and `"chance"`, one value per clip.
+    """
+    from ..eval.video.attention_sync import measure_temporal_alignment
+
+    model, batches, null_text, count = _scoring_inputs(config, transformer_dir, cache_dir, num_clips)
+    generator = torch.Generator().manual_seed(seed)
+    values: dict[str, list[float]] = {"aligned_mass": [], "slope": [], "chance": []}
+    for batch in fixed_batches(batches, 1, count):
+        (alignment,) = measure_temporal_alignment(model, batch["latents"], batch["motion"], null_text.float(),
+                                                  generator=generator)  # fmt: skip
+        for name in values:
+            values[name].append(getattr(alignment, name))
+    return values
+
+
+def _scoring_inputs(config: EchoMotionStageConfig, transformer_dir, cache_dir, num_clips: int | None):
+    """(model in eval mode, stage-2 batches of the cache, the null text `(L, D)`, clips to score)."""
+    from ..models.vae import load_video_vae
+    from ..text import load_text_encoder
+
+    text_encoder = load_text_encoder(config.text_encoder)
+    dataset = _load_cache(str(cache_dir), config, load_video_vae(config.vae))
+    model = EchoMotionTransformer3DModel.from_pretrained(transformer_dir).eval()
+    _check_cache(dataset, str(cache_dir), model.config.text_dim)
+    batches = EchoMotionBatches(dataset, model.motion_normalizer(), config.max_sequence_length, stage=2)
+    null_text = encode_prompt_embeds(text_encoder.tokenizer, text_encoder.model, "", config.max_sequence_length)[0]
+    count = len(dataset) if num_clips is None else min(num_clips, len(dataset))
+    return model, batches, null_text, count
 
 
 # ---------------------------------------------------------------------- the run

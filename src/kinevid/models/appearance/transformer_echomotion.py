@@ -123,6 +123,29 @@ class EchoMotionJointAttnProcessor:
             keys.append(apply_rotary_emb(key, *rope))
             values.append(value)
 
+        out = self.attend(attn, torch.cat(queries, dim=1), torch.cat(keys, dim=1), torch.cat(values, dim=1),
+                          attention_mask)  # fmt: skip
+        out = out.flatten(2, 3).type_as(queries[0])  # (B, S_v + S_m, D)
+
+        lengths = [states.shape[1] for _, states, _ in streams]
+        outputs = [
+            module.to_out[1](module.to_out[0](part))
+            for (module, _, _), part in zip(streams, out.split(lengths, 1), strict=True)
+        ]
+        if hidden_states is None:
+            return None, outputs[0]
+        return outputs[0], outputs[1]
+
+    def attend(
+        self,
+        attn: WanAttention,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Attention over the joint sequence, `(B, S, heads, head_dim)` each -> `(B, S, heads, head_dim)`, through
+        the video attention's backend and context-parallel config."""
         parallel_config = attn.processor._parallel_config
         if (
             parallel_config is not None
@@ -135,26 +158,16 @@ class EchoMotionJointAttnProcessor:
                 "video condition, or motion frames appended so the tokens split evenly over the ranks), which "
                 "diffusers' ring attention cannot apply; use `ContextParallelConfig(ulysses_degree=...)`"
             )
-        out = dispatch_attention_fn(
-            torch.cat(queries, dim=1),
-            torch.cat(keys, dim=1),
-            torch.cat(values, dim=1),
+        return dispatch_attention_fn(
+            query,
+            key,
+            value,
             attn_mask=attention_mask,
             dropout_p=0.0,
             is_causal=False,
             backend=attn.processor._attention_backend,
             parallel_config=parallel_config,
         )
-        out = out.flatten(2, 3).type_as(queries[0])  # (B, S_v + S_m, D)
-
-        lengths = [states.shape[1] for _, states, _ in streams]
-        outputs = [
-            module.to_out[1](module.to_out[0](part))
-            for (module, _, _), part in zip(streams, out.split(lengths, 1), strict=True)
-        ]
-        if hidden_states is None:
-            return None, outputs[0]
-        return outputs[0], outputs[1]
 
 
 def _modulation(scale_shift_table: torch.Tensor, temb: torch.Tensor) -> tuple[torch.Tensor, ...]:
