@@ -242,7 +242,7 @@ def score_run(settings: Settings, run: Run, seed: int) -> dict:
               "test_cache": str(settings.test_cache), "judge": settings.judge}  # fmt: skip
     scores = json.loads(path.read_text()) if path.is_file() else {}
     complete = scores.get("protocol") == wanted and all("per_clip" in entry for entry in scores["modes"].values())
-    if complete and (run.recipe != "echomotion-stage2" or "attention" in scores):
+    if complete and (run.recipe != "echomotion-stage2" or "mean_map" in scores.get("attention", {})):
         return scores
     if settings.num_threads is not None:
         import torch
@@ -455,6 +455,13 @@ def run(settings: Settings) -> dict:
     }  # fmt: skip
     json_path, markdown_path = write_tables(summary, settings)
     print(f"tables: {markdown_path} and {json_path}")
+    maps = {row: scores[0]["attention"]["mean_map"] for row, scores in per_row.items()
+            if "mean_map" in scores[0].get("attention", {})}  # fmt: skip
+    if maps:
+        from kinevid.eval.video.attention_sync import plot_frame_attention
+
+        plot_frame_attention(maps, settings.output / f"{settings.paper}_attention.png")
+        print(f"motion -> video attention (training seed {settings.seeds[0]}): {settings.paper}_attention.png")
     return summary
 
 

@@ -12,6 +12,7 @@ from kinevid.eval.video.attention_sync import (
     aligned_latent_frames,
     frame_attention,
     measure_temporal_alignment,
+    plot_frame_attention,
     recording_motion_attention,
     temporal_alignment,
 )
@@ -84,3 +85,11 @@ def test_measure_on_a_model_gives_one_alignment_per_sample():
     for alignment in alignments:
         assert alignment.attention.shape == (9, 3) and alignment.chance == pytest.approx(1 / 3)
         assert 0.0 <= alignment.aligned_mass <= 1.0
+
+
+def test_attention_maps_are_drawn(tmp_path):
+    pytest.importorskip("matplotlib")
+    aligned = aligned_latent_frames(17, 4, 5)
+    maps = {"diagonal": torch.nn.functional.one_hot(aligned, 5).float(), "uniform": torch.full((17, 5), 0.2)}
+    plot_frame_attention(maps, tmp_path / "attention.png")
+    assert (tmp_path / "attention.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

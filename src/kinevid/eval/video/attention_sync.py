@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -188,3 +189,24 @@ def measure_temporal_alignment(
     attention = torch.stack(recorder.maps).mean(dim=0)  # (B, T, F), mean over dual blocks
     compression = int(model.config.vae_temporal_compression)
     return [temporal_alignment(sample.cpu(), compression) for sample in attention]
+
+
+def plot_frame_attention(maps: dict[str, torch.Tensor], path: str | Path, temporal_compression: int = 4) -> None:
+    """Heat maps of motion frame -> latent frame attention `(T, F)`, one panel per name, with the aligned latent
+    frame `ceil(t / r)` marked; written to `path` (needs matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps) + 0.8, 3.6), squeeze=False)
+    for axis, (name, attention) in zip(axes[0], maps.items(), strict=True):
+        attention = torch.as_tensor(attention, dtype=torch.float32)
+        image = axis.imshow(attention.numpy(), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+        aligned = aligned_latent_frames(attention.shape[0], temporal_compression, attention.shape[1])
+        axis.plot(aligned.numpy(), range(attention.shape[0]), "w.", markersize=4, label="ceil(t / r)")
+        axis.set(title=name, xlabel="latent frame k", ylabel="motion frame t")
+    figure.colorbar(image, ax=axes[0].tolist(), label="share of the frame's video attention")
+    axes[0][0].legend(loc="lower right", fontsize=7)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
