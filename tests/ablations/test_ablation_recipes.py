@@ -122,10 +122,9 @@ def test_cache_loss_per_clip_equals_a_direct_computation(cache, tmp_path):
     assert losses["diffusion"][0] == pytest.approx(expected, rel=1e-5)
 
 
-def test_echomotion_cache_losses_per_objective(cache, tmp_path):
+def _tiny_echomotion_run(cache, tmp_path):
+    """A tiny EchoMotion model saved to `tmp_path / "final"` and the stage-2 config values scoring it."""
     from kinevid.models.appearance import EchoMotionTransformer3DModel
-    from kinevid.recipes.echomotion import EchoMotionStageConfig
-    from kinevid.recipes.echomotion import evaluate_cache_loss as echomotion_cache_loss
 
     torch.manual_seed(0)
     model = EchoMotionTransformer3DModel(**TINY_MOSA_CONFIG, motion_only_grid_size=(2, 2)).eval()
@@ -135,6 +134,14 @@ def test_echomotion_cache_losses_per_objective(cache, tmp_path):
         "max_sequence_length": MAX_TOKENS, "vae": str(cache[1]), "objective": {"shift": 3.0, "text_dropout": 0.5},
         "train": {"max_steps": 1, "batch_size": 1, "learning_rate": 1e-4},
     }  # fmt: skip
+    return model, values
+
+
+def test_echomotion_cache_losses_per_objective(cache, tmp_path):
+    from kinevid.recipes.echomotion import EchoMotionStageConfig
+    from kinevid.recipes.echomotion import evaluate_cache_loss as echomotion_cache_loss
+
+    model, values = _tiny_echomotion_run(cache, tmp_path)
     config = EchoMotionStageConfig.from_dict(values, tmp_path / "run")
     losses = echomotion_cache_loss(config, tmp_path / "final", cache[0], num_clips=2, seed=1)
     assert set(losses) == {"joint/video", "joint/motion", "m2v/video", "v2m/motion", "video_alone/video"}
@@ -160,17 +167,9 @@ def test_echomotion_cache_losses_per_objective(cache, tmp_path):
 
 
 def test_echomotion_attention_alignment_per_clip(cache, tmp_path):
-    from kinevid.models.appearance import EchoMotionTransformer3DModel
     from kinevid.recipes.echomotion import EchoMotionStageConfig, evaluate_attention_alignment
 
-    torch.manual_seed(0)
-    model = EchoMotionTransformer3DModel(**TINY_MOSA_CONFIG, motion_only_grid_size=(2, 2)).eval()
-    model.save_pretrained(tmp_path / "final")
-    values = {
-        "stage": 2, "init_from": str(tmp_path / "final"), "data": {"cache_dir": str(cache[0])},
-        "max_sequence_length": MAX_TOKENS, "vae": str(cache[1]),
-        "train": {"max_steps": 1, "batch_size": 1, "learning_rate": 1e-4},
-    }  # fmt: skip
+    _, values = _tiny_echomotion_run(cache, tmp_path)
     config = EchoMotionStageConfig.from_dict(values, tmp_path / "run")
     scores = evaluate_attention_alignment(config, tmp_path / "final", cache[0], num_clips=2, seed=1)
     assert set(scores) == {"aligned_mass", "slope", "chance", "mean_map"}

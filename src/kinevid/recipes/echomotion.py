@@ -388,7 +388,7 @@ def evaluate_attention_alignment(
     cache_dir: str | os.PathLike[str],
     num_clips: int | None = None,
     seed: int = 0,
-) -> dict[str, list[float]]:
+) -> dict[str, list]:
     """How well motion frames attend to the latent frame that encodes them, per clip of a latent cache.
 
     `kinevid.eval.video.attention_sync.measure_temporal_alignment` in the v2m setting (clean video, motion at

@@ -199,13 +199,17 @@ def plot_frame_attention(maps: dict[str, torch.Tensor], path: str | Path, tempor
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(maps), figsize=(2.6 * len(maps) + 0.8, 3.6), squeeze=False)
+    maps = {name: torch.as_tensor(attention, dtype=torch.float32) for name, attention in maps.items()}
+    top = max(float(attention.max()) for attention in maps.values())  # one colour scale for every panel
+    figure, axes = plt.subplots(
+        1, len(maps), figsize=(2.8 * len(maps) + 1.0, 3.8), squeeze=False, sharey=True, layout="constrained"
+    )
     for axis, (name, attention) in zip(axes[0], maps.items(), strict=True):
-        attention = torch.as_tensor(attention, dtype=torch.float32)
-        image = axis.imshow(attention.numpy(), aspect="auto", cmap="viridis", vmin=0.0, vmax=1.0)
+        image = axis.imshow(attention.numpy(), aspect="auto", cmap="viridis", vmin=0.0, vmax=top)
         aligned = aligned_latent_frames(attention.shape[0], temporal_compression, attention.shape[1])
         axis.plot(aligned.numpy(), range(attention.shape[0]), "w.", markersize=4, label="ceil(t / r)")
-        axis.set(title=name, xlabel="latent frame k", ylabel="motion frame t")
+        axis.set(title=name, xlabel="latent frame k")
+    axes[0][0].set_ylabel("motion frame t")
     figure.colorbar(image, ax=axes[0].tolist(), label="share of the frame's video attention")
     axes[0][0].legend(loc="lower right", fontsize=7)
     figure.savefig(path, dpi=100)
