@@ -191,3 +191,28 @@ def test_attention_alignment_columns_and_chance_reference(tmp_path):
     markdown = run_ablations.to_markdown(summary, settings)
     assert "attention/aligned_mass ↑" in markdown and "attention/slope (4:1 diagonal ≈ 0.25)" in markdown
     assert "| attention: chance (uniform attention) |" in markdown
+
+
+def test_scores_on_disk_get_only_their_missing_attention_part(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(run_ablations, "_cache_losses", lambda *a: calls.append("losses") or {"joint/video": [1.0]})
+    monkeypatch.setattr(run_ablations, "_generation_scores", lambda *a: calls.append("generation") or {})
+    monkeypatch.setattr(
+        run_ablations, "_attention_alignment",
+        lambda *a: calls.append("attention") or {"aligned_mass": [0.3], "slope": [0.1], "chance": [0.2],
+                                                 "mean_map": [[0.5, 0.5]]},
+    )  # fmt: skip
+    settings = run_ablations.parse_args(["--paper", "echomotion", "--output", str(tmp_path), "--modes", "t2vm"])
+    joint = run_ablations.RUNS["echomotion_joint"]
+    first = run_ablations.score_run(settings, joint, seed=0)  # nothing on disk: every part
+    assert calls == ["losses", "generation", "attention"] and first["attention"]["aligned_mass"] == [0.3]
+    path = tmp_path / "echomotion_joint" / "ablation_scores.json"
+    stored = json.loads(path.read_text())
+    del stored["attention"]  # scores written before the attention part existed
+    path.write_text(json.dumps(stored))
+    calls.clear()
+    assert run_ablations.score_run(settings, joint, seed=0)["attention"]["slope"] == [0.1]
+    assert calls == ["attention"]  # the losses and generation scores on disk are kept
+    calls.clear()
+    run_ablations.score_run(settings, joint, seed=0)
+    assert calls == []  # complete: read back
