@@ -181,15 +181,18 @@ def test_num_threads_reaches_the_trainer_but_not_the_recorded_settings(tmp_path,
 
 def test_attention_alignment_columns_and_chance_reference(tmp_path):
     scores = _scores([[19.0, 21.0]], [0.3, 0.5], mode="t2vm")
-    scores["attention"] = {"aligned_mass": [0.5, 0.7], "slope": [0.2, 0.2], "chance": [0.2, 0.2]}
+    scores["attention"] = {"aligned_mass": [0.5, 0.7], "slope": [0.2, 0.2], "chance": [0.2, 0.2],
+                           "diagonal_slope": [0.24, 0.24]}  # fmt: skip
     summary = run_ablations.summarise("echomotion", {"joint": [scores]}, ("t2vm",))
     joint = summary["rows"]["joint"]
     assert joint["attention/aligned_mass"]["mean"] == pytest.approx(0.6) and joint["attention/slope"]["n"] == 2
     assert summary["references"]["attention: chance (uniform attention)"]["aligned_mass"]["mean"] == 0.2
+    diagonal = summary["references"]["attention: 4:1 diagonal (on the aligned frame)"]
+    assert diagonal["slope"]["mean"] == pytest.approx(0.24) and diagonal["aligned_mass"]["mean"] == 1.0
     settings = run_ablations.parse_args(["--paper", "echomotion", "--output", str(tmp_path), "--rows", "joint",
                                          "--modes", "t2vm"])  # fmt: skip
     markdown = run_ablations.to_markdown(summary, settings)
-    assert "attention/aligned_mass ↑" in markdown and "attention/slope (4:1 diagonal ≈ 0.25)" in markdown
+    assert "attention/aligned_mass ↑" in markdown and "attention/slope (the 4:1 diagonal's: see references)" in markdown
     assert "| attention: chance (uniform attention) |" in markdown
 
 
@@ -200,7 +203,7 @@ def test_scores_on_disk_get_only_their_missing_attention_part(tmp_path, monkeypa
     monkeypatch.setattr(
         run_ablations, "_attention_alignment",
         lambda *a: calls.append("attention") or {"aligned_mass": [0.3], "slope": [0.1], "chance": [0.2],
-                                                 "mean_map": [[0.5, 0.5]]},
+                                                 "diagonal_slope": [0.24], "mean_map": [[0.5, 0.5]]},
     )  # fmt: skip
     settings = run_ablations.parse_args(["--paper", "echomotion", "--output", str(tmp_path), "--modes", "t2vm"])
     joint = run_ablations.RUNS["echomotion_joint"]

@@ -3,6 +3,7 @@ no mask loss without HADC, and the per-clip test-cache losses the ablation table
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from mosa_pipeline_tiny import (  # noqa: F401
@@ -172,13 +173,16 @@ def test_echomotion_attention_alignment_per_clip(cache, tmp_path):
     _, values = _tiny_echomotion_run(cache, tmp_path)
     config = EchoMotionStageConfig.from_dict(values, tmp_path / "run")
     scores = evaluate_attention_alignment(config, tmp_path / "final", cache[0], num_clips=2, seed=1)
-    assert set(scores) == {"aligned_mass", "slope", "chance", "mean_map"}
-    assert all(len(scores[name]) == 2 for name in ("aligned_mass", "slope", "chance"))
+    assert set(scores) == {"aligned_mass", "slope", "chance", "diagonal_slope", "mean_map"}
+    assert all(len(scores[name]) == 2 for name in ("aligned_mass", "slope", "chance", "diagonal_slope"))
     item = LatentCacheDataset(cache[0], expect_text_encoder="minilm")[0]
     frames = item["latents"].shape[1]
     mean_map = torch.tensor(scores["mean_map"])  # (T, F), rows sum to 1
     assert mean_map.shape == (4 * (frames - 1) + 1, frames)
     torch.testing.assert_close(mean_map.sum(-1), torch.ones(mean_map.shape[0]))
     assert scores["chance"][0] == pytest.approx(1.0 / item["latents"].shape[1])  # latents (C, F, H, W)
+    ceil_frames = [(t + 3) // 4 for t in range(4 * (item["latents"].shape[1] - 1) + 1)]
+    expected_slope = np.polyfit(np.arange(len(ceil_frames)), ceil_frames, 1)[0]  # independent least squares
+    assert scores["diagonal_slope"][0] == pytest.approx(expected_slope)
     assert all(0.0 <= v <= 1.0 for v in scores["aligned_mass"])
     assert scores == evaluate_attention_alignment(config, tmp_path / "final", cache[0], num_clips=2, seed=1)

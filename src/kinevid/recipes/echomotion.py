@@ -396,14 +396,15 @@ def evaluate_attention_alignment(
     (a 4:1 diagonal in the motion -> video attention) as numbers.
 
     Returns:
-        `dict[str, list]`: `"aligned_mass"` (chance: 1 / latent frames), `"slope"` (a 4:1 diagonal: about 1 / r)
-        and `"chance"`, one value per clip; `"mean_map"`, the `(T, F)` attention averaged over the clips.
+        `dict[str, list]`: `"aligned_mass"`, `"slope"`, and what uniform attention (`"chance"`: 1 / latent frames)
+        and attention exactly on the aligned frame (`"diagonal_slope"`: about 1 / r) would score, one value per
+        clip; `"mean_map"`, the `(T, F)` attention averaged over the clips.
     """
     from ..eval.video.attention_sync import measure_temporal_alignment
 
     model, batches, null_text, count = _scoring_inputs(config, transformer_dir, cache_dir, num_clips)
     generator = torch.Generator().manual_seed(seed)
-    values: dict[str, list] = {"aligned_mass": [], "slope": [], "chance": []}
+    values: dict[str, list] = {"aligned_mass": [], "slope": [], "chance": [], "diagonal_slope": []}
     maps = []
     for batch in fixed_batches(batches, 1, count):
         (alignment,) = measure_temporal_alignment(model, batch["latents"], batch["motion"], null_text.float(),
