@@ -14,10 +14,15 @@ Uses the shipped checkpoint (or `--checkpoint`); without one, the architecture o
 median time of the whole `TextToMotionPipeline.__call__` (prompt encoding + rollout), of the rollout
 with the prompt embedding cached, and of one denoiser call, as a reference measured in the same run:
 rollout / (calls x one call) shows the overhead of everything around the network, and the target
-is printed in the same unit (on a loaded machine the ratios are the numbers to compare). Times are
-medians of thread CPU time (wall-clock beside it): CPU time does not count the waits of a shared
-machine. Also printed: one contact-guidance call of the pipeline (autograd through forward
-kinematics) against `contact_guided_pelvis` (closed form, one forward kinematics pass).
+is printed in the same unit (on a loaded machine the ratios are the numbers to compare). The
+rollout and the full call are timed before and after the per-rollout conditioning cache
+(`TextToMotionPipeline.cache_conditioning` False / True: every call recomputing the timestep / text
+MLPs and adaLN modulations, vs computed once per rollout),
+alternating the two in one process, with their ratio; one denoiser call is also timed with its
+conditioning precomputed. Times are medians of thread CPU time (wall-clock beside it): CPU time does
+not count the waits of a shared machine. Also printed: one contact-guidance call of the pipeline
+(autograd through forward kinematics) against `contact_guided_pelvis` (closed form, one forward
+kinematics pass).
 """
 
 from __future__ import annotations
@@ -51,6 +56,34 @@ def median_time(function, repeats: int, clock=time.thread_time) -> float:
         function()
         times.append(clock() - tic)
     return statistics.median(times)
+
+
+def paired_median_times(functions: dict[str, object], repeats: int, clock=time.thread_time) -> dict[str, float]:
+    """Median time of each function, the functions run in turn `repeats` times (after one warm-up each),
+    so that a machine whose load drifts affects them alike."""
+    for function in functions.values():
+        function()
+    times = {name: [] for name in functions}
+    for _ in range(repeats):
+        for name, function in functions.items():
+            tic = clock()
+            function()
+            times[name].append(clock() - tic)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def with_cache(pipeline: TextToMotionPipeline, enabled: bool, function):
+    """`function` run with `pipeline.cache_conditioning` set to `enabled` (restored after)."""
+
+    def run():
+        previous = pipeline.cache_conditioning
+        pipeline.cache_conditioning = enabled
+        try:
+            return function()
+        finally:
+            pipeline.cache_conditioning = previous
+
+    return run
 
 
 def guidance_times(pipeline: TextToMotionPipeline, repeats: int) -> tuple[float, float]:
@@ -147,11 +180,13 @@ def main() -> None:
     num_chunks = math.ceil(num_frames / config.num_future_frames)
     num_calls = num_chunks * pipeline.num_inference_steps
 
-    full = median_time(lambda: pipeline(PROMPT, seconds=args.seconds, seed=0), repeats)
-    full_wall = median_time(lambda: pipeline(PROMPT, seconds=args.seconds, seed=0), repeats, time.perf_counter)
+    generate = functools.partial(pipeline, PROMPT, seconds=args.seconds, seed=0)
+    variants = {"before": with_cache(pipeline, False, generate), "after": with_cache(pipeline, True, generate)}
+    full = paired_median_times(variants, repeats)
+    full_wall = paired_median_times(variants, repeats, time.perf_counter)
     embedding = pipeline.encode_prompt([PROMPT])
     pipeline.encode_prompt = lambda prompts: embedding  # rollout only
-    rollout = median_time(lambda: pipeline(PROMPT, seconds=args.seconds, seed=0), repeats)
+    rollout = paired_median_times(variants, repeats)
     del pipeline.encode_prompt  # back to the class's method
 
     model = pipeline.model
@@ -163,8 +198,14 @@ def main() -> None:
         torch.randn(2, config.text_dim),
         torch.tensor([True, False]),
     )
+    pipeline.scheduler.set_timesteps(pipeline.num_inference_steps)
     with torch.no_grad():
-        one_call = median_time(lambda: model(*inputs), repeats * 10)
+        conditioning = model.precompute_conditioning(pipeline.scheduler.timesteps, *inputs[4:])[0]
+        calls = paired_median_times(
+            {"uncached": lambda: model(*inputs), "cached": lambda: model(*inputs, conditioning=conditioning)},
+            repeats * 10,
+        )
+    one_call, one_cached_call = calls["uncached"], calls["cached"]
 
     print(f"checkpoint: {source}")
     print(f"threads: {torch.get_num_threads()}, model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M params")
@@ -174,9 +215,17 @@ def main() -> None:
     )
     calls = num_calls * one_call
     print(f"one denoiser call (reference):         {one_call * 1000:.2f} ms; {num_calls} calls = {calls:.3f} s")
-    print(f"full call (prompt encoding + rollout): {full:.3f} s cpu ({full_wall:.3f} s wall) = "
-          f"{full / calls:.2f}x the calls; target <= {TARGET_SECONDS} s: {full / TARGET_SECONDS:.2f}x")  # fmt: skip
-    print(f"rollout only:                          {rollout:.3f} s = {rollout / calls:.2f}x the calls")
+    print(f"one call, conditioning precomputed:    {one_cached_call * 1000:.2f} ms ({one_cached_call / one_call:.2f}x)")
+    for name in ("before", "after"):
+        label = "uncached" if name == "before" else "cached"
+        print(f"full call, {name} ({label}):{' ' * (18 - len(name) - len(label))}{full[name]:.3f} s cpu "
+              f"({full_wall[name]:.3f} s wall) = {full[name] / calls:.2f}x the calls; "
+              f"target <= {TARGET_SECONDS} s: {full[name] / TARGET_SECONDS:.2f}x")  # fmt: skip
+    for name in ("before", "after"):
+        print(f"rollout only, {name}:{' ' * (25 - len(name))}{rollout[name]:.3f} s = "
+              f"{rollout[name] / calls:.2f}x the calls")  # fmt: skip
+    print(f"after / before:                        rollout {rollout['after'] / rollout['before']:.2f}x, "
+          f"full call {full['after'] / full['before']:.2f}x")  # fmt: skip
     print(
         f"target in the same unit:               {TARGET_SECONDS / calls:.2f}x the calls "
         f"(the reference's 3 ms a call on a quiet machine: {TARGET_SECONDS / (num_calls * 0.003):.2f}x)"

@@ -25,12 +25,19 @@ dominant segment (the largest weight; the later segment on a tie, so the new act
 boundary): token sequences of different prompts cannot be averaged position by position, and the
 pooled embedding already carries the smooth cross-fade.
 
+Speed: what every denoiser call of a rollout shares is computed once per rollout (`cache_conditioning`):
+the model's conditioning for each DDIM timestep (`MotionPrimitiveDiffusionModel.precompute_conditioning`:
+timestep and text MLPs, adaLN modulations, a token model's text keys and values), recomputed only when
+a timeline changes the text. The motions are those of the uncached path (`cache_conditioning=False`:
+every call recomputes them).
+
 A pipeline directory holds `pipeline_config.json`, `model/` (`MotionPrimitiveDiffusionModel`) and
 `scheduler/` (`DDIMScheduler`); the text encoder is referenced by name (`kinevid.text`).
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import math
@@ -49,7 +56,7 @@ from tqdm.auto import tqdm
 from ..body.rotations import axis_angle_to_matrix
 from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError, KinevidError, MissingWeightsError
-from ..models.structure.motion_diffusion import MotionPrimitiveDiffusionModel
+from ..models.structure.motion_diffusion import MotionConditioning, MotionPrimitiveDiffusionModel
 from ..models.structure.representation import (
     CONTACTS,
     FOOT_JOINTS,
@@ -163,6 +170,17 @@ class ChunkTextConditions:
         }
 
 
+def _same_tensors(current: dict[str, torch.Tensor | None], previous: dict[str, torch.Tensor | None] | None) -> bool:
+    """Whether two `ChunkTextConditions.chunk` results hold equal tensors (None matching None only)."""
+    if previous is None:
+        return False
+    for name, tensor in current.items():
+        other = previous[name]
+        if (tensor is None) != (other is None) or (tensor is not None and not torch.equal(tensor, other)):
+            return False
+    return True
+
+
 def default_checkpoint_dir() -> Path:
     """The pipeline shipped inside the package (`kinevid/assets/structure`)."""
     return Path(str(resources.files("kinevid"))) / "assets" / "structure"
@@ -197,6 +215,11 @@ class TextToMotionPipeline:
             guidance at sampling time (0 disables it; see `_guide_contacts`).
         start (`str`, defaults to `"rest"`): default start mode of `__call__` (`"rest"` or `"motion"`),
             stored in the pipeline directory as `"start"`.
+        cache_conditioning (`bool`, defaults to True): compute the model's conditioning once per rollout
+            and text (`MotionPrimitiveDiffusionModel.precompute_conditioning`) instead of in every call
+            (same motions; False is the
+            reference path of tests and `benchmarks/bench_text_to_motion.py`). Only for models whose
+            `forward` takes `conditioning`.
     """
 
     def __init__(
@@ -209,6 +232,7 @@ class TextToMotionPipeline:
         guidance_scale: float = 2.5,
         contact_guidance_scale: float = 0.0,
         start: str = "rest",
+        cache_conditioning: bool = True,
     ):
         if start not in START_MODES:
             raise InvalidInputError(f"`start` must be one of {list(START_MODES)}, got {start!r}.")
@@ -220,6 +244,7 @@ class TextToMotionPipeline:
         self.guidance_scale = guidance_scale
         self.contact_guidance_scale = contact_guidance_scale
         self.start = start
+        self.cache_conditioning = cache_conditioning
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -457,33 +482,36 @@ class TextToMotionPipeline:
         generator: torch.Generator | None,
         text_tokens: torch.Tensor | None = None,
         text_token_mask: torch.Tensor | None = None,
+        conditioning: list[MotionConditioning] | None = None,
+        dtype: torch.dtype | None = None,
     ) -> torch.Tensor:
         """One primitive: `(B, F, D)` normalised features denoised from noise.
 
         `text_embeds` `(B, text_dim)` is the pooled condition; a token model also needs `text_tokens`
         `(B, L, text_dim)` and `text_token_mask` `(B, L)`. The unconditional half of the guidance batch
-        drops both (`text_mask` False: the model's null embedding and null token)."""
+        drops both (`text_mask` False: the model's null embedding and null token). `conditioning`
+        (`precompute_chunk_conditioning` of the same text, one per timestep of the scheduler) is passed
+        to the model instead of recomputing it in every call; `dtype` is the model's (looked up if None)."""
         model = self.model
+        dtype = model.dtype if dtype is None else dtype
         batch_size = history.shape[0]
         shape = (batch_size, model.config.num_future_frames, model.config.feature_dim)
-        sample = torch.randn(shape, generator=generator, device=self.device, dtype=model.dtype)
+        sample = torch.randn(shape, generator=generator, device=self.device, dtype=dtype)
         use_guidance = guidance_scale != 1.0
-        text_mask = torch.ones(batch_size, dtype=torch.bool, device=self.device)
+        text_inputs = self._model_text_inputs(text_embeds, text_tokens, text_token_mask, use_guidance)
+        text_embeds, text_mask = text_inputs.pop("text_embeds"), text_inputs.pop("text_mask")
         if use_guidance:  # one batched pass: [conditional; unconditional]
             history, history_mask = history.repeat(2, 1, 1), history_mask.repeat(2)
-            text_embeds, text_mask = text_embeds.repeat(2, 1), torch.cat([text_mask, ~text_mask])
-            if text_tokens is not None:
-                text_tokens = text_tokens.repeat(2, 1, 1)
-                text_token_mask = None if text_token_mask is None else text_token_mask.repeat(2, 1)
-        token_inputs = {}
-        if text_tokens is not None:
-            token_inputs = {"text_tokens": text_tokens, "text_token_mask": text_token_mask}
         timesteps = self.scheduler.timesteps
+        if conditioning is not None and len(conditioning) != len(timesteps):
+            raise ValueError(f"`conditioning` has {len(conditioning)} timesteps, the scheduler {len(timesteps)}.")
         first_guided_step = max(len(timesteps) - CONTACT_GUIDANCE_STEPS, 0)
         for step, timestep in enumerate(timesteps):
-            model_input = sample.repeat(2, 1, 1) if use_guidance else sample
+            model_input = torch.cat([sample, sample]) if use_guidance else sample  # the copy `repeat` makes, cheaper
+            if conditioning is not None:
+                text_inputs["conditioning"] = conditioning[step]
             prediction = model(
-                model_input, timestep.to(self.device), history, history_mask, text_embeds, text_mask, **token_inputs
+                model_input, timestep.to(self.device), history, history_mask, text_embeds, text_mask, **text_inputs
             )
             if use_guidance:
                 conditional, unconditional = prediction.chunk(2)
@@ -492,6 +520,56 @@ class TextToMotionPipeline:
                 prediction = self._guide_contacts(prediction, contact_guidance_scale)
             sample = self.scheduler.step(prediction, timestep, sample, eta=0.0, generator=generator).prev_sample
         return sample
+
+    def _model_text_inputs(
+        self,
+        text_embeds: torch.Tensor,
+        text_tokens: torch.Tensor | None,
+        text_token_mask: torch.Tensor | None,
+        use_guidance: bool,
+    ) -> dict[str, torch.Tensor]:
+        """The model's text arguments for one primitive of B samples: `text_embeds` and `text_mask`, and
+        for a token model `text_tokens` and `text_token_mask`; with guidance, `[conditional;
+        unconditional]` (2B rows, the second half's text dropped)."""
+        text_mask = torch.ones(text_embeds.shape[0], dtype=torch.bool, device=self.device)
+        if use_guidance:
+            text_embeds, text_mask = text_embeds.repeat(2, 1), torch.cat([text_mask, ~text_mask])
+            if text_tokens is not None:
+                text_tokens = text_tokens.repeat(2, 1, 1)
+                text_token_mask = None if text_token_mask is None else text_token_mask.repeat(2, 1)
+        inputs = {"text_embeds": text_embeds, "text_mask": text_mask}
+        if text_tokens is not None:
+            inputs.update(text_tokens=text_tokens, text_token_mask=text_token_mask)
+        return inputs
+
+    @property
+    def supports_conditioning_cache(self) -> bool:
+        """Whether the model's `forward` takes a precomputed `conditioning` (subclasses that override
+        `forward` without it are called the plain way)."""
+        return "conditioning" in inspect.signature(type(self.model).forward).parameters
+
+    def precompute_chunk_conditioning(
+        self,
+        text_embeds: torch.Tensor,
+        guidance_scale: float,
+        text_tokens: torch.Tensor | None = None,
+        text_token_mask: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[MotionConditioning]:
+        """The model's conditioning of a primitive with this text at every timestep of the scheduler
+        (after `set_timesteps`), guidance batch included; shared by every primitive with the same text.
+
+        Args:
+            text_embeds (`torch.Tensor` of shape `(B, text_dim)`), text_tokens (`(B, L, text_dim)`, *optional*),
+            text_token_mask (`(B, L)`, *optional*): as for `_denoise_chunk`.
+            guidance_scale (`float`): classifier-free guidance scale (1: no unconditional half).
+            dtype (`torch.dtype`, *optional*): the model's dtype (looked up if None).
+
+        Returns:
+            `list` of `MotionConditioning`, one per `scheduler.timesteps` entry, for 2B samples with guidance.
+        """
+        inputs = self._model_text_inputs(text_embeds, text_tokens, text_token_mask, guidance_scale != 1.0)
+        return self.model.precompute_conditioning(self.scheduler.timesteps.to(self.device), **inputs, dtype=dtype)
 
     def _guide_contacts(self, prediction: torch.Tensor, scale: float, num_steps: int = 2) -> torch.Tensor:
         """Nudge a predicted clean chunk towards L_cont by moving its pelvis: feet it labels in contact
@@ -604,8 +682,11 @@ class TextToMotionPipeline:
         text_conditions = self.chunk_text_conditions(plans, chunk_times, transition_seconds)
 
         # 3. roll out primitives
-        offsets = model.body_offsets.to(model.dtype).expand(batch_size, -1, -1)
+        dtype = model.dtype  # looked up once: `ModelMixin.dtype` walks the parameters
+        offsets = model.body_offsets.to(dtype).expand(batch_size, -1, -1)
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        cache_conditioning = self.cache_conditioning and self.supports_conditioning_cache
+        conditioned_on, conditioning = None, None  # the chunk text the cached conditioning is for; the cache
         rotations, pelvis, joints, contacts = [], [], [], []
         history = torch.zeros(batch_size, config.num_history_frames, config.feature_dim, device=self.device)
         history_mask = torch.zeros(batch_size, dtype=torch.bool, device=self.device)
@@ -614,7 +695,7 @@ class TextToMotionPipeline:
             origin=torch.zeros(batch_size, 3, device=self.device),
         )
         if start == "rest":  # the standing pose as the frames before the first chunk
-            standing = standing_motion(config.num_history_frames, self.fps, model.body_offsets.to(model.dtype))
+            standing = standing_motion(config.num_history_frames, self.fps, model.body_offsets.to(dtype))
             rotations.append(standing.rotations.expand(batch_size, -1, -1, -1, -1))
             pelvis.append((standing.translation + standing.offsets[0]).expand(batch_size, -1, -1))
             joints.append(standing.joints.expand(batch_size, -1, -1, -1))
@@ -634,6 +715,11 @@ class TextToMotionPipeline:
                 )
                 history_mask = torch.ones_like(history_mask)
             text = text_conditions.chunk(chunk)
+            if cache_conditioning and not _same_tensors(text, conditioned_on):
+                conditioning = self.precompute_chunk_conditioning(
+                    text["text_embeds"], guidance_scale, text["text_tokens"], text["text_token_mask"], dtype
+                )
+                conditioned_on = text
             sample = self._denoise_chunk(
                 history,
                 history_mask,
@@ -643,6 +729,8 @@ class TextToMotionPipeline:
                 generator,
                 text_tokens=text["text_tokens"],
                 text_token_mask=text["text_token_mask"],
+                conditioning=conditioning,
+                dtype=dtype,
             )
             features = model.denormalize(sample)
             chunk_rotations, chunk_pelvis, chunk_joints = features_to_world(features, frame, offsets)

@@ -14,10 +14,19 @@ through adaLN, the tokens ground the words it averages away: "left" vs "right", 
 "kick"). The tokens are layer-normalised and projected once to a narrow `cross_attention_dim`
 (the shipped size budget is tight); each block's cross-attention output projection starts at zero,
 so a token model initialised from a pooled one starts out computing exactly what that one does.
+
+Everything a call derives from the timestep and the text alone (timestep and pooled-text MLPs, every
+block's adaLN modulation, the final norm's, and for a token model the projected text tokens and each
+block's cross-attention keys and values) is gathered in a `MotionConditioning`. `forward` builds one
+per call; a sampler whose calls share their timesteps and text (every chunk of an autoregressive
+rollout) builds them once with `precompute_conditioning` and passes them as `conditioning=`, which
+gives the same outputs without recomputing them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -34,8 +43,10 @@ TIMESTEP_CHANNELS = 256
 TEXT_CONDITIONINGS = ("pooled", "tokens")
 
 
-def _modulate(hidden_states: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return hidden_states * (1 + scale[:, None]) + shift[:, None]
+def _modulation_factors(shift: torch.Tensor, scale: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """adaLN's `(B, D)` shift and scale -> `(shift, 1 + scale)`, each `(B, 1, D)`, so that the modulation
+    `x * (1 + scale[:, None]) + shift[:, None]` of tokens `x` `(B, S, D)` is `x * factors[1] + factors[0]`."""
+    return shift[:, None], (1 + scale)[:, None]
 
 
 class MotionCrossAttention(nn.Module):
@@ -65,25 +76,44 @@ class MotionCrossAttention(nn.Module):
         nn.init.zeros_(self.to_out.weight)
         nn.init.zeros_(self.to_out.bias)
 
-    def forward(self, hidden_states: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+    def _split_heads(self, tokens: torch.Tensor) -> torch.Tensor:
+        """`(B, N, C)` -> `(B, heads, N, C / heads)`."""
+        return tokens.reshape(tokens.shape[0], tokens.shape[1], self.num_heads, -1).transpose(1, 2)
+
+    def key_value(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attention's keys and values, which depend on the text only.
+
+        Args:
+            context (`torch.Tensor` of shape `(B, L, context_dim)`): text tokens.
+
+        Returns:
+            (`key`, `value`), each `torch.Tensor` of shape `(B, heads, L, context_dim / heads)`.
+        """
+        return self._split_heads(self.to_k(context)), self._split_heads(self.to_v(context))
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        context: torch.Tensor | None,
+        context_mask: torch.Tensor,
+        key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """
         Args:
             hidden_states (`torch.Tensor` of shape `(B, S, dim)`): motion tokens.
-            context (`torch.Tensor` of shape `(B, L, context_dim)`): text tokens.
+            context (`torch.Tensor` of shape `(B, L, context_dim)`): text tokens (unused when `key_value`
+                is given).
             context_mask (`torch.Tensor` of shape `(B, L)`, bool): True where a text token may be attended
                 to; every row needs at least one True (the model always keeps its null token).
+            key_value (`tuple` of two `torch.Tensor` of shape `(B, heads, L, context_dim / heads)`, *optional*):
+                `self.key_value(context)`, precomputed.
 
         Returns:
             `torch.Tensor` of shape `(B, S, dim)`: the residual update.
         """
         batch_size, seq_len, _ = hidden_states.shape
-        heads = self.num_heads
-
-        def split_heads(tokens: torch.Tensor) -> torch.Tensor:  # (B, N, C) -> (B, heads, N, C / heads)
-            return tokens.reshape(batch_size, tokens.shape[1], heads, -1).transpose(1, 2)
-
-        query = split_heads(self.to_q(self.norm(hidden_states)))
-        key, value = split_heads(self.to_k(context)), split_heads(self.to_v(context))
+        query = self._split_heads(self.to_q(self.norm(hidden_states)))
+        key, value = self.key_value(context) if key_value is None else key_value
         attention = F.scaled_dot_product_attention(query, key, value, attn_mask=context_mask[:, None, None, :])
         return self.to_out(attention.transpose(1, 2).reshape(batch_size, seq_len, -1))
 
@@ -129,37 +159,102 @@ class MotionDiTBlock(nn.Module):
             else None
         )
 
+    def modulation(self, temb: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The block's adaLN modulation from the activated conditioning `temb` `(B, D)`, ready to
+        broadcast over tokens: `(shift_msa, 1 + scale_msa, gate_msa, shift_mlp, 1 + scale_mlp, gate_mlp)`,
+        each `(B, 1, D)`."""
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaln(temb).chunk(6, dim=-1)
+        return (
+            *_modulation_factors(shift_msa, scale_msa),
+            gate_msa[:, None],
+            *_modulation_factors(shift_mlp, scale_mlp),
+            gate_mlp[:, None],
+        )
+
     def forward(
         self,
         hidden_states: torch.Tensor,
-        temb: torch.Tensor,
+        temb: torch.Tensor | None,
         context: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
+        modulation: Sequence[torch.Tensor] | None = None,
+        key_value: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """
         Args:
             hidden_states (`torch.Tensor` of shape `(B, S, D)`): tokens.
-            temb (`torch.Tensor` of shape `(B, D)`): conditioning (timestep + text), already activated.
+            temb (`torch.Tensor` of shape `(B, D)`): conditioning (timestep + text), already activated
+                (unused when `modulation` is given).
             context (`torch.Tensor` of shape `(B, L, cross_attention_dim)`, *optional*): text tokens
-                (required when the block has cross-attention).
+                (required when the block has cross-attention and `key_value` is not given).
             context_mask (`torch.Tensor` of shape `(B, L)`, bool, *optional*): attendable text tokens.
+            modulation (six `torch.Tensor` of shape `(B, 1, D)`, *optional*): `self.modulation(temb)`, precomputed.
+            key_value (`tuple` of two `torch.Tensor`, *optional*): `self.cross_attention.key_value(context)`,
+                precomputed.
         """
         batch_size, seq_len, dim = hidden_states.shape
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaln(temb).chunk(6, dim=-1)
+        if modulation is None:
+            modulation = self.modulation(temb)
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = modulation  # scales are 1 + scale
 
-        norm = _modulate(self.norm1(hidden_states), shift_msa, scale_msa)
+        norm = self.norm1(hidden_states) * scale_msa + shift_msa
         qkv = self.to_qkv(norm).reshape(batch_size, seq_len, 3, self.num_heads, dim // self.num_heads)
         query, key, value = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, S, Dh)
         attention = F.scaled_dot_product_attention(
             query, key, value, dropout_p=self.dropout if self.training else 0.0
         )  # (B, H, S, Dh)
         attention = attention.transpose(1, 2).reshape(batch_size, seq_len, dim)
-        hidden_states = hidden_states + gate_msa[:, None] * self.to_out(attention)
+        hidden_states = hidden_states + gate_msa * self.to_out(attention)
         if self.cross_attention is not None:
-            hidden_states = hidden_states + self.cross_attention(hidden_states, context, context_mask)
+            hidden_states = hidden_states + self.cross_attention(hidden_states, context, context_mask, key_value)
 
-        norm = _modulate(self.norm2(hidden_states), shift_mlp, scale_mlp)
-        return hidden_states + gate_mlp[:, None] * self.ff_out(self.ff(norm))
+        norm = self.norm2(hidden_states) * scale_mlp + shift_mlp
+        return hidden_states + gate_mlp * self.ff_out(self.ff(norm))
+
+
+@dataclass
+class MotionConditioning:
+    """What one denoiser call derives from its timestep and text alone, for a batch of B samples.
+
+    `MotionPrimitiveDiffusionModel.forward` builds one per call; `precompute_conditioning` builds one per
+    timestep of a sampling schedule, to be passed as `forward(..., conditioning=...)` by every call that
+    shares that timestep and text (every chunk of a rollout).
+
+    Args:
+        block_modulations (`tuple` of num_layers tuples of six `torch.Tensor` of shape `(B, 1, D)`): each
+            block's adaLN `(shift_msa, 1 + scale_msa, gate_msa, shift_mlp, 1 + scale_mlp, gate_mlp)`
+            (`MotionDiTBlock.modulation`).
+        output_modulation (`tuple` of two `torch.Tensor` of shape `(B, 1, D)`): `(shift, 1 + scale)` of the
+            final norm.
+        context (`torch.Tensor` of shape `(B, 1 + L, cross_attention_dim)`, *optional*): `[null token;
+            projected text tokens]` (token models only).
+        context_mask (`torch.Tensor` of shape `(B, 1 + L)`, bool, *optional*): attendable text tokens.
+        key_values (`tuple` of num_layers `(key, value)` pairs, *optional*): each block's cross-attention keys
+            and values, `(B, heads, 1 + L, cross_attention_dim / heads)` (token models only).
+    """
+
+    block_modulations: tuple[tuple[torch.Tensor, ...], ...]
+    output_modulation: tuple[torch.Tensor, torch.Tensor]
+    context: torch.Tensor | None = None
+    context_mask: torch.Tensor | None = None
+    key_values: tuple[tuple[torch.Tensor, torch.Tensor], ...] | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """B, the samples this conditioning is for."""
+        return self.output_modulation[0].shape[0]
+
+    def clone(self) -> MotionConditioning:
+        """A copy with every tensor cloned (e.g. to record a call's inputs)."""
+        return MotionConditioning(
+            block_modulations=tuple(tuple(t.clone() for t in block) for block in self.block_modulations),
+            output_modulation=(self.output_modulation[0].clone(), self.output_modulation[1].clone()),
+            context=None if self.context is None else self.context.clone(),
+            context_mask=None if self.context_mask is None else self.context_mask.clone(),
+            key_values=None
+            if self.key_values is None
+            else tuple((key.clone(), value.clone()) for key, value in self.key_values),
+        )
 
 
 class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
@@ -284,6 +379,7 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
         text_tokens: torch.Tensor | None = None,
         text_token_mask: torch.Tensor | None = None,
         pooled_mask: torch.Tensor | None = None,
+        conditioning: MotionConditioning | None = None,
     ) -> torch.Tensor:
         """Predict the clean chunk.
 
@@ -304,29 +400,120 @@ class MotionPrimitiveDiffusionModel(ModelMixin, ConfigMixin):
             pooled_mask (`torch.Tensor` of shape `(B,)`, bool, *optional*): False replaces only the pooled
                 embedding by the null embedding and keeps the tokens (training a token model to read them).
                 Defaults to `text_mask`.
+            conditioning (`MotionConditioning`, *optional*): this call's entry of `precompute_conditioning`
+                for the same timestep and text; then `timestep`, `text_embeds`, `text_mask`, `text_tokens`,
+                `text_token_mask` and `pooled_mask` are not read (they must be what it was computed from).
+                None (default): computed from them.
 
         Returns:
             `torch.Tensor` of shape `(B, F, feature_dim)`: the predicted clean chunk, normalised.
         """
         batch_size, num_future, _ = sample.shape
-        timestep = timestep.expand(batch_size) if timestep.ndim == 0 else timestep
-        temb = self.time_embedding(self.time_proj(timestep).to(sample.dtype))  # (B, D)
-        text = self.text_embedding(self.text_input_norm(text_embeds.to(sample.dtype)))  # (B, D)
-        pooled_mask = text_mask if pooled_mask is None else pooled_mask & text_mask
-        text = torch.where(pooled_mask[:, None], text, self.null_text.to(text.dtype))
-        conditioning = F.silu(temb + text)  # (B, D)
-        context, context_mask = self._text_context(text_tokens, text_token_mask, text_mask, sample.dtype)
+        if conditioning is None:
+            text, context, context_mask, key_values = self._text_conditioning(
+                text_embeds, text_mask, text_tokens, text_token_mask, pooled_mask, sample.dtype
+            )
+            timestep = timestep.expand(batch_size) if timestep.ndim == 0 else timestep
+            conditioning = self._timestep_conditioning(timestep, text, context, context_mask, key_values, sample.dtype)
+        elif conditioning.batch_size != batch_size:
+            raise ValueError(f"`conditioning` is for {conditioning.batch_size} samples, `sample` has {batch_size}.")
 
         history_tokens = self.history_proj(history)  # (B, H, D)
         history_tokens = torch.where(history_mask[:, None, None], history_tokens, self.missing_history)
         hidden_states = torch.cat([history_tokens, self.sample_proj(sample)], dim=1)  # (B, H + F, D)
         hidden_states = hidden_states + self.pos_embedding[: hidden_states.shape[1]]
-        for block in self.blocks:
-            hidden_states = block(hidden_states, conditioning, context, context_mask)
+        key_values = conditioning.key_values or (None,) * len(self.blocks)
+        for block, modulation, key_value in zip(self.blocks, conditioning.block_modulations, key_values, strict=True):
+            hidden_states = block(
+                hidden_states, None, conditioning.context, conditioning.context_mask, modulation, key_value
+            )
 
-        shift, scale = self.adaln_out(conditioning).chunk(2, dim=-1)
-        hidden_states = _modulate(self.norm_out(hidden_states[:, -num_future:]), shift, scale)  # (B, F, D)
+        shift, scale = conditioning.output_modulation  # (B, 1, D): shift, 1 + scale
+        hidden_states = self.norm_out(hidden_states[:, -num_future:]) * scale + shift  # (B, F, D)
         return self.proj_out(hidden_states)  # (B, F, feature_dim)
+
+    def precompute_conditioning(
+        self,
+        timesteps: torch.Tensor,
+        text_embeds: torch.Tensor,
+        text_mask: torch.Tensor,
+        text_tokens: torch.Tensor | None = None,
+        text_token_mask: torch.Tensor | None = None,
+        pooled_mask: torch.Tensor | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> list[MotionConditioning]:
+        """The conditioning of every timestep of a schedule, for calls that share this text.
+
+        Computes, with the same operations as `forward` (so `forward(..., conditioning=result[i])` returns
+        what `forward(..., timestep=timesteps[i], <the same text arguments>)` returns), the text part once
+        and the timestep part once per timestep (call it under `torch.no_grad()` when sampling).
+
+        Args:
+            timesteps (`torch.Tensor` of shape `(T,)` or `(T, B)`): the schedule's timesteps (one per call,
+                for the whole batch or per sample).
+            text_embeds, text_mask, text_tokens, text_token_mask, pooled_mask: as in `forward` (batch B).
+            dtype (`torch.dtype`, *optional*): the dtype of the samples `forward` will get (defaults to
+                the model's).
+
+        Returns:
+            `list` of T `MotionConditioning`, one per timestep (sharing the text context).
+        """
+        dtype = self.dtype if dtype is None else dtype
+        batch_size = text_embeds.shape[0]
+        text, context, context_mask, key_values = self._text_conditioning(
+            text_embeds, text_mask, text_tokens, text_token_mask, pooled_mask, dtype
+        )
+        return [
+            self._timestep_conditioning(
+                timestep.expand(batch_size) if timestep.ndim == 0 else timestep,
+                text,
+                context,
+                context_mask,
+                key_values,
+                dtype,
+            )
+            for timestep in timesteps
+        ]
+
+    def _text_conditioning(
+        self,
+        text_embeds: torch.Tensor,
+        text_mask: torch.Tensor,
+        text_tokens: torch.Tensor | None,
+        text_token_mask: torch.Tensor | None,
+        pooled_mask: torch.Tensor | None,
+        dtype: torch.dtype,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, tuple | None]:
+        """The text's part: the pooled text embedding `(B, D)` (the null embedding where dropped), and
+        for a token model the cross-attention context, its mask and every block's keys and values."""
+        text = self.text_embedding(self.text_input_norm(text_embeds.to(dtype)))  # (B, D)
+        pooled_mask = text_mask if pooled_mask is None else pooled_mask & text_mask
+        text = torch.where(pooled_mask[:, None], text, self.null_text.to(text.dtype))
+        context, context_mask = self._text_context(text_tokens, text_token_mask, text_mask, dtype)
+        key_values = None
+        if context is not None:
+            key_values = tuple(block.cross_attention.key_value(context) for block in self.blocks)
+        return text, context, context_mask, key_values
+
+    def _timestep_conditioning(
+        self,
+        timestep: torch.Tensor,
+        text: torch.Tensor,
+        context: torch.Tensor | None,
+        context_mask: torch.Tensor | None,
+        key_values: tuple | None,
+        dtype: torch.dtype,
+    ) -> MotionConditioning:
+        """Timesteps `(B,)` + the text's part (`_text_conditioning`) -> every block's modulation."""
+        temb = self.time_embedding(self.time_proj(timestep).to(dtype))  # (B, D)
+        conditioning = F.silu(temb + text)  # (B, D)
+        return MotionConditioning(
+            block_modulations=tuple(block.modulation(conditioning) for block in self.blocks),
+            output_modulation=_modulation_factors(*self.adaln_out(conditioning).chunk(2, dim=-1)),
+            context=context,
+            context_mask=context_mask,
+            key_values=key_values,
+        )
 
     def _text_context(
         self,
