@@ -72,3 +72,27 @@ def test_resuming_with_a_vae_of_another_factor_is_an_error(synth, vae_f4, cache_
     ).eval()
     with pytest.raises(InvalidInputError, match="another VAE"):
         build_latent_cache(synth, cache_f4, vae_f8, text_encoder, "minilm", clips_per_shard=3, show_progress=False)
+
+
+def test_cache_of_a_vae_with_4_latent_channels_reads_back(synth, text_encoder, tmp_path):
+    """The reader takes the latent channel count from the cache's recorded VAE config (`z_dim`), not Wan's 16."""
+    torch.manual_seed(0)
+    vae_z4 = AutoencoderKLWan(
+        base_dim=4, z_dim=4, dim_mult=[1, 2, 2], num_res_blocks=1, temperal_downsample=[True, True],
+        latents_mean=[0.0] * 4, latents_std=[1.0] * 4,
+    ).eval()  # fmt: skip
+    output = build_latent_cache(synth, tmp_path / "cache_z4", vae_z4, text_encoder, "minilm", clips_per_shard=3,
+                                batch_size=2, show_progress=False)  # fmt: skip
+    cache = LatentCacheDataset(output, expect_vae=vae_z4)
+    assert cache.latent_channels == 4
+    item = cache[len(cache) - 1]
+    with torch.no_grad():
+        latents = encode_video(vae_z4, synth[len(cache) - 1]["video"][None])[0]
+    assert item["latents"].shape == (4, 3, 8, 8)
+    torch.testing.assert_close(item["latents"], latents, atol=1e-5, rtol=1e-5)
+    # a shard whose latents do not have the recorded VAE's channels is refused, naming the file
+    manifest = json.loads((output / CACHE_MANIFEST).read_text())
+    manifest["vae"]["config"]["z_dim"] = 16
+    (output / CACHE_MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(InvalidInputError, match=r"latents-00000\.safetensors: `latents` of clip 0 has shape \(4,"):
+        LatentCacheDataset(output)[0]

@@ -89,6 +89,9 @@ def cache_shard_name(index: int) -> str:
     return f"latents-{index:05d}.safetensors"
 
 
+LATENT_CHANNELS = 16  # Wan2.1's `z_dim`: the latent channels of a cache whose recorded VAE config lacks it
+
+
 def cache_spatial_factor(geometry: dict) -> int:
     """The VAE spatial factor f of a cache's `geometry` (latents and `mask_latent` are `H / f x W / f`); caches
     written before `spatial_factor` was recorded hold 8x latents."""
@@ -543,7 +546,8 @@ class LatentCacheDataset(torch.utils.data.Dataset):
 
     Attributes:
         geometry (`dict`): the manifest's geometry; spatial_factor (`int`): the VAE's pixels per latent cell along
-            each side (`cache_spatial_factor`: 8 for caches that do not record it).
+            each side (`cache_spatial_factor`: 8 for caches that do not record it); latent_channels (`int`): the
+            VAE's `z_dim` (`latents` are `(latent_channels, T', H', W')`).
     """
 
     def __init__(self, root: str | os.PathLike[str], expect_vae=None, expect_text_encoder=None) -> None:
@@ -561,6 +565,7 @@ class LatentCacheDataset(torch.utils.data.Dataset):
         self.manifest = manifest
         self.geometry = manifest["geometry"]
         self.spatial_factor = cache_spatial_factor(self.geometry)
+        self.latent_channels = int(manifest["vae"]["config"].get("z_dim", LATENT_CHANNELS))
         self.fields: dict[str, bool] = manifest["fields"]
         self.num_clips = int(manifest["num_clips"])
         self.clips_per_shard = int(manifest["clips_per_shard"])
@@ -585,8 +590,9 @@ class LatentCacheDataset(torch.utils.data.Dataset):
         frames, height, width = self.geometry["num_frames"], self.geometry["height"], self.geometry["width"]
         latent, points = tuple(self.geometry["latent_shape"]), self.geometry["num_track_points"]
         return {
-            "latents": (16, *latent), "text_tokens": (text_length, self.text_dim), "text_mask": (text_length,),
-            "text_pooled": (self.text_dim,), "mask_latent": (1, *latent), "tracks": (frames, points, 2),
+            "latents": (self.latent_channels, *latent), "text_tokens": (text_length, self.text_dim),
+            "text_mask": (text_length,), "text_pooled": (self.text_dim,), "mask_latent": (1, *latent),
+            "tracks": (frames, points, 2),
             "track_visibility": (frames, points), "skeleton": (frames, height, width, 3),
             "motion_features": (frames, MOTION_FEATURE_DIM), "rotations": (frames, 24, 3, 3),
             "translation": (frames, 3), "offsets": (24, 3), "betas": (10,), "joints": (frames, 24, 3),
