@@ -1,6 +1,7 @@
 """Speed of text -> motion: a 10-second motion at batch 1 on one CPU thread (target <= 0.25 s).
 
     .venv/bin/python benchmarks/bench_text_to_motion.py [--quick] [--checkpoint DIR] [--threads N]
+    .venv/bin/python benchmarks/bench_text_to_motion.py --reference-steps 0      # skip the 10-step reference
     .venv/bin/python benchmarks/bench_text_to_motion.py --physical 64 [--contact-guidance 0.5]
 
 `--physical N` also measures physical plausibility on N held-out test-subject clips (the first
@@ -19,7 +20,9 @@ rollout and the full call are timed before and after the per-rollout conditionin
 (`TextToMotionPipeline.cache_conditioning` False / True: every call recomputing the timestep / text
 MLPs and adaLN modulations, vs computed once per rollout),
 alternating the two in one process, with their ratio; one denoiser call is also timed with its
-conditioning precomputed. Times are medians of thread CPU time (wall-clock beside it): CPU time does
+conditioning precomputed, and (`--reference-steps N`, default 10, the sampler's earlier default) the cached
+call at N DDIM steps per chunk in the same alternation, so a checkpoint sampling with fewer steps is
+compared with N steps measured beside it. Times are medians of thread CPU time (wall-clock beside it): CPU time does
 not count the waits of a shared machine. Also printed: one contact-guidance call of the pipeline
 (autograd through forward kinematics) against `contact_guided_pelvis` (closed form, one forward
 kinematics pass).
@@ -166,6 +169,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="pipeline directory (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1, as `kinevid motion`)")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--reference-steps", type=int, default=10, help="also time the cached call at this many DDIM steps (0: no)"
+    )
     parser.add_argument("--physical", type=int, default=0, help="also compare physical metrics on N test clips")
     parser.add_argument(
         "--contact-guidance", type=float, default=None, help="with --physical: guided column (default: checkpoint's)"
@@ -182,6 +188,11 @@ def main() -> None:
 
     generate = functools.partial(pipeline, PROMPT, seconds=args.seconds, seed=0)
     variants = {"before": with_cache(pipeline, False, generate), "after": with_cache(pipeline, True, generate)}
+    reference_steps = args.reference_steps
+    if reference_steps and reference_steps != pipeline.num_inference_steps:
+        variants["reference steps"] = with_cache(
+            pipeline, True, functools.partial(generate, num_inference_steps=reference_steps)
+        )
     full = paired_median_times(variants, repeats)
     full_wall = paired_median_times(variants, repeats, time.perf_counter)
     embedding = pipeline.encode_prompt([PROMPT])
@@ -226,6 +237,11 @@ def main() -> None:
               f"{rollout[name] / calls:.2f}x the calls")  # fmt: skip
     print(f"after / before:                        rollout {rollout['after'] / rollout['before']:.2f}x, "
           f"full call {full['after'] / full['before']:.2f}x")  # fmt: skip
+    if "reference steps" in full:
+        print(f"full call at {reference_steps} steps (cached):    {full['reference steps']:.3f} s cpu; "
+              f"{pipeline.num_inference_steps} / {reference_steps} steps: full call "
+              f"{full['after'] / full['reference steps']:.2f}x, rollout "
+              f"{rollout['after'] / rollout['reference steps']:.2f}x")  # fmt: skip
     print(
         f"target in the same unit:               {TARGET_SECONDS / calls:.2f}x the calls "
         f"(the reference's 3 ms a call on a quiet machine: {TARGET_SECONDS / (num_calls * 0.003):.2f}x)"

@@ -49,3 +49,30 @@ def test_guidance_lowers_a_hovering_planted_foot_to_its_contact_height(tiny_moti
     assert after.abs().max() < 0.005  # at the joint's measured contact height
     heights = contact_heights()
     assert heights[1] < heights[0]  # a planted toe sits lower than its ankle
+
+
+@pytest.mark.parametrize("num_steps, expected", [(1, 1), (2, 1), (5, 2), (10, 4), (15, 6), (20, 8)])
+def test_contact_guidance_acts_on_the_last_two_fifths_of_the_steps(tiny_motion_pipeline, num_steps, expected):
+    """With trailing DDIM spacing those are the steps below t = 400 of 1000: 4 of 10 (as before the rule scaled),
+    2 of 5 (the shipped default); a short schedule never guides its first, noisiest prediction."""
+    pipeline = tiny_motion_pipeline
+    model_calls, guided_steps = [], []
+    forward, guide = pipeline.model.forward, pipeline._guide_contacts
+
+    def counting_forward(*args, **kwargs):
+        model_calls.append(None)
+        return forward(*args, **kwargs)
+
+    def recording_guide(prediction, scale, **kwargs):
+        guided_steps.append(len(model_calls) - 1)  # the guidance of step k follows the model's (k + 1)-th call
+        return guide(prediction, scale, **kwargs)
+
+    pipeline.model.forward, pipeline._guide_contacts = counting_forward, recording_guide
+    one_chunk = pipeline.model.config.num_future_frames / pipeline.fps
+    pipeline("a person walks", seconds=one_chunk, seed=0, start="motion", num_inference_steps=num_steps,
+             contact_guidance_scale=0.5)  # fmt: skip
+    assert len(model_calls) == num_steps
+    assert guided_steps == list(range(num_steps - expected, num_steps))
+    timesteps = pipeline.scheduler.timesteps.tolist()
+    if 1000 % num_steps == 0 and num_steps > 2:
+        assert all(t < 400 for t in timesteps[-expected:]) and timesteps[-expected - 1] >= 400

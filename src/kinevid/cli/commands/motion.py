@@ -168,7 +168,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--guidance-scale", type=float, default=None, help="classifier-free guidance (default: checkpoint's)"
     )
-    parser.add_argument("--steps", type=int, default=None, help="denoising steps per chunk (default: checkpoint's, 10)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="denoising steps per chunk (default: checkpoint's; the shipped 5)"
+    )
     parser.add_argument(
         "--contact-guidance",
         type=float,
