@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/bench_vae.py [--vae DIR | --checkpoint RUN/PHASE/checkpoints/step_N] [--clips 32]
 
 Targets (issue 15): PSNR >= 30 dB, SSIM >= 0.9, weights <= 10 MB (fp16 allowed), decode of one clip <= 2 s
-on the CPU. Reference in the same run: the same clips squeezed to the latent grid's size without any
+on the CPU. The decode and encode are timed with the VAE's 3D convolutions on oneDNN (`use_onednn_conv3d`, what
+`load_video_vae` gives) and, as a reference in the same run, on PyTorch's own backend choice. Reference for the
+scores in the same run: the same clips squeezed to the latent grid's size without any
 learning (area-average over the VAE's 4 frames x f x f pixels, f its spatial factor, then nearest-neighbour
 back up), which keeps 3 values per latent cell where the VAE keeps 16. Besides whole frames, the PSNR over the
 renderer's person masks: the figure covers a few percent of a frame, and it is what a pose estimator has to see.
@@ -27,7 +29,14 @@ from diffusers import AutoencoderKLWan
 from safetensors.torch import load_file
 
 from kinevid.eval.image_quality import psnr, ssim
-from kinevid.models.vae import SHIPPED_VAE_DIR, load_video_vae, pool_to_latent_grid, vae_spatial_factor
+from kinevid.models.vae import (
+    SHIPPED_VAE_DIR,
+    load_video_vae,
+    pool_to_latent_grid,
+    use_onednn_conv3d,
+    use_pytorch_conv3d,
+    vae_spatial_factor,
+)
 from kinevid.recipes.vae import SyntheticClipFrames
 from timing import best_seconds
 
@@ -73,10 +82,12 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO / "data" / "synth128_val", help="held-out clips")
     parser.add_argument("--clips", type=int, default=32)
     parser.add_argument("--latent-noise", type=float, nargs="*", default=[], help="noise levels, in latent stds")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; the CPU has 2)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
 
     vae = vae_from_checkpoint(args.checkpoint) if args.checkpoint else load_video_vae(args.vae or SHIPPED_VAE_DIR)
+    use_onednn_conv3d(vae)  # as load_video_vae does; a checkpoint is built here
     clips = SyntheticClipFrames(args.data)
     count = min(args.clips, len(clips))
     scores = {name: {"psnr": [], "ssim": [], "psnr_frame0": [], "psnr_person": []} for name in ("vae", "grid")}
@@ -108,6 +119,10 @@ def main() -> None:
         latents = vae.encode(video).latent_dist.mode()
         encode_seconds = best_seconds(lambda: vae.encode(video), repeats=3)
         decode_seconds = best_seconds(lambda: vae.decode(latents), repeats=3)
+        use_pytorch_conv3d(vae)  # the reference: PyTorch's own choice of conv3d backend (im2col at batch 1)
+        default_encode_seconds = best_seconds(lambda: vae.encode(video), repeats=3)
+        default_decode_seconds = best_seconds(lambda: vae.decode(latents), repeats=3)
+        use_onednn_conv3d(vae)
 
     megabytes = sum(p.numel() for p in vae.parameters()) * 2 / 1e6
     mean = {name: {key: sum(v) / len(v) for key, v in values.items()} for name, values in scores.items()}
@@ -124,6 +139,9 @@ def main() -> None:
     print(f"{'decode s / clip':>22} {decode_seconds:9.2f} {'':>9} {TARGETS['decode_seconds']:8.2f} "
           f"{decode_seconds / TARGETS['decode_seconds']:13.3f}")  # fmt: skip
     print(f"{'encode s / clip':>22} {encode_seconds:9.2f}")
+    print(f"{'PyTorch conv3d path':>22} decode {default_decode_seconds:.2f} s, encode {default_encode_seconds:.2f} s; "
+          f"oneDNN / PyTorch: decode {decode_seconds / default_decode_seconds:.2f}x, "
+          f"encode {encode_seconds / default_encode_seconds:.2f}x ({torch.get_num_threads()} thread(s))")  # fmt: skip
     for level, values in noisy.items():
         print(f"{f'+ noise {level:g} std':>22} psnr {sum(values['psnr']) / count:7.3f}  "
               f"person {sum(values['psnr_person']) / count:7.3f}")  # fmt: skip

@@ -30,7 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..diffusion.guidance import classifier_free_guidance, motion_to_video_guidance
 from ..errors import InvalidInputError, MissingWeightsError
 from ..models.appearance.transformer_echomotion import ECHOMOTION_TASKS, EchoMotionTransformer3DModel
-from ..models.vae import vae_spatial_factor
+from ..models.vae import use_onednn_conv3d, vae_spatial_factor
 from ..motion.codecs.echomotion import MOTION_FEATURE_DIM, decode_echomotion, encode_echomotion
 from ..motion.motion import Motion
 from ..text import load_text_encoder
@@ -215,6 +215,7 @@ class EchoMotionPipeline(DiffusionPipeline):
         try:
             transformer = EchoMotionTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=dtype)
             vae = AutoencoderKLWan.from_pretrained(vae_dir, torch_dtype=dtype)
+            use_onednn_conv3d(vae)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise MissingWeightsError(f"{path}: cannot load the transformer or VAE: {error}") from error
         text_encoder = load_text_encoder(name)

@@ -36,7 +36,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 
 from ..errors import InvalidInputError, MissingWeightsError
-from ..models.vae import decode_latents, latent_shape, vae_spatial_factor
+from ..models.vae import decode_latents, latent_shape, use_onednn_conv3d, vae_spatial_factor
 from ..motion.motion import Motion
 from ..render.camera import Camera
 from ..text import load_text_encoder
@@ -285,6 +285,7 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
         try:
             transformer = MoSAWanTransformer3DModel.from_pretrained(path / "transformer", torch_dtype=torch_dtype)
             vae = AutoencoderKLWan.from_pretrained(components["vae"], torch_dtype=torch_dtype)
+            use_onednn_conv3d(vae)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise MissingWeightsError(f"{path}: cannot load the transformer or VAE: {error}") from error
         scheduler = scheduler_class.from_pretrained(path / "scheduler")
@@ -349,6 +350,7 @@ class MoSAPipeline(MoSAStructureMixin, DiffusionPipeline):
         )
         try:
             vae = AutoencoderKLWan.from_pretrained(path / "vae", torch_dtype=torch.float32)
+            use_onednn_conv3d(vae)
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise MissingWeightsError(f"{path / 'vae'}: cannot load the VAE: {error}") from error
         text_encoder = load_text_encoder(path, dtype=torch_dtype)

@@ -34,7 +34,7 @@ from diffusers.video_processor import VideoProcessor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import InvalidInputError, KinevidError, MissingWeightsError
-from ..models.vae import VAE_SPATIAL_FACTOR, VAE_TEMPORAL_FACTOR, vae_spatial_factor
+from ..models.vae import VAE_SPATIAL_FACTOR, VAE_TEMPORAL_FACTOR, use_onednn_conv3d, vae_spatial_factor
 from ..motion.motion import Motion
 from ..render.camera import Camera
 from ..text.t5 import T5TextEncoder
@@ -100,6 +100,7 @@ def _load_parts(path: Path, scheduler_class: type, torch_dtype: torch.dtype) -> 
     """The VAE, T5 text encoder, tokenizer and scheduler of a CogVideoX-layout directory."""
     try:
         vae = AutoencoderKLCogVideoX.from_pretrained(path / "vae", torch_dtype=torch_dtype)
+        use_onednn_conv3d(vae)
         t5 = T5TextEncoder.from_pretrained(path, dtype=torch_dtype)
         scheduler = scheduler_class.from_pretrained(path / "scheduler")
     except KinevidError:

@@ -12,6 +12,7 @@ from diffusers import AutoencoderKLWan
 
 from ...errors import InvalidInputError, MissingWeightsError
 from ...utils.weights import load_pretrained
+from .fast_conv3d import use_onednn_conv3d
 
 SHIPPED_VAE_DIR = Path(__file__).resolve().parents[2] / "assets" / "vae"
 _WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors")
@@ -31,7 +32,7 @@ def tiny_vae_config() -> dict:
 
 
 def load_video_vae(path: str | os.PathLike[str] | None = None, dtype: torch.dtype = torch.float32) -> AutoencoderKLWan:
-    """An `AutoencoderKLWan` in eval mode.
+    """An `AutoencoderKLWan` in eval mode, its 3D convolutions on oneDNN on the CPU (`use_onednn_conv3d`).
 
     Args:
         path (`str` or `Path`, *optional*): a diffusers `AutoencoderKLWan` directory (`config.json` +
@@ -47,7 +48,9 @@ def load_video_vae(path: str | os.PathLike[str] | None = None, dtype: torch.dtyp
         raise MissingWeightsError(
             f"{root}: expected an AutoencoderKLWan directory with config.json and {_WEIGHT_FILES[0]}{hint}."
         )
-    return load_pretrained(AutoencoderKLWan, root, what="AutoencoderKLWan", torch_dtype=dtype).eval()
+    vae = load_pretrained(AutoencoderKLWan, root, what="AutoencoderKLWan", torch_dtype=dtype).eval()
+    use_onednn_conv3d(vae)
+    return vae
 
 
 def _statistics(latents: torch.Tensor, config) -> tuple[torch.Tensor, torch.Tensor]:
