@@ -43,7 +43,7 @@ import torch
 from kinevid.errors import MissingWeightsError
 from kinevid.models.structure import MotionPrimitiveDiffusionModel
 from kinevid.pipelines import TextToMotionPipeline
-from kinevid.pipelines.pipeline_text_to_motion import default_checkpoint_dir
+from kinevid.pipelines.pipeline_text_to_motion import CONTACT_GUIDANCE_SHARE, default_checkpoint_dir
 from kinevid.recipes.structure import DiffusionConfig
 
 TARGET_SECONDS = 0.25
@@ -247,9 +247,10 @@ def main() -> None:
         f"(the reference's 3 ms a call on a quiet machine: {TARGET_SECONDS / (num_calls * 0.003):.2f}x)"
     )
     autograd, closed_form = guidance_times(pipeline, repeats * 10)
+    guided_steps = math.ceil(CONTACT_GUIDANCE_SHARE * pipeline.num_inference_steps)
     print(
         f"contact guidance, one call:            pipeline {autograd * 1000:.2f} ms, contact_guided_pelvis "
-        f"{closed_form * 1000:.2f} ms ({closed_form / autograd:.2f}x); {num_chunks * 4} calls per rollout"
+        f"{closed_form * 1000:.2f} ms ({closed_form / autograd:.2f}x); {num_chunks * guided_steps} calls per rollout"
     )
     if args.physical:
         guidance = pipeline.contact_guidance_scale if args.contact_guidance is None else args.contact_guidance
