@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from kinevid.body.rotations import matrix_to_rotation_6d
-from kinevid.data.motion_windows import MotionWindowDataset, starts_at_rest
+from kinevid.data.motion_windows import MotionWindowDataset, motion_onset, starts_at_rest
 from kinevid.errors import InvalidInputError
 from kinevid.models.structure import MotionPrimitiveDiffusionModel
 from kinevid.motion.motion import Motion
@@ -123,7 +123,7 @@ TINY_TOKENS = {
     "normalization_windows": 200,
     "validation_batches": 1,
     "max_text_tokens": 16,
-    "data": {"max_trials": 2, "stride": 4, "rest_start_repeats": 4},
+    "data": {"max_trials": 2, "stride": 4, "rest_start_repeats": 4, "onset_repeats": 3},
     "model": {"num_history_frames": 2, "num_future_frames": 6, "hidden_dim": 32, "num_layers": 1, "num_heads": 2,
               "text_conditioning": "tokens", "cross_attention_dim": 16},
     "train": {"max_steps": 40, "batch_size": 8, "learning_rate": 0.003, "checkpoint_every": 20, "log_every": 5,
@@ -141,9 +141,32 @@ def test_tiny_token_training_end_to_end(tmp_path, cmu_root):
     assert val_losses[-1] < val_losses[0]
     summary = json.loads((tmp_path / "data_summary.json").read_text())
     assert summary["train"]["rest_start_windows"] > 0
+    assert summary["train"]["onset_windows"] > 0 and summary["val"]["onset_windows"] == 0  # training split only
     pipeline = TextToMotionPipeline.from_pretrained(pipeline_dir)
     assert pipeline.uses_text_tokens
     # The cross-attention was trained off its zero initialisation.
     assert pipeline.model.blocks[0].cross_attention.to_out.weight.abs().sum() > 0
     motion = pipeline("a person kicks with the left leg", seconds=1.0, seed=0).motions[0]
     assert motion.num_frames == 12 and torch.isfinite(motion.rotations).all()
+
+
+def test_onset_windows_end_their_history_on_the_last_still_frame():
+    clips = [Clip(still_then_moving(20, 8), ["walk"]), Clip(still_then_moving(20, 0), ["run"])]
+    moving_from = 8  # the first frame that has moved (translation steps from frame 7 to 8)
+    assert motion_onset(clips[0].motion) == moving_from - 1
+    assert motion_onset(still_then_moving(20, 20)) is None
+    twitch = still_then_moving(20, 20)
+    twitch.translation[9:, 2] = 0.1  # one step of 1.2 m/s, then still again: not a start
+    assert motion_onset(twitch) is None
+    dataset = MotionWindowDataset(clips, window_frames=6, stride=1, mirror=False, show_progress=False,
+                                  rest_start_history=2, rest_start_repeats=0, onset_repeats=4)  # fmt: skip
+    assert dataset.num_windows == 2 * 15 + 4 and dataset.num_onset_windows == 4  # only the still take has one
+    onset = [dataset[index] for index in range(15, 19)]  # after the still take's 15 plain windows
+    expected = clips[0].motion.translation[6:12] + clips[0].motion.offsets[0]  # history 6, 7 still; chunk 8.. moves
+    for item in onset:
+        assert not item["rest_start"]
+        torch.testing.assert_close(item["pelvis"], expected)
+    assert torch.equal(onset[0]["pelvis"][0], onset[0]["pelvis"][1])
+    assert onset[0]["pelvis"][2, 2] > onset[0]["pelvis"][1, 2]
+    with pytest.raises(InvalidInputError, match="onset_repeats"):
+        MotionWindowDataset(clips, window_frames=6, show_progress=False, onset_repeats=2)

@@ -113,6 +113,19 @@ def starts_at_rest(motion: Motion, max_speed: float = 0.35, seconds: float = 0.5
     return bool(speed <= max_speed)
 
 
+def motion_onset(motion: Motion, max_speed: float = 0.35, seconds: float = 0.5) -> int | None:
+    """The last still frame before `motion` starts to move, or None if it never does: the first frame f whose step
+    to f + 1 has a mean joint speed above `max_speed` m/s and whose next `seconds` keep that mean above it (a
+    sustained start, not a twitch)."""
+    frames = max(1, round(seconds * motion.fps))
+    if motion.num_frames <= frames:
+        return None
+    speed = torch.diff(motion.joints, dim=0).norm(dim=-1).mean(dim=-1) * motion.fps  # (T - 1,): step f -> f + 1
+    sustained = speed.unfold(0, frames, 1).mean(dim=-1) > max_speed  # steps f .. f + frames - 1
+    starts = torch.nonzero((speed[: sustained.shape[0]] > max_speed) & sustained)
+    return int(starts[0]) if len(starts) else None
+
+
 class CaptionedMotion(Protocol):
     """Anything with a `motion` and its `texts` (e.g. `kinevid.data.cmu.CMUTrial`)."""
 
@@ -141,6 +154,10 @@ class MotionWindowDataset(torch.utils.data.Dataset):
             `kinevid.data.side_words`); `num_side_worded_clips` counts the clips changed.
         side_word_repeats (`int`, defaults to 1): copies of every window of a clip whose caption got a side
             word (they are few: 28 of the CMU train clips), so the side is seen as often as other words.
+        onset_repeats (`int`, defaults to 0): copies of the onset window of each clip that starts still: the
+            window whose `rest_start_history` history frames are the last still ones before `motion_onset` and whose
+            chunk holds the start of the motion (a plain window, counted by `num_onset_windows`). Still-then-still
+            windows outnumber still-then-moving ones in takes that begin at rest; these redress that.
 
     Items are dicts:
         rotations_6d (`torch.Tensor` of shape `(W, 24, 6)`): local rotations, 6D (joint 0 global).
@@ -164,11 +181,17 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         rest_start_max_speed: float = 0.35,
         side_words: bool = False,
         side_word_repeats: int = 1,
+        onset_repeats: int = 0,
     ):
         if window_frames < 1 or stride < 1:
             raise InvalidInputError(f"`window_frames` and `stride` must be >= 1, got {window_frames} and {stride}.")
         if side_word_repeats < 1:
             raise InvalidInputError(f"`side_word_repeats` must be >= 1, got {side_word_repeats}.")
+        if onset_repeats < 0 or (onset_repeats > 0 and rest_start_history < 1):
+            raise InvalidInputError(
+                f"`onset_repeats` must be >= 0 and needs `rest_start_history` >= 1, got {onset_repeats} and "
+                f"{rest_start_history}."
+            )
         if not 0 <= rest_start_history < window_frames or rest_start_repeats < 0:
             raise InvalidInputError(
                 f"`rest_start_history` must be in [0, {window_frames}) and `rest_start_repeats` >= 0, "
@@ -194,6 +217,7 @@ class MotionWindowDataset(torch.utils.data.Dataset):
         self._contacts: list[torch.Tensor] = []
         self._prompts: list[tuple[list[int], list[int]]] = []  # (plain, mirrored) caption choices
         self.num_side_worded_clips = 0
+        self.num_onset_windows = 0  # before mirroring, repeats included
         starts: list[torch.Tensor] = []
         for clip in tqdm(clips, desc="motion windows", unit="clip", disable=not show_progress):
             motion = clip.motion
@@ -222,6 +246,11 @@ class MotionWindowDataset(torch.utils.data.Dataset):
                 clip_windows[0] = clip_windows[0].repeat(side_word_repeats, 1)
             if rest_start_history > 0 and starts_at_rest(motion, rest_start_max_speed):
                 clip_windows.append(torch.tensor([[clip_index, 0, 1]]).expand(rest_start_repeats, 3))
+                onset = motion_onset(motion, rest_start_max_speed) if onset_repeats > 0 else None
+                start = None if onset is None else max(onset + 1 - rest_start_history, 0)  # history ends at onset
+                if start is not None and start + window_frames <= motion.num_frames:
+                    clip_windows.append(torch.tensor([[clip_index, start, 0]]).expand(onset_repeats, 3))
+                    self.num_onset_windows += onset_repeats
             starts.append(torch.cat(clip_windows))
         if not starts:
             raise InvalidInputError(f"No clip has at least `window_frames` = {window_frames} frames.")

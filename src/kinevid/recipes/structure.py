@@ -76,6 +76,9 @@ class DataConfig:
             punches, ... that do not (read from the motion; `kinevid.data.side_words`).
         side_word_repeats (`int`, defaults to 1): copies of every training window of a side-worded clip
             (validation windows are not repeated).
+        onset_repeats (`int`, defaults to 0): copies of the onset window of each take that starts still (its
+            history the last still frames, its chunk the start of the motion; `MotionWindowDataset`), training
+            split only; 0 adds none.
     """
 
     cmu_root: str | None = None
@@ -89,6 +92,7 @@ class DataConfig:
     rest_start_max_speed: float = 0.35
     side_words: bool = False
     side_word_repeats: int = 1
+    onset_repeats: int = 0
 
 
 @dataclass
@@ -340,7 +344,9 @@ def load_cmu_windows(config: StructureTrainingConfig, split: str, window_frames:
             config.data.cmu_root, split=split, fps=config.data.fps, trial_ids=cmu.trial_ids[: config.data.max_trials]
         )
     templates = PARAPHRASE_TEMPLATES if config.data.paraphrase else ("{text}",)
-    rest_history = config.model.get("num_history_frames", 3) if config.data.rest_start_repeats > 0 else 0
+    onset_repeats = config.data.onset_repeats if split == "train" else 0
+    needs_history = config.data.rest_start_repeats > 0 or onset_repeats > 0
+    rest_history = config.model.get("num_history_frames", 3) if needs_history else 0
     return MotionWindowDataset(
         cmu.load_all(),
         window_frames,
@@ -352,6 +358,7 @@ def load_cmu_windows(config: StructureTrainingConfig, split: str, window_frames:
         rest_start_max_speed=config.data.rest_start_max_speed,
         side_words=config.data.side_words,
         side_word_repeats=config.data.side_word_repeats if split == "train" else 1,
+        onset_repeats=onset_repeats,
     )
 
 
@@ -516,6 +523,7 @@ def train_text_to_motion(config: StructureTrainingConfig) -> Path:
             split: {
                 "windows": len(dataset),
                 "rest_start_windows": dataset.num_rest_start_windows * (2 if dataset.mirror else 1),
+                "onset_windows": dataset.num_onset_windows * (2 if dataset.mirror else 1),
                 "prompts": len(dataset.prompts),
                 "side_worded_clips": dataset.num_side_worded_clips,
             }
