@@ -103,25 +103,28 @@ def paraphrases(text: str, templates: Sequence[str] = PARAPHRASE_TEMPLATES) -> l
     return list(dict.fromkeys(template.format(text=text) for template in templates))
 
 
+def step_speeds(motion: Motion) -> torch.Tensor:
+    """Mean joint speed (m/s) of each step f -> f + 1 of `motion`: `(T - 1,)`."""
+    return torch.diff(motion.joints, dim=0).norm(dim=-1).mean(dim=-1) * motion.fps
+
+
 def starts_at_rest(motion: Motion, max_speed: float = 0.35, seconds: float = 0.5) -> bool:
     """Whether the mean joint speed over the first `seconds` of `motion` is at most `max_speed` m/s."""
-    frames = max(2, round(seconds * motion.fps) + 1)
-    joints = motion.joints[:frames]
-    if joints.shape[0] < 2:
+    if motion.num_frames < 2:
         return False
-    speed = torch.diff(joints, dim=0).norm(dim=-1).mean() * motion.fps
-    return bool(speed <= max_speed)
+    steps = max(1, round(seconds * motion.fps))
+    return bool(step_speeds(motion)[:steps].mean() <= max_speed)
 
 
 def motion_onset(motion: Motion, max_speed: float = 0.35, seconds: float = 0.5) -> int | None:
     """The last still frame before `motion` starts to move, or None if it never does: the first frame f whose step
     to f + 1 has a mean joint speed above `max_speed` m/s and whose next `seconds` keep that mean above it (a
     sustained start, not a twitch)."""
-    frames = max(1, round(seconds * motion.fps))
-    if motion.num_frames <= frames:
+    steps = max(1, round(seconds * motion.fps))
+    if motion.num_frames <= steps:
         return None
-    speed = torch.diff(motion.joints, dim=0).norm(dim=-1).mean(dim=-1) * motion.fps  # (T - 1,): step f -> f + 1
-    sustained = speed.unfold(0, frames, 1).mean(dim=-1) > max_speed  # steps f .. f + frames - 1
+    speed = step_speeds(motion)
+    sustained = speed.unfold(0, steps, 1).mean(dim=-1) > max_speed  # steps f .. f + steps - 1
     starts = torch.nonzero((speed[: sustained.shape[0]] > max_speed) & sustained)
     return int(starts[0]) if len(starts) else None
 

@@ -64,7 +64,8 @@ def use_pytorch_conv3d(module: nn.Module) -> int:
     switched = 0
     for layer in module.modules():
         if getattr(layer, _PATCHED, False):
-            del layer._conv_forward, layer._kinevid_onednn_conv3d
+            del layer._conv_forward
+            delattr(layer, _PATCHED)
             switched += 1
     return switched
 
