@@ -79,6 +79,10 @@ class DataConfig:
         onset_repeats (`int`, defaults to 0): copies of the onset window of each take that starts still (its
             history the last still frames, its chunk the start of the motion; `MotionWindowDataset`), training
             split only; 0 adds none.
+        caption_balance (`float` in [0, 1], defaults to 1.0): a caption's share of the training windows grows as
+            its window count to this power (`MotionWindowDataset`: 1 leaves the data as captured, 0.5 is square-root
+            sampling); training split only.
+        caption_balance_max_repeats (`int`, defaults to 16): the most copies caption balance gives one window.
     """
 
     cmu_root: str | None = None
@@ -93,6 +97,8 @@ class DataConfig:
     side_words: bool = False
     side_word_repeats: int = 1
     onset_repeats: int = 0
+    caption_balance: float = 1.0
+    caption_balance_max_repeats: int = 16
 
 
 @dataclass
@@ -359,6 +365,8 @@ def load_cmu_windows(config: StructureTrainingConfig, split: str, window_frames:
         side_words=config.data.side_words,
         side_word_repeats=config.data.side_word_repeats if split == "train" else 1,
         onset_repeats=onset_repeats,
+        caption_balance=config.data.caption_balance if split == "train" else 1.0,
+        caption_balance_max_repeats=config.data.caption_balance_max_repeats,
     )
 
 
@@ -526,6 +534,7 @@ def train_text_to_motion(config: StructureTrainingConfig) -> Path:
                 "onset_windows": dataset.num_onset_windows * (2 if dataset.mirror else 1),
                 "prompts": len(dataset.prompts),
                 "side_worded_clips": dataset.num_side_worded_clips,
+                "repeated_captions": sum(repeats > 1 for repeats in dataset.caption_repeats.values()),
             }
             for split, dataset in (("train", train_set), ("val", val_set))
         }
