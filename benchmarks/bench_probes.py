@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--guidance-scale", type=float, default=None, help="text guidance (default: checkpoint's)")
     parser.add_argument("--steps", type=int, default=None, help="DDIM steps per chunk (default: checkpoint's)")
     parser.add_argument("--contact-guidance", type=float, default=None, help="contact guidance (default: ckpt's)")
+    parser.add_argument("--smoothing", type=float, default=None, help="temporal smoothing, frames (default: ckpt's)")
+    parser.add_argument("--lock-feet", action=argparse.BooleanOptionalAction, default=None, help="default: ckpt's")
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -70,7 +72,8 @@ def main() -> None:
     pipeline = TextToMotionPipeline.from_pretrained(args.checkpoint)
     tic = time.perf_counter()
     sampler = {"guidance_scale": args.guidance_scale, "num_inference_steps": args.steps,
-               "contact_guidance_scale": args.contact_guidance}  # fmt: skip
+               "contact_guidance_scale": args.contact_guidance, "temporal_smoothing": args.smoothing,
+               "lock_feet": args.lock_feet}  # fmt: skip
     model = run_model_probes(pipeline, probes, seeds=range(args.seeds), show_progress=True, start=args.start,
                              **{name: value for name, value in sampler.items() if value is not None})  # fmt: skip
     seconds = time.perf_counter() - tic

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +171,53 @@ def test_to_dtype():
     assert single.joints.dtype == torch.float32
     torch.testing.assert_close(single.joints.double(), motion.joints, atol=1e-5, rtol=0)
     assert motion.dtype == torch.float64  # the original is untouched
+
+
+@pytest.mark.parametrize("sigma", [0.7, 1.0, 1.5])
+def test_smooth_matches_scipy_filter_and_rotation_mean(sigma):
+    """Translation: `scipy.ndimage.gaussian_filter1d(mode="nearest", truncate=3)`; rotations: scipy's weighted
+    (Markley) rotation mean over the same window and weights, computed independently."""
+    from scipy.ndimage import gaussian_filter1d
+    from scipy.spatial.transform import Rotation
+
+    motion = posed_motion(num_frames=16)
+    smoothed = motion.smooth(sigma)
+    expected = gaussian_filter1d(motion.translation.numpy(), sigma, axis=0, mode="nearest", truncate=3.0)
+    torch.testing.assert_close(smoothed.translation, torch.from_numpy(expected), rtol=0, atol=1e-12)
+    impulse = np.zeros(41)
+    impulse[20] = 1.0
+    kernel = gaussian_filter1d(impulse, sigma, mode="constant", truncate=3.0)
+    taps = np.nonzero(kernel)[0] - 20
+    for frame in (0, 5, 15):
+        window = np.clip(frame + taps, 0, motion.num_frames - 1)
+        for joint in (0, 7, 23):
+            mean = Rotation.from_matrix(motion.rotations[window, joint].numpy()).mean(weights=kernel[taps + 20])
+            torch.testing.assert_close(
+                smoothed.rotations[frame, joint], torch.from_numpy(mean.as_matrix()), atol=1e-9, rtol=0
+            )
+
+
+def test_smooth_keeps_constant_motion_and_lowers_jerk():
+    still = Motion.rest(num_frames=9, fps=12.0)
+    torch.testing.assert_close(still.smooth(1.5).rotations, still.rotations)
+    motion = posed_motion(num_frames=30)
+    assert torch.equal(motion.smooth(0).rotations, motion.rotations)
+    # A root moving at constant velocity stays on its line away from the edges.
+    velocity = torch.tensor([0.1, 0.0, 0.05], dtype=DTYPE)
+    line = Motion(motion.rotations, torch.arange(30, dtype=DTYPE)[:, None] * velocity, 12.0, offsets=motion.offsets)
+    torch.testing.assert_close(line.smooth(1.0).translation[4:-4], line.translation[4:-4])
+
+    def jerk(m: Motion) -> float:
+        joints = m.joints
+        return float((joints[3:] - 3 * joints[2:-1] + 3 * joints[1:-2] - joints[:-3]).norm(dim=-1).mean())
+
+    assert jerk(motion.smooth(1.0)) < 0.5 * jerk(motion)
+    rotations = motion.smooth(1.0).rotations
+    torch.testing.assert_close(rotations @ rotations.transpose(-1, -2), torch.eye(3, dtype=DTYPE).expand_as(rotations))
+    assert torch.allclose(torch.linalg.det(rotations), torch.ones((), dtype=DTYPE))
+
+
+@pytest.mark.parametrize("sigma", [-1.0, float("nan"), float("inf")])
+def test_smooth_rejects_bad_sigma(sigma):
+    with pytest.raises(InvalidInputError, match="sigma"):
+        posed_motion().smooth(sigma)

@@ -67,6 +67,7 @@ def test_balanced_windows_are_copies_and_shares_move_towards_equal():
             item = balanced[200 + 4 * copy + window]
             torch.testing.assert_close(item["pelvis"], plain[200 + window]["pelvis"], rtol=0, atol=0)
             assert balanced.prompts[item["prompt_index"]].lower() == "jump"
+
     # A caption's share rises, the commonest's falls.
     def share(dataset: MotionWindowDataset, caption: str) -> float:
         indices = [dataset[i]["prompt_index"] for i in range(dataset.num_windows)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -184,3 +186,49 @@ def test_bad_inputs(tmp_path):
         pipeline.model.proj_out.bias.fill_(float("nan"))
     with pytest.raises(KinevidError, match="NaN"):
         pipeline("walk", seconds=1.0, seed=0)
+
+
+def test_temporal_smoothing_filters_the_finished_motion_and_is_saved(tmp_path):
+    """`temporal_smoothing` is `Motion.smooth` of the motion the same seed gives without it; the checkpoint keeps it
+    (older ones, without the key, load as 0); a negative or NaN sigma names the field."""
+    pipeline = TextToMotionPipeline(
+        tiny_model(), DiffusionConfig().sampling_scheduler(), text_encoder=HashTextEncoder()
+    )
+    raw = pipeline("walk", seconds=2.0, seed=3, num_inference_steps=2).motions[0]
+    smoothed = pipeline("walk", seconds=2.0, seed=3, num_inference_steps=2, temporal_smoothing=1.0).motions[0]
+    expected = raw.smooth(1.0)
+    torch.testing.assert_close(smoothed.rotations, expected.rotations, atol=0, rtol=0)
+    torch.testing.assert_close(smoothed.translation, expected.translation, atol=0, rtol=0)
+    assert not torch.allclose(smoothed.rotations, raw.rotations)
+    pipeline.save_pretrained(tmp_path / "pipe", num_inference_steps=2, temporal_smoothing=1.0)
+    loaded = TextToMotionPipeline.from_pretrained(tmp_path / "pipe", text_encoder=HashTextEncoder())
+    assert loaded.temporal_smoothing == 1.0
+    again = loaded("walk", seconds=2.0, seed=3).motions[0]
+    torch.testing.assert_close(again.rotations, smoothed.rotations, atol=0, rtol=0)
+    config = tmp_path / "pipe" / "pipeline_config.json"
+    settings = json.loads(config.read_text())
+    del settings["temporal_smoothing"]
+    config.write_text(json.dumps(settings))
+    assert (
+        TextToMotionPipeline.from_pretrained(tmp_path / "pipe", text_encoder=HashTextEncoder()).temporal_smoothing == 0
+    )
+    for sigma in (-0.5, float("nan")):
+        with pytest.raises(InvalidInputError, match="temporal_smoothing"):
+            pipeline("walk", seconds=1.0, temporal_smoothing=sigma)
+
+
+def test_lock_feet_moves_only_the_root_and_is_saved(tmp_path):
+    pipeline = TextToMotionPipeline(
+        tiny_model(), DiffusionConfig().sampling_scheduler(), text_encoder=HashTextEncoder()
+    )
+    options = {"seconds": 2.0, "seed": 1, "num_inference_steps": 2, "temporal_smoothing": 1.0}
+    free = pipeline("walk", **options).motions[0]
+    locked = pipeline("walk", lock_feet=True, **options).motions[0]
+    torch.testing.assert_close(locked.rotations, free.rotations, atol=0, rtol=0)
+    assert not torch.allclose(locked.translation, free.translation)
+    assert float(locked.joints[..., 1].amin()) >= -1e-5  # nothing below the floor
+    pipeline.save_pretrained(tmp_path / "pipe", num_inference_steps=2, temporal_smoothing=1.0, lock_feet=True)
+    loaded = TextToMotionPipeline.from_pretrained(tmp_path / "pipe", text_encoder=HashTextEncoder())
+    assert loaded.lock_feet
+    again = loaded("walk", seconds=2.0, seed=1).motions[0]
+    torch.testing.assert_close(again.translation, locked.translation, atol=0, rtol=0)

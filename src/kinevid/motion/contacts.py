@@ -21,13 +21,18 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..body.skeleton import SMPL24
 from ..errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from .motion import Motion
 
 FOOT_JOINTS = (7, 10, 8, 11)
 """SMPL joints labelled, in output order: left ankle, left foot (toe), right ankle, right foot (toe)."""
@@ -154,3 +159,37 @@ def lowest_contact_excess(
         heights = foot_heights.new_tensor(contact_heights())
     excess = foot_heights - heights
     return torch.where(in_contact, excess, torch.full_like(excess, torch.inf)).amin(-1)
+
+
+def lock_planted_feet(motion: Motion, contacts: torch.Tensor) -> Motion:
+    """The motion with its root moved so that feet in contact stay where they are, and nothing below the floor.
+
+    Foot-skate cleanup by the root alone (the pose is kept): over each step t -> t + 1, the root's horizontal
+    displacement loses the mean horizontal displacement of the `FOOT_JOINTS` joints in contact at both frames, so a
+    lone planted foot (or two moving together) no longer slides; steps without a planted joint keep their
+    displacement. Then every frame whose lowest joint is below y = 0 is lifted by that depth.
+
+    Args:
+        motion (`Motion`): T frames, Y up, floor at y = 0.
+        contacts (`torch.Tensor` of shape `(T, 4)`, bool): per frame, which `FOOT_JOINTS` joint is in contact
+            (e.g. `foot_contacts`, or a generator's own contact labels).
+
+    Returns:
+        `Motion`: the same rotations, a new root translation.
+    """
+    if contacts.shape != (motion.num_frames, len(FOOT_JOINTS)):
+        raise InvalidInputError(
+            f"`contacts` must have shape ({motion.num_frames}, {len(FOOT_JOINTS)}) for a {motion.num_frames}-frame "
+            f"motion, got {tuple(contacts.shape)}."
+        )
+    joints = motion.joints
+    planted = (contacts[:-1] & contacts[1:]).to(joints.dtype)  # (T - 1, 4)
+    feet = joints[:, list(FOOT_JOINTS)][..., [0, 2]]  # (T, 4, 2)
+    foot_steps = torch.diff(feet, dim=0)  # (T - 1, 4, 2)
+    slide = (planted[..., None] * foot_steps).sum(1) / planted.sum(1, keepdim=True).clamp_min(1.0)  # (T - 1, 2)
+    correction = torch.cat([slide.new_zeros(1, 2), torch.cumsum(-slide, dim=0)])  # (T, 2)
+    translation = motion.translation.clone()
+    translation[:, [0, 2]] += correction
+    lowest = joints[..., 1].amin(-1)  # the correction is horizontal: heights do not change
+    translation[:, 1] += torch.relu(-lowest)
+    return replace(motion, translation=translation)

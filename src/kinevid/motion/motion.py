@@ -186,6 +186,28 @@ class Motion:
         quat = _slerp(quat_lower, quat_upper, weight[:, None, None])
         return self._with(rotations=roma.unitquat_to_rotmat(quat), translation=translation, fps=fps)
 
+    def smooth(self, sigma: float) -> Motion:
+        """Gaussian temporal smoothing of the rotations and the root translation.
+
+        Each frame becomes the Gaussian-weighted mean of the frames around it (standard deviation `sigma`
+        frames, the kernel and edges of `scipy.ndimage.gaussian_filter1d(mode="nearest", truncate=3)`):
+        translations are averaged, rotations take the chordal mean, the weighted sum of the matrices
+        projected back onto SO(3) (`roma.special_procrustes`; the same rotation as Markley's weighted
+        quaternion mean). `sigma = 0` returns a copy.
+        """
+        if not (math.isfinite(sigma) and sigma >= 0):
+            raise InvalidInputError(f"`sigma` must be a number >= 0 (frames), got {sigma}.")
+        if sigma == 0 or self.num_frames == 1:
+            return self._with()
+        radius = int(3 * sigma + 0.5)
+        taps = torch.arange(-radius, radius + 1, device=self.device)
+        weights = torch.exp(-0.5 * (taps.to(self.dtype) / sigma) ** 2)
+        weights = weights / weights.sum()
+        window = (torch.arange(self.num_frames, device=self.device)[:, None] + taps).clamp(0, self.num_frames - 1)
+        translation = torch.einsum("tk,tkc->tc", weights.expand_as(window), self.translation[window])
+        mean = torch.einsum("tk,tkjab->tjab", weights.expand_as(window), self.rotations[window])
+        return self._with(rotations=roma.special_procrustes(mean), translation=translation)
+
     def canonicalize(self) -> Motion:
         """Floor at y = 0, pelvis of frame 0 at the origin (x = z = 0), frame 0 facing +Z.
 

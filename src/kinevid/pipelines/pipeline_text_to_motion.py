@@ -67,7 +67,7 @@ from ..models.structure.representation import (
     encode_features,
     features_to_world,
 )
-from ..motion.contacts import contact_heights
+from ..motion.contacts import contact_heights, lock_planted_feet
 from ..motion.motion import Motion
 from ..text.motion_prompt.timeline import TimelineSegment, resolve_timeline, split_motion_sequence
 from ..utils.io import atomic_write
@@ -237,6 +237,8 @@ class TextToMotionPipeline:
         contact_guidance_scale: float = 0.0,
         start: str = "rest",
         cache_conditioning: bool = True,
+        temporal_smoothing: float = 0.0,
+        lock_feet: bool = False,
     ):
         if start not in START_MODES:
             raise InvalidInputError(f"`start` must be one of {list(START_MODES)}, got {start!r}.")
@@ -249,6 +251,8 @@ class TextToMotionPipeline:
         self.contact_guidance_scale = contact_guidance_scale
         self.start = start
         self.cache_conditioning = cache_conditioning
+        self.temporal_smoothing = temporal_smoothing
+        self.lock_feet = lock_feet
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -291,6 +295,8 @@ class TextToMotionPipeline:
             guidance_scale=float(settings.get("guidance_scale", 2.5)),
             contact_guidance_scale=float(settings.get("contact_guidance_scale", 0.0)),
             start=str(settings.get("start", "rest")),
+            temporal_smoothing=float(settings.get("temporal_smoothing", 0.0)),
+            lock_feet=bool(settings.get("lock_feet", False)),
         )
 
     def save_pretrained(
@@ -299,6 +305,8 @@ class TextToMotionPipeline:
         num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         contact_guidance_scale: float | None = None,
+        temporal_smoothing: float | None = None,
+        lock_feet: bool | None = None,
     ) -> None:
         """Write the pipeline directory (with these sampling defaults, else the pipeline's); it
         appears complete or not at all."""
@@ -318,6 +326,10 @@ class TextToMotionPipeline:
                     contact_guidance_scale if contact_guidance_scale is not None else self.contact_guidance_scale
                 ),
                 "start": self.start,
+                "temporal_smoothing": (
+                    temporal_smoothing if temporal_smoothing is not None else self.temporal_smoothing
+                ),
+                "lock_feet": lock_feet if lock_feet is not None else self.lock_feet,
             }
             with atomic_write(partial / CONFIG_NAME) as tmp:
                 tmp.write_text(json.dumps(settings, indent=2))
@@ -353,6 +365,7 @@ class TextToMotionPipeline:
         contact_guidance_scale: float = 0.0,
         start: str = "rest",
         transition_seconds: float | None = None,
+        temporal_smoothing: float = 0.0,
     ) -> None:
         if not prompts:
             raise InvalidInputError("`prompt` is empty: give at least one prompt.")
@@ -378,6 +391,11 @@ class TextToMotionPipeline:
             raise InvalidInputError(f"`start` must be one of {list(START_MODES)}, got {start!r}.")
         if transition_seconds is not None and not (math.isfinite(transition_seconds) and transition_seconds > 0):
             raise InvalidInputError(f"`transition_seconds` must be a positive number, got {transition_seconds!r}.")
+        if (
+            not (isinstance(temporal_smoothing, (int, float)) and math.isfinite(temporal_smoothing))
+            or temporal_smoothing < 0
+        ):
+            raise InvalidInputError(f"`temporal_smoothing` must be a number >= 0 (frames), got {temporal_smoothing!r}.")
 
     @property
     def uses_text_tokens(self) -> bool:
@@ -620,6 +638,8 @@ class TextToMotionPipeline:
         timeline: Sequence[tuple[str, float]] | None = None,
         transition_seconds: float | None = None,
         split_sequences: bool = True,
+        temporal_smoothing: float | None = None,
+        lock_feet: bool | None = None,
     ) -> TextToMotionPipelineOutput | tuple[list[Motion]]:
         """Generate one motion per prompt.
 
@@ -645,6 +665,12 @@ class TextToMotionPipeline:
                 (default: one primitive, `num_future_frames / fps`).
             split_sequences (`bool`, defaults to True): split prompts at "and then" / ", then" / "first
                 ..., then" into segments sharing `seconds` evenly (or as they say, "for 3 seconds").
+            temporal_smoothing (`float`, *optional*): standard deviation, in frames, of a Gaussian filter over
+                the finished motion (`Motion.smooth`: rotations and root; 0 disables it). It removes the jitter of
+                few-step sampling and the kinks where primitives join. Default from the checkpoint.
+            lock_feet (`bool`, *optional*): after smoothing, move the root so that the feet the model labels in
+                contact do not slide and nothing is below the floor (`kinevid.motion.contacts.lock_planted_feet`).
+                Default from the checkpoint.
 
         Returns:
             `TextToMotionPipelineOutput` with `motions` (`list[Motion]`, B motions of T frames).
@@ -661,10 +687,20 @@ class TextToMotionPipeline:
         guidance_scale = self.guidance_scale if guidance_scale is None else float(guidance_scale)
         if contact_guidance_scale is None:
             contact_guidance_scale = self.contact_guidance_scale
+        if temporal_smoothing is None:
+            temporal_smoothing = self.temporal_smoothing
+        lock_feet = self.lock_feet if lock_feet is None else lock_feet
         if timeline is not None:
             plans, seconds = self.plan_timelines(prompts, seconds, timeline, split_sequences)
         self.check_inputs(
-            prompts, seconds, guidance_scale, num_inference_steps, contact_guidance_scale, start, transition_seconds
+            prompts,
+            seconds,
+            guidance_scale,
+            num_inference_steps,
+            contact_guidance_scale,
+            start,
+            transition_seconds,
+            temporal_smoothing,
         )
         if timeline is None:
             plans, seconds = self.plan_timelines(prompts, seconds, None, split_sequences)
@@ -752,10 +788,12 @@ class TextToMotionPipeline:
                 "The model produced NaN or infinite values; the checkpoint may be corrupt or diverged "
                 f"(model config: {dict(config)})."
             )
-        motions = [
-            Motion(rotations=rotations[b], translation=translation[b], fps=self.fps, offsets=offsets[b].clone())
-            for b in range(batch_size)
-        ]
+        contacts = torch.cat(contacts, 1)[:, first : first + num_frames] > 0.5  # (B, T, 4): the model's labels
+        motions = []
+        for b in range(batch_size):
+            motion = Motion(rotations[b], translation[b], fps=self.fps, offsets=offsets[b].clone())
+            motion = motion.smooth(temporal_smoothing)
+            motions.append(lock_planted_feet(motion, contacts[b]) if lock_feet else motion)
         if not return_dict:
             return (motions,)
         return TextToMotionPipelineOutput(motions=motions)

@@ -111,6 +111,8 @@ class DiffusionConfig:
         num_inference_steps (`int`, defaults to 10):
         guidance_scale (`float`, defaults to 2.5): classifier-free guidance the shipped pipeline defaults to.
         contact_guidance_scale (`float`, defaults to 0.5): contact guidance the shipped pipeline defaults to.
+        temporal_smoothing (`float`, defaults to 0.0): the pipeline's Gaussian filter over finished motions (frames).
+        lock_feet (`bool`, defaults to False): the pipeline's foot-skate cleanup by the root (`lock_planted_feet`).
     """
 
     num_train_timesteps: int = 1000
@@ -118,6 +120,8 @@ class DiffusionConfig:
     num_inference_steps: int = 10
     guidance_scale: float = 2.5
     contact_guidance_scale: float = 0.5
+    temporal_smoothing: float = 0.0
+    lock_feet: bool = False
 
     def training_scheduler(self) -> DDPMScheduler:
         return DDPMScheduler(
@@ -551,6 +555,8 @@ def train_text_to_motion(config: StructureTrainingConfig) -> Path:
         num_inference_steps=config.diffusion.num_inference_steps,
         guidance_scale=config.diffusion.guidance_scale,
         contact_guidance_scale=config.diffusion.contact_guidance_scale,
+        temporal_smoothing=config.diffusion.temporal_smoothing,
+        lock_feet=config.diffusion.lock_feet,
     )
     return pipeline_dir
 

@@ -115,6 +115,8 @@ def _generate(args: argparse.Namespace, prompts: list[str], paths: list[Path], b
         guidance_scale=args.guidance_scale,
         num_inference_steps=args.steps,
         contact_guidance_scale=args.contact_guidance,
+        temporal_smoothing=args.smoothing,
+        lock_feet=args.lock_feet,
         show_progress=True,
     )
     with atomic_write_group(paths) as temporary:
@@ -176,6 +178,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         help="foot-contact guidance strength (0 = off; default: checkpoint's)",
+    )
+    parser.add_argument(
+        "--smoothing",
+        type=float,
+        default=None,
+        help="Gaussian temporal filter over the motion, sigma in frames (0 = off; default: checkpoint's)",
+    )
+    parser.add_argument(
+        "--lock-feet",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="move the root so that planted feet do not slide and nothing is below the floor (default: checkpoint's)",
     )
     parser.add_argument("--checkpoint", type=Path, default=None, help="pipeline directory (default: the shipped model)")
     parser.add_argument(
