@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -23,7 +24,7 @@ from kinevid.data.preview import depth_to_frames
 from kinevid.data.synth import SynthConfig, build_synthetic_dataset, scene_from_info
 from kinevid.errors import InvalidInputError
 from kinevid.render import read_video, render_mannequin
-from kinevid.render.scene import Appearance, Background, Scene
+from kinevid.render.scene import PALETTE_JITTER, Appearance, Background, Scene, sample_scene
 
 TRIALS = ["02_01", "05_02", "13_29"]
 
@@ -147,3 +148,44 @@ def test_preview_video_and_depth_picture(dataset, tmp_path, capsys):
     assert frames.shape[0] == 9 and frames.shape[2] >= 5 * 32  # five panels per row
     assert main(["data", "preview", str(dataset.root), "-o", str(output), "--clips", "7"]) == 1
     assert "the dataset has clips 0..2" in capsys.readouterr().err
+
+
+def test_palette_scenes_draw_named_colours_and_uniform_scenes_are_unchanged():
+    """`sample_scene(palette=...)`: shirt, trousers, floor and wall lie within the jitter of one entry, and the
+    caption names that entry; without a palette the draws are exactly the uniform ones (same random stream)."""
+    palette = np.array(list(COLOR_NAMES.values()))
+    names = list(COLOR_NAMES)
+    drawn = set()
+    for seed in range(200):
+        scene = sample_scene(torch.Generator().manual_seed(seed), palette=list(COLOR_NAMES.values()))
+        background = scene.background
+        parts = (scene.appearance.shirt, scene.appearance.trousers, background.ground, background.sky_top)
+        for color in (*parts, background.sky_bottom):
+            distance = np.abs(palette - np.asarray(color)).max(1)
+            assert distance.min() <= PALETTE_JITTER + 1e-12
+            assert nearest_color_name(color) == names[int(distance.argmin())]
+            drawn.add(names[int(distance.argmin())])
+        assert nearest_color_name(background.sky_top) == nearest_color_name(background.sky_bottom)  # one wall
+    assert len(drawn) == len(names)  # every entry gets drawn
+    uniform = sample_scene(torch.Generator().manual_seed(7))
+    explicit = sample_scene(torch.Generator().manual_seed(7), palette=None)
+    assert uniform == explicit
+    with pytest.raises(InvalidInputError, match="palette"):
+        sample_scene(torch.Generator().manual_seed(0), palette=[])
+
+
+def test_palette_datasets_record_the_mode_and_caption_the_drawn_colours(cmu_root, tmp_path):
+    trials = CMUMocap(cmu_root, trial_ids=TRIALS, fps=8, min_frames=9)
+    config = SynthConfig(num_clips=2, clips_per_shard=2, num_frames=5, height=32, width=32, num_track_points=8,
+                         colors="palette")  # fmt: skip
+    root = build_synthetic_dataset(trials, tmp_path / "p", config, False)
+    assert json.loads((root / "manifest.json").read_text())["config"]["colors"] == "palette"
+    dataset = SyntheticPairedDataset(root)
+    for index in range(len(dataset)):
+        info = dataset.info(index)
+        scene = scene_from_info(info)
+        assert info["colors"]["shirt"] in info["caption"] and info["colors"]["wall"] in info["caption"]
+        shirt = np.array(COLOR_NAMES[info["colors"]["shirt"]])
+        assert np.abs(shirt - scene.appearance.shirt).max() <= PALETTE_JITTER + 1e-12
+    with pytest.raises(InvalidInputError, match="colors"):
+        SynthConfig(colors="random")

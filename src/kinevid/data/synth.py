@@ -63,7 +63,7 @@ from ..render.mannequin import render_mannequin
 from ..render.scene import Appearance, Background, Light, Scene, sample_scene
 from ..render.skeleton_maps import render_skeleton_maps
 from ..utils import atomic_write
-from .captions import compose_caption, describe_scene
+from .captions import COLOR_NAMES, compose_caption, describe_scene
 from .cmu import SPLITS, CMUMocap, CMUTrial
 from .shards import check_manifest, is_valid_shard, load_json_manifest, read_shard_metadata_fields
 
@@ -71,6 +71,7 @@ FORMAT = "kinevid-synth-v2"
 OLD_FORMATS = ("kinevid-synth-v1",)
 MANIFEST = "manifest.json"
 DEFAULT_CAPTION = "a person moves"
+COLOR_MODES = ("uniform", "palette")
 _MAX_DRAWS = 100  # attempts at drawing a trial long enough for one clip
 _LEG_OFFSETS = (4, 5, 7, 8, 10, 11)
 _ARM_OFFSETS = (18, 19, 20, 21, 22, 23)
@@ -92,6 +93,9 @@ class SynthConfig:
         limb_range (`tuple[float, float]`): extra arm / leg length factor range.
         split (`str`, *optional*): the CMU subject split the motions come from (`"train"`, `"val"`, `"test"`,
             `"all"`); `None` when the motions were chosen otherwise (e.g. a list of trials).
+        colors (`str`, defaults to `"uniform"`): how shirt, trousers, floor and wall colours are drawn: `"uniform"`
+            in the RGB cube (a caption names the nearest `COLOR_NAMES` entry, which can be far from the colour), or
+            `"palette"`: near a `COLOR_NAMES` entry, so the caption names what is drawn (`sample_scene(palette=...)`).
     """
 
     num_clips: int = 256
@@ -105,6 +109,7 @@ class SynthConfig:
     scale_range: tuple[float, float] = (0.88, 1.12)
     limb_range: tuple[float, float] = (0.95, 1.05)
     split: str | None = None
+    colors: str = "uniform"
 
     def __post_init__(self) -> None:
         self.scale_range, self.limb_range = tuple(self.scale_range), tuple(self.limb_range)
@@ -115,6 +120,8 @@ class SynthConfig:
                 raise InvalidInputError(f"`{name}` must be a positive integer, got {getattr(self, name)}.")
         if not self.fps > 0:
             raise InvalidInputError(f"`fps` must be positive, got {self.fps}.")
+        if self.colors not in COLOR_MODES:
+            raise InvalidInputError(f"`colors` must be one of {list(COLOR_MODES)}, got {self.colors!r}.")
 
     @property
     def num_shards(self) -> int:
@@ -190,7 +197,7 @@ def synthesize_clip(
     )
     joints = motion.joints
     camera = sample_camera(joints, config.width, config.height, generator)
-    scene = sample_scene(generator)
+    scene = sample_scene(generator, palette=list(COLOR_NAMES.values()) if config.colors == "palette" else None)
     action_caption = trial.texts[_randint(len(trial.texts), generator)] if trial.texts else DEFAULT_CAPTION
     middle = config.num_frames // 2
     description = describe_scene(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,8 +79,22 @@ class Scene:
     light: Light = field(default_factory=Light)
 
 
-def sample_scene(generator: torch.Generator | None = None) -> Scene:
-    """Random clothing colours, build, background and lighting (seeded through `generator`)."""
+PALETTE_JITTER = 0.03
+"""Largest change per sRGB channel of a colour drawn from a palette (`sample_scene(palette=...)`)."""
+
+
+def sample_scene(
+    generator: torch.Generator | None = None, palette: Sequence[tuple[float, float, float]] | None = None
+) -> Scene:
+    """Random clothing colours, build, background and lighting (seeded through `generator`).
+
+    Args:
+        generator (`torch.Generator`, *optional*): the source of every draw.
+        palette (sequence of sRGB colours in [0, 1], *optional*): draw the shirt, trousers, floor and wall colours
+            from these entries (each channel moved by at most `PALETTE_JITTER`) instead of uniformly in the RGB cube,
+            so that a caption naming the entry names what is drawn; the wall's gradient runs between two jitters of
+            one entry. Shoes, hair and skin stay uniform.
+    """
 
     def uniform(low: float = 0.0, high: float = 1.0) -> float:
         return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
@@ -87,21 +102,35 @@ def sample_scene(generator: torch.Generator | None = None) -> Scene:
     def color(low: float = 0.05, high: float = 0.95) -> tuple[float, float, float]:
         return (uniform(low, high), uniform(low, high), uniform(low, high))
 
+    def entry() -> tuple[float, float, float]:
+        return palette[int(torch.randint(len(palette), (), generator=generator))]
+
+    def jittered(base: tuple[float, float, float]) -> tuple[float, float, float]:
+        return tuple(min(max(c + uniform(-PALETTE_JITTER, PALETTE_JITTER), 0.0), 1.0) for c in base)
+
+    if palette is not None and len(palette) == 0:
+        raise InvalidInputError("`palette` is empty: give at least one colour, or None for uniform colours.")
+
     skin_tone = uniform(0.25, 0.95)
     appearance = Appearance(
         skin=(skin_tone * 0.95 + 0.05, skin_tone * 0.75 + 0.03, skin_tone * 0.6 + 0.02),
-        shirt=color(),
-        trousers=color(0.05, 0.7),
+        shirt=color() if palette is None else jittered(entry()),
+        trousers=color(0.05, 0.7) if palette is None else jittered(entry()),
         shoes=color(0.02, 0.5),
         hair=color(0.02, 0.4),
         build=uniform(0.85, 1.2),
     )
     kind = BACKGROUND_KINDS[int(torch.randint(len(BACKGROUND_KINDS), (), generator=generator))]
-    ground = color(0.2, 0.8)
+    ground = color(0.2, 0.8) if palette is None else jittered(entry())
+    if palette is None:
+        sky_top, sky_bottom = color(0.3, 1.0), color(0.3, 1.0)
+    else:
+        wall = entry()
+        sky_top, sky_bottom = jittered(wall), jittered(wall)
     background = Background(
         kind=kind,
-        sky_top=color(0.3, 1.0),
-        sky_bottom=color(0.3, 1.0),
+        sky_top=sky_top,
+        sky_bottom=sky_bottom,
         ground=ground,
         ground_alt=tuple(0.75 * c for c in ground),
         checker_size=uniform(0.3, 1.0),

@@ -59,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--fps", type=float, default=8.0, help="clip frame rate (default: 8)")
     synth.add_argument("--track-points", type=int, default=64, help="tracked surface points per clip (default: 64)")
     synth.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    synth.add_argument(
+        "--colors",
+        choices=["uniform", "palette"],
+        default="uniform",
+        help="clothing, floor and wall colours: uniform in RGB, or near the caption's named colours (default: uniform)",
+    )
     synth.set_defaults(func=run_synth)
 
     cache = actions.add_parser(
@@ -114,7 +120,7 @@ def run_synth(args: argparse.Namespace) -> int:
     config = SynthConfig(
         num_clips=args.num_clips, clips_per_shard=args.clips_per_shard, num_frames=args.frames,
         height=args.size, width=args.size, fps=args.fps, seed=args.seed, num_track_points=args.track_points,
-        split=args.split or (None if trial_ids else "train"),
+        split=args.split or (None if trial_ids else "train"), colors=args.colors,
     )  # fmt: skip
     trials = CMUMocap(args.cmu_root, split=split, fps=args.fps, min_frames=args.frames, trial_ids=trial_ids)
     if len(trials) == 0:
