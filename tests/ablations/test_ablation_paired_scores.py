@@ -101,3 +101,25 @@ def test_shapes_are_checked():
         video_psnr(_video(), _video()[:, :-1])
     with pytest.raises(InvalidInputError, match="mask"):
         video_ssim(_video(), _video(), np.ones((3, 32, 40), bool)[:, :-1])
+
+
+def test_background_delta_e_against_skimage_and_the_mask():
+    """`video_delta_e` is CIE76 in CIELAB (D65), as `skimage.color.deltaE_cie76(rgb2lab(a), rgb2lab(b))`, over the
+    pixels outside the person; the person's pixels do not count."""
+    from skimage.color import deltaE_cie76, rgb2lab
+
+    from kinevid.eval.video.generation import video_delta_e
+
+    reference = _video(3)
+    frames = np.clip(reference.astype(int) + np.random.default_rng(4).integers(-30, 31, reference.shape), 0, 255)
+    frames = frames.astype(np.uint8)
+    expected = float(np.mean([deltaE_cie76(rgb2lab(a), rgb2lab(b)) for a, b in zip(frames, reference, strict=True)]))
+    assert video_delta_e(frames, reference) == pytest.approx(expected, rel=2e-3)
+    person = np.zeros(reference.shape[:3], bool)
+    person[:, 8:24, 10:30] = True
+    repainted = frames.copy()
+    repainted[person] = 255 - repainted[person]  # the person changes, the background does not
+    scores = paired_scores(repainted, reference, person)
+    assert scores["paired/delta_e_background"] == pytest.approx(video_delta_e(frames, reference, ~person), abs=1e-9)
+    assert video_delta_e(reference, reference.copy()) == 0.0
+    assert np.isnan(video_delta_e(frames, reference, np.zeros_like(person)))

@@ -36,8 +36,9 @@ right colours in the right place, no motion). Scores per video:
 - paired scores, which need no judge (`PAIRED_SCORES`): the ground truth through the VAE is the best the
   pipeline can draw for the clip's caption, motion and camera, so each row (but that one) is compared with
   it pixel by pixel: `paired/psnr` and `paired/ssim` over the whole video, `paired/psnr_person` and
-  `paired/ssim_person` inside the renderer's person mask (`video_psnr`, `video_ssim`). They separate models
-  that every judge scores at its floor;
+  `paired/ssim_person` inside the renderer's person mask (`video_psnr`, `video_ssim`), and
+  `paired/delta_e_background`, the mean CIELAB distance of the pixels outside it (`video_delta_e`: does the
+  model paint the floor and wall the caption names?). They separate models that every judge scores at its floor;
 - motion plausibility (with `capture_pipeline`, an EchoMotion pipeline): the physical metrics of the motion
   captured from the video (`captured/<metric>`), and of the target motion itself on the ground-truth row
   (`motion/<metric>`).
@@ -55,6 +56,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -85,7 +87,13 @@ DEFAULT_VIDEO_METRICS = (
     "retrieval_precision",
     "fd_kinevid",
 )
-PAIRED_SCORES = ("paired/psnr", "paired/ssim", "paired/psnr_person", "paired/ssim_person")
+PAIRED_SCORES = (
+    "paired/psnr",
+    "paired/ssim",
+    "paired/psnr_person",
+    "paired/ssim_person",
+    "paired/delta_e_background",
+)
 """Scores of a row against the ground truth through the pipeline's VAE (the `through the VAE` row)."""
 PAIRED_REFERENCE_ROW = "through the VAE"
 SSIM_SIGMA, SSIM_TRUNCATE, SSIM_K1, SSIM_K2 = 1.5, 3.5, 0.01, 0.03  # Wang et al. 2004, as skimage's Gaussian SSIM
@@ -360,6 +368,28 @@ def video_ssim(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray | Non
     return float(values[kept].mean()) if kept.any() else float("nan")
 
 
+def video_delta_e(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean colour difference (CIE76 Delta E: Euclidean distance in CIELAB, D65) of a video against a reference.
+
+    Args:
+        frames (`np.ndarray` of shape `(T, H, W, 3)`), reference (same): uint8 sRGB.
+        mask (`np.ndarray` of shape `(T, H, W)`, bool, *optional*): only these pixels count.
+
+    Returns:
+        `float`: 0 for identical videos (about 2.3 is a just-noticeable difference), NaN for an empty mask.
+    """
+    _check_paired(frames, reference, mask)
+    keep = np.ones(frames.shape[:3], bool) if mask is None else mask.astype(bool)
+    if not keep.any():
+        return float("nan")
+
+    def lab(video: np.ndarray) -> np.ndarray:  # (N, 3) uint8 -> (N, 3) L*a*b*
+        pixels = (video[keep].astype(np.float32) / 255.0).reshape(-1, 1, 3)
+        return cv2.cvtColor(pixels, cv2.COLOR_RGB2Lab).reshape(-1, 3).astype(np.float64)
+
+    return float(np.linalg.norm(lab(frames) - lab(reference), axis=1).mean())
+
+
 def paired_scores(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """`PAIRED_SCORES` of a video against the ground truth through the VAE, `mask` the person's `(T, H, W)`."""
     return {
@@ -367,6 +397,7 @@ def paired_scores(frames: np.ndarray, reference: np.ndarray, mask: np.ndarray) -
         "paired/ssim": video_ssim(frames, reference),
         "paired/psnr_person": video_psnr(frames, reference, mask),
         "paired/ssim_person": video_ssim(frames, reference, mask),
+        "paired/delta_e_background": video_delta_e(frames, reference, ~mask.astype(bool)),
     }
 
 
