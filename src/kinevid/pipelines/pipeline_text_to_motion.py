@@ -788,11 +788,13 @@ class TextToMotionPipeline:
                 "The model produced NaN or infinite values; the checkpoint may be corrupt or diverged "
                 f"(model config: {dict(config)})."
             )
-        contacts = torch.cat(contacts, 1)[:, first : first + num_frames] > 0.5  # (B, T, 4): the model's labels
+        if lock_feet:  # the model's own contact labels, already 0 / 1
+            contacts = torch.cat(contacts, 1)[:, first : first + num_frames].bool()  # (B, T, 4)
         motions = []
         for b in range(batch_size):
             motion = Motion(rotations[b], translation[b], fps=self.fps, offsets=offsets[b].clone())
-            motion = motion.smooth(temporal_smoothing)
+            if temporal_smoothing > 0:
+                motion = motion.smooth(temporal_smoothing)
             motions.append(lock_planted_feet(motion, contacts[b]) if lock_feet else motion)
         if not return_dict:
             return (motions,)
